@@ -1,0 +1,277 @@
+package dev.shm.core.memory;
+
+import dev.shm.core.ErrnoException;
+import dev.shm.core.Platform;
+import dev.shm.core.internal.FileStatus;
+import dev.shm.core.internal.Libc;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * A file mapped into memory: read-only, read-write (shared with every process that maps it) or
+ * copy-on-write. Reads and writes are typed and bounds-checked, atomic views are aligned, and
+ * failures say what was expected and found (see {@link MemoryRegion}).
+ *
+ * {@snippet :
+ * try (MappedFile file = MappedFile.create(Path.of("/dev/shm/demo"), 4096)) { // rw-------
+ *     file.putLong(0, 42);
+ *     AtomicLongView counter = file.atomicLong(8);
+ *     counter.getAndAdd(1);       // atomic against every process that maps the file
+ *     file.resize(8192);          // old views become stale; they can never touch unmapped memory
+ * }
+ * }
+ *
+ * <h2>Errors</h2>
+ * Opening and mapping fail with {@link MappingException}, whose {@link MappingException#reason()}
+ * tells the case: {@code NOT_FOUND}, {@code IS_DIRECTORY}, {@code EMPTY}, {@code UNMAPPABLE} (e.g.
+ * {@code /dev/null}), {@code ACCESS_DENIED}, {@code TOO_SHORT}, {@code ALREADY_EXISTS},
+ * {@code NO_SPACE}.
+ *
+ * <h2>Hazard: truncation</h2>
+ * If another process truncates the file below the mapped size, an access to the lost pages faults
+ * ({@code SIGBUS}); the JVM turns that into an error at the access, which this class reports as
+ * {@link MappingFaultException}. Only the file's owner should ever shrink it.
+ *
+ * <p>Thread-safety: safe for use by many threads; {@link #resize}, {@link #mapExtent} and
+ * {@link #close} are serialised.
+ */
+public final class MappedFile extends MemoryRegion implements AutoCloseable {
+
+    private final Path path;
+    private final FileMapping file;
+    private final boolean preallocate;
+
+    private MappedFile(Path path, FileMapping file, boolean preallocate) {
+        this.path = path;
+        this.file = file;
+        this.preallocate = preallocate;
+    }
+
+    /**
+     * Creates a file of {@code size} zero bytes, owner-only ({@code rw-------}), and maps it
+     * read-write. Fails if the file exists.
+     *
+     * @param path the file to create
+     * @param size its size in bytes, positive
+     * @return the mapped file
+     * @throws MappingException {@code ALREADY_EXISTS}, {@code ACCESS_DENIED}, {@code NOT_FOUND} (no
+     *     such directory) or {@code NO_SPACE}
+     */
+    public static MappedFile create(Path path, long size) {
+        return create(path, size, CreateOptions.DEFAULTS);
+    }
+
+    /**
+     * Creates a file of {@code size} zero bytes with the given options, and maps it read-write.
+     * Fails if the file exists; on failure the file is removed again.
+     *
+     * @param path the file to create
+     * @param size its size in bytes, positive
+     * @param options the file's mode and whether to preallocate it
+     * @return the mapped file
+     * @throws MappingException {@code ALREADY_EXISTS}, {@code ACCESS_DENIED}, {@code NOT_FOUND} (no
+     *     such directory) or {@code NO_SPACE}
+     */
+    public static MappedFile create(Path path, long size, CreateOptions options) {
+        requirePositive(size);
+        Platform.ensureSupported();
+        String subject = path.toString();
+        int mode = FileStatus.modeBits(options.permissions());
+        int fd = Opening.open(path, Libc.O_RDWR | Libc.O_CREAT | Libc.O_EXCL, mode, "create");
+        try {
+            Libc.fchmod(fd, mode, subject);
+            Libc.ftruncate(fd, size, subject);
+            if (options.preallocate()) {
+                Libc.fallocate(fd, 0, size, subject);
+            }
+        } catch (ErrnoException e) {
+            Libc.closeQuietly(fd);
+            deleteQuietly(path);
+            throw Opening.translate(e, subject, "create", path);
+        } catch (RuntimeException | Error e) {
+            Libc.closeQuietly(fd);
+            deleteQuietly(path);
+            throw e;
+        }
+        try {
+            // FileMapping owns the descriptor from here: it closes it if the mapping fails.
+            return new MappedFile(path, new FileMapping(fd, subject, MapMode.READ_WRITE, size), options.preallocate());
+        } catch (ErrnoException e) {
+            deleteQuietly(path);
+            throw Opening.translate(e, subject, "map", path);
+        } catch (RuntimeException | Error e) {
+            deleteQuietly(path);
+            throw e;
+        }
+    }
+
+    /**
+     * Opens an existing file and maps all of it.
+     *
+     * @param path the file
+     * @param mode how to map it
+     * @return the mapped file
+     * @throws MappingException {@code NOT_FOUND}, {@code IS_DIRECTORY}, {@code EMPTY},
+     *     {@code UNMAPPABLE} or {@code ACCESS_DENIED}
+     */
+    public static MappedFile open(Path path, MapMode mode) {
+        return open(path, mode, 1);
+    }
+
+    /**
+     * Opens an existing file that must be at least {@code minimumSize} bytes long, and maps all of it.
+     *
+     * @param path the file
+     * @param mode how to map it
+     * @param minimumSize the fewest bytes the caller needs
+     * @return the mapped file
+     * @throws MappingException {@code TOO_SHORT} when the file is shorter, or any reason of
+     *     {@link #open(Path, MapMode)}
+     */
+    public static MappedFile open(Path path, MapMode mode, long minimumSize) {
+        requirePositive(minimumSize);
+        Platform.ensureSupported();
+        String subject = path.toString();
+        int fd = Opening.open(path, mode.openFlags, 0, "open for " + mode);
+        FileStatus status;
+        try {
+            status = Opening.checkMappable(fd, subject, minimumSize);
+        } catch (RuntimeException | Error e) {
+            Libc.closeQuietly(fd);
+            throw e;
+        }
+        try {
+            // FileMapping owns the descriptor from here: it closes it if the mapping fails.
+            return new MappedFile(path, new FileMapping(fd, subject, mode, status.size()), false);
+        } catch (ErrnoException e) {
+            throw Opening.translate(e, subject, "map", path);
+        }
+    }
+
+    /**
+     * Returns the file's path.
+     *
+     * @return the path
+     */
+    public Path path() {
+        return path;
+    }
+
+    @Override
+    public MapMode mode() {
+        return file.mode();
+    }
+
+    /**
+     * Returns the file's length now, which another process may have grown past {@link #size()}.
+     *
+     * @return the length in bytes
+     */
+    @Override
+    public long fileSize() {
+        return file.stat().size();
+    }
+
+    /**
+     * Changes the file's size and remaps it. Growing extends the file with zeros (unless another
+     * process already made it longer); shrinking cuts it. Every view taken before becomes stale and
+     * throws {@link StaleMappingException}; this file's own accessors carry on with the new mapping.
+     * Extents that reach past a new, smaller end are closed.
+     *
+     * <p>Only the owner of a file should shrink it: other processes that map the lost pages fault.
+     *
+     * @param newSize the new size, positive
+     * @throws IllegalStateException when the mapping is not {@link MapMode#READ_WRITE} or is closed
+     * @throws MappingException {@code NO_SPACE} and other failures of the file system
+     */
+    public void resize(long newSize) {
+        requirePositive(newSize);
+        if (mode() != MapMode.READ_WRITE) {
+            throw new IllegalStateException("resize needs a READ_WRITE mapping; " + path + " is mapped " + mode());
+        }
+        try {
+            file.resize(newSize, preallocate);
+        } catch (ErrnoException e) {
+            throw Opening.translate(e, path.toString(), "resize to " + newSize + " bytes", path);
+        }
+    }
+
+    /**
+     * Maps a further range of the file, which another process may have grown, without remapping
+     * what is mapped already: views of this file stay valid. The extent's offsets start at its
+     * first byte. It is closed with this file, or earlier by {@link MappedExtent#close()}.
+     *
+     * @param offset the file offset of the range; need not be page-aligned
+     * @param length the length of the range, positive
+     * @return the extent
+     * @throws MappingException {@code TOO_SHORT} when the file does not reach {@code offset + length}
+     */
+    public MappedExtent mapExtent(long offset, long length) {
+        try {
+            return file.mapExtent(offset, length);
+        } catch (ErrnoException e) {
+            throw Opening.translate(e, path.toString(), "map an extent of", path);
+        }
+    }
+
+    /**
+     * Writes changes back to the file ({@code msync}). A no-op for read-only and copy-on-write
+     * mappings, whose changes never reach the file.
+     */
+    public void flush() {
+        if (mode() == MapMode.READ_WRITE) {
+            if (file.isClosed()) {
+                throw new IllegalStateException("cannot flush " + path + ": it is closed");
+            }
+            file.current().sync(path.toString());
+        }
+    }
+
+    /**
+     * Returns whether this file is still open.
+     *
+     * @return {@code false} after {@link #close()}
+     */
+    public boolean isOpen() {
+        return !file.isClosed();
+    }
+
+    /**
+     * Unmaps the file and its extents and closes its descriptor. Views become stale. The file
+     * itself stays. Idempotent.
+     */
+    @Override
+    public void close() {
+        file.close();
+    }
+
+    @Override
+    Mapping mapping() {
+        return file.current();
+    }
+
+    @Override
+    boolean isClosed() {
+        return file.isClosed();
+    }
+
+    @Override
+    String subject() {
+        return path.toString();
+    }
+
+    private static void requirePositive(long size) {
+        if (size <= 0) {
+            throw new IllegalArgumentException("size=" + size + " must be positive");
+        }
+    }
+
+    private static void deleteQuietly(Path path) {
+        try {
+            Files.deleteIfExists(path);
+        } catch (IOException ignored) {
+            // the failure being reported matters more
+        }
+    }
+}
