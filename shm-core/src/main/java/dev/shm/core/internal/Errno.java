@@ -70,6 +70,8 @@ public final class Errno {
     public static final int EOPNOTSUPP = 95;
     /** Address already in use. */
     public static final int EADDRINUSE = 98;
+    /** Software caused connection abort. */
+    public static final int ECONNABORTED = 103;
     /** Connection reset by peer. */
     public static final int ECONNRESET = 104;
     /** Transport endpoint is not connected. */
@@ -121,6 +123,7 @@ public final class Errno {
             case ENOTSOCK -> "ENOTSOCK";
             case EOPNOTSUPP -> "EOPNOTSUPP";
             case EADDRINUSE -> "EADDRINUSE";
+            case ECONNABORTED -> "ECONNABORTED";
             case ECONNRESET -> "ECONNRESET";
             case ENOTCONN -> "ENOTCONN";
             case ETIMEDOUT -> "ETIMEDOUT";

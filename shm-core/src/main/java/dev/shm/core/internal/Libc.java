@@ -73,6 +73,27 @@ public final class Libc {
     /** Seal: the contents may not be written. */
     public static final int F_SEAL_WRITE = 8;
 
+    /** {@code fcntl}: test for a conflicting open-file-description lock. */
+    private static final int F_OFD_GETLK = 36;
+    /** {@code fcntl}: take or release an open-file-description lock, failing at once on conflict. */
+    private static final int F_OFD_SETLK = 37;
+    /** {@code fcntl}: take an open-file-description lock, waiting while another holds it. */
+    private static final int F_OFD_SETLKW = 38;
+    private static final short F_RDLCK = 0;
+    private static final short F_WRLCK = 1;
+    private static final short F_UNLCK = 2;
+    /*
+     * struct flock (LP64, same on x86_64 and aarch64):
+     *  0 l_type (short) | 2 l_whence (short) | 8 l_start (off_t) | 16 l_len (off_t) | 24 l_pid (int) | 32 bytes
+     */
+    private static final long FLOCK_SIZE = 32;
+    private static final long L_TYPE = 0;
+    private static final long L_START = 8;
+    private static final long L_LEN = 16;
+    private static final long L_PID = 24;
+    /** {@code clock_gettime}: the monotonic clock, the same for every process on the host. */
+    private static final int CLOCK_MONOTONIC = 1;
+
     private static final int AT_EMPTY_PATH = 0x1000;
     private static final int STATX_BASIC_STATS = 0x7ff;
     /** {@code struct statx} has the same layout on every architecture, unlike {@code struct stat}. */
@@ -107,6 +128,11 @@ public final class Libc {
     private static final MethodHandle FCNTL_INT = downcall("fcntl",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT),
             CAPTURE_ERRNO, Linker.Option.firstVariadicArg(2));
+    private static final MethodHandle FCNTL_FLOCK = downcall("fcntl",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS),
+            CAPTURE_ERRNO, Linker.Option.firstVariadicArg(2));
+    private static final MethodHandle CLOCK_GETTIME = downcall("clock_gettime",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
     private static final MethodHandle GETUID = downcall("geteuid", FunctionDescriptor.of(JAVA_INT));
     private static final MethodHandle GETPAGESIZE = downcall("getpagesize", FunctionDescriptor.of(JAVA_INT));
 
@@ -416,5 +442,123 @@ public final class Libc {
         } catch (Throwable t) {
             throw rethrow(t);
         }
+    }
+
+    /**
+     * Takes an open-file-description lock on a byte range ({@code F_OFD_SETLK} or
+     * {@code F_OFD_SETLKW}). Such a lock belongs to the open file description, not to the process:
+     * two {@code open}s of one file conflict even inside one process, closing another descriptor of
+     * the file does not drop it, and the kernel drops it when the last descriptor of the
+     * description closes, in particular when the process dies.
+     *
+     * @param fd the descriptor
+     * @param exclusive a write lock when {@code true}, a read lock otherwise
+     * @param start the first byte of the range (may lie past the end of the file)
+     * @param length the length of the range, positive
+     * @param wait whether to wait while another description holds a conflicting lock
+     * @param subject what the descriptor is, for the message
+     * @return {@code true} when the lock is held; {@code false} when another holds it and
+     *     {@code wait} is {@code false}
+     * @throws ErrnoException {@code fcntl(<subject>, F_OFD_SETLK, <start>)}
+     */
+    public static boolean ofdLock(int fd, boolean exclusive, long start, long length, boolean wait, String subject) {
+        return setLock(fd, exclusive ? F_WRLCK : F_RDLCK, start, length, wait, subject);
+    }
+
+    /**
+     * Releases this description's lock on a byte range.
+     *
+     * @param fd the descriptor
+     * @param start the first byte of the range
+     * @param length the length of the range
+     * @param subject what the descriptor is, for the message
+     * @throws ErrnoException {@code fcntl(<subject>, F_OFD_SETLK, <start>)}
+     */
+    public static void ofdUnlock(int fd, long start, long length, String subject) {
+        setLock(fd, F_UNLCK, start, length, false, subject);
+    }
+
+    private static boolean setLock(int fd, short type, long start, long length, boolean wait, String subject) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = captureState(arena);
+            MemorySegment flock = flock(arena, type, start, length);
+            int cmd = wait ? F_OFD_SETLKW : F_OFD_SETLK;
+            int rc;
+            do {
+                rc = (int) FCNTL_FLOCK.invokeExact(state, fd, cmd, flock);
+            } while (rc < 0 && errno(state) == Errno.EINTR);
+            if (rc == 0) {
+                return true;
+            }
+            int errno = errno(state);
+            if (!wait && (errno == Errno.EAGAIN || errno == Errno.EACCES)) {
+                return false;
+            }
+            throw error("fcntl(" + subject + ", F_OFD_SETLK" + (wait ? "W" : "") + ", " + start + ")", errno);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * Tells whether another open file description holds a lock that conflicts with a write lock
+     * on the byte range ({@code F_OFD_GETLK}). Works on a read-only descriptor. Locks of the
+     * caller's own description do not count.
+     *
+     * @param fd the descriptor
+     * @param start the first byte of the range
+     * @param length the length of the range
+     * @param subject what the descriptor is, for the message
+     * @return {@code true} when some other description holds a lock in the range
+     * @throws ErrnoException {@code fcntl(<subject>, F_OFD_GETLK, <start>)}
+     */
+    public static boolean ofdLocked(int fd, long start, long length, String subject) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = captureState(arena);
+            MemorySegment flock = flock(arena, F_WRLCK, start, length);
+            int rc = (int) FCNTL_FLOCK.invokeExact(state, fd, F_OFD_GETLK, flock);
+            if (rc < 0) {
+                throw error("fcntl(" + subject + ", F_OFD_GETLK, " + start + ")", state);
+            }
+            return flock.get(JAVA_SHORT, L_TYPE) != F_UNLCK;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    private static MemorySegment flock(Arena arena, short type, long start, long length) {
+        MemorySegment flock = arena.allocate(FLOCK_SIZE, 8);
+        flock.set(JAVA_SHORT, L_TYPE, type);
+        flock.set(JAVA_LONG, L_START, start);  // l_whence 0 = SEEK_SET
+        flock.set(JAVA_LONG, L_LEN, length);
+        flock.set(JAVA_INT, L_PID, 0);         // must be 0 for OFD locks
+        return flock;
+    }
+
+    /**
+     * Reads the monotonic clock, which every process on the host shares; use it for times that
+     * other processes compare, such as heartbeats.
+     *
+     * @return nanoseconds since an arbitrary point (boot)
+     */
+    public static long monotonicNanos() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment timespec = arena.allocate(16, 8);
+            int ignored = (int) CLOCK_GETTIME.invokeExact(CLOCK_MONOTONIC, timespec); // cannot fail for this clock
+            return timespec.get(JAVA_LONG, 0) * 1_000_000_000L + timespec.get(JAVA_LONG, 8);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * Builds the exception for a failed call from an error number, with the system's description.
+     *
+     * @param call the call and its subject, e.g. {@code "bind(/tmp/x.sock)"}
+     * @param errno the error number
+     * @return the exception
+     */
+    public static ErrnoException errnoException(String call, int errno) {
+        return Native.error(call, errno);
     }
 }

@@ -38,6 +38,9 @@ public final class UnixSockets {
     private static final int AF_UNIX = 1;
     private static final int SOCK_SEQPACKET = 5;
     private static final int SOCK_CLOEXEC = 02000000;
+    private static final int SOCK_NONBLOCK = 04000;
+    private static final int SHUT_RDWR = 2;
+    private static final int MSG_DONTWAIT = 0x40;
     private static final int SOL_SOCKET = 1;
     private static final int SCM_RIGHTS = 1;
     private static final int MSG_CTRUNC = 0x8;
@@ -107,6 +110,8 @@ public final class UnixSockets {
             FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT), CAPTURE_ERRNO);
     private static final MethodHandle RECVMSG = downcall("recvmsg",
             FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT), CAPTURE_ERRNO);
+    private static final MethodHandle SHUTDOWN = downcall("shutdown",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
     private static final MethodHandle POLL = downcall("poll",
             FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT), CAPTURE_ERRNO);
 
@@ -118,29 +123,27 @@ public final class UnixSockets {
      * receiver now owns and must close.
      *
      * @param data the message bytes; empty when the peer closed the connection
-     * @param fds the descriptors received, open and close-on-exec
+     * @param fds the descriptors received, open and close-on-exec; empty when {@code truncated}
+     * @param truncated whether the message was over the limits; its descriptors were closed then
      */
-    public record Message(byte[] data, int[] fds) {
+    public record Message(byte[] data, int[] fds, boolean truncated) {
     }
 
     /**
-     * Creates a socket bound to a path and listening.
+     * Creates a non-blocking socket bound to a path, not yet listening: connections are refused
+     * until {@link #listen(int, int, String)}, so the caller can set the file's mode first.
      *
      * @param path the socket file to create; must not exist
-     * @param backlog how many connections may wait for {@link #accept}
-     * @return the listening descriptor
-     * @throws ErrnoException {@code socket}, {@code bind(<path>)} or {@code listen(<path>)}
+     * @return the bound descriptor
+     * @throws ErrnoException {@code socket} or {@code bind(<path>)}
      */
-    public static int listen(String path, int backlog) {
-        int fd = socket();
+    public static int bind(String path) {
+        int fd = socket(SOCK_NONBLOCK);
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment state = captureState(arena);
             MemorySegment address = sockaddr(arena, path);
             if ((int) BIND.invokeExact(state, fd, address, (int) address.byteSize()) < 0) {
                 throw error("bind(" + path + ")", state);
-            }
-            if ((int) LISTEN.invokeExact(state, fd, backlog) < 0) {
-                throw error("listen(" + path + ")", state);
             }
             return fd;
         } catch (Throwable t) {
@@ -150,11 +153,30 @@ public final class UnixSockets {
     }
 
     /**
-     * Accepts a connection.
+     * Starts listening on a bound socket.
      *
-     * @param listener a descriptor from {@link #listen}
+     * @param fd a descriptor from {@link #bind}
+     * @param backlog how many connections may wait for {@link #accept}
      * @param subject the socket's path, for the message
-     * @return the connected descriptor, close-on-exec
+     * @throws ErrnoException {@code listen(<subject>)}
+     */
+    public static void listen(int fd, int backlog, String subject) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = captureState(arena);
+            if ((int) LISTEN.invokeExact(state, fd, backlog) < 0) {
+                throw error("listen(" + subject + ")", state);
+            }
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * Accepts a connection if one is waiting; the listener does not block.
+     *
+     * @param listener a descriptor from {@link #bind}
+     * @param subject the socket's path, for the message
+     * @return the connected descriptor (blocking, close-on-exec), or -1 when none is waiting
      * @throws ErrnoException {@code accept(<subject>)}
      */
     public static int accept(int listener, String subject) {
@@ -165,9 +187,26 @@ public final class UnixSockets {
                 fd = (int) ACCEPT4.invokeExact(state, listener, MemorySegment.NULL, MemorySegment.NULL, SOCK_CLOEXEC);
             } while (fd < 0 && errno(state) == Errno.EINTR);
             if (fd < 0) {
+                if (errno(state) == Errno.EAGAIN || errno(state) == Errno.ECONNABORTED) {
+                    return -1; // the connection vanished between poll and accept
+                }
                 throw error("accept(" + subject + ")", state);
             }
             return fd;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * Shuts a socket down in both directions, which wakes threads that wait on it in {@code poll}.
+     * Errors are ignored: the socket is being closed.
+     *
+     * @param fd the descriptor
+     */
+    public static void shutdown(int fd) {
+        try {
+            int ignored = (int) SHUTDOWN.invokeExact(fd, SHUT_RDWR);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -181,7 +220,7 @@ public final class UnixSockets {
      * @throws ErrnoException {@code connect(<path>)}, e.g. {@code ENOENT} or {@code ECONNREFUSED}
      */
     public static int connect(String path) {
-        int fd = socket();
+        int fd = socket(0);
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment state = captureState(arena);
             MemorySegment address = sockaddr(arena, path);
@@ -273,16 +312,16 @@ public final class UnixSockets {
     }
 
     /**
-     * Receives one message and the descriptors it carries. A message longer than
-     * {@code maxBytes}, or with more than {@link #MAX_FDS} descriptors, is refused and every
-     * descriptor it brought is closed.
+     * Receives one message and the descriptors it carries, without blocking. A message longer
+     * than {@code maxBytes}, or with more than {@link #MAX_FDS} descriptors, comes back
+     * {@linkplain Message#truncated() truncated}, with every descriptor it brought closed.
      *
      * @param socket a connected descriptor
      * @param maxBytes the longest message accepted
      * @param subject what the socket is, for the message
-     * @return the message; empty data and no descriptors when the peer closed the connection
+     * @return the message (empty data and no descriptors when the peer closed the connection), or
+     *     {@code null} when none is waiting
      * @throws ErrnoException {@code recvmsg(<subject>)}
-     * @throws IllegalStateException when the message was truncated
      */
     public static Message receive(int socket, int maxBytes, String subject) {
         try (Arena arena = Arena.ofConfined()) {
@@ -292,22 +331,24 @@ public final class UnixSockets {
             MemorySegment msg = msghdr(arena, bytes, control);
             long received;
             do {
-                received = (long) RECVMSG.invokeExact(state, socket, msg, MSG_CMSG_CLOEXEC);
+                received = (long) RECVMSG.invokeExact(state, socket, msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
             } while (received < 0 && errno(state) == Errno.EINTR);
             if (received < 0) {
+                if (errno(state) == Errno.EAGAIN) {
+                    return null;
+                }
                 throw error("recvmsg(" + subject + ")", state);
             }
             int[] fds = descriptors(control, msg.get(JAVA_LONG, MSG_CONTROLLEN));
             int flags = msg.get(JAVA_INT, MSG_FLAGS);
+            byte[] data = bytes.asSlice(0, Math.min(received, bytes.byteSize())).toArray(JAVA_BYTE);
             if ((flags & (MSG_TRUNC | MSG_CTRUNC)) != 0) {
                 for (int fd : fds) {
                     Libc.closeQuietly(fd);
                 }
-                throw new IllegalStateException("recvmsg(" + subject + ") refused a message over the limits of "
-                        + maxBytes + " bytes and " + MAX_FDS + " descriptors"
-                        + ((flags & MSG_CTRUNC) != 0 ? " (descriptors were dropped by the kernel)" : ""));
+                return new Message(data, new int[0], true);
             }
-            return new Message(bytes.asSlice(0, received).toArray(JAVA_BYTE), fds);
+            return new Message(data, fds, false);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -349,10 +390,10 @@ public final class UnixSockets {
         return fds;
     }
 
-    private static int socket() {
+    private static int socket(int flags) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment state = captureState(arena);
-            int fd = (int) SOCKET.invokeExact(state, AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+            int fd = (int) SOCKET.invokeExact(state, AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | flags, 0);
             if (fd < 0) {
                 throw error("socket(AF_UNIX, SOCK_SEQPACKET)", state);
             }

@@ -1,11 +1,11 @@
 package dev.shm.core.memory;
 
 import dev.shm.core.Platform;
+import dev.shm.core.ShmException;
 import dev.shm.core.internal.Libc;
 import dev.shm.core.internal.UnixSockets;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * A connected Unix domain socket that carries file descriptors ({@code SCM_RIGHTS}) with small
@@ -15,16 +15,16 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * {@link MemfdBuffer#receive}.
  *
  * <p>Thread-safety: one thread may send while another receives; do not send (or receive) from two
- * threads at once.
+ * threads at once. {@link #close()} may be called from any thread: it wakes a thread that waits in
+ * {@link #receive}, and the descriptor is released only after that thread has returned.
  */
 public final class FdSocket implements AutoCloseable {
 
-    private final int fd;
+    private final GuardedFd fd;
     private final String subject;
-    private final AtomicBoolean closed = new AtomicBoolean();
 
     FdSocket(int fd, String subject) {
-        this.fd = fd;
+        this.fd = new GuardedFd(fd, "FdSocket[" + subject + "]");
         this.subject = subject;
     }
 
@@ -36,6 +36,15 @@ public final class FdSocket implements AutoCloseable {
      * @param fds the descriptors, open and close-on-exec
      */
     public record Message(byte[] data, int[] fds) {
+
+        /**
+         * Tells whether this is the end of the stream: the peer closed the connection.
+         *
+         * @return {@code true} for no data and no descriptors
+         */
+        public boolean isEndOfStream() {
+            return data.length == 0 && fds.length == 0;
+        }
 
         /** Closes every descriptor of the message. */
         public void closeDescriptors() {
@@ -67,33 +76,56 @@ public final class FdSocket implements AutoCloseable {
      * @throws dev.shm.core.ErrnoException {@code sendmsg(<path>)}, e.g. {@code EPIPE} when the peer is gone
      */
     public void send(int descriptor, byte[] data) {
-        ensureOpen();
-        UnixSockets.send(fd, descriptor, data, subject);
+        int socket = fd.acquire();
+        try {
+            UnixSockets.send(socket, descriptor, data, subject);
+        } finally {
+            fd.release();
+        }
     }
 
     /**
      * Waits for a message.
      *
-     * @param maxBytes the longest message accepted; a longer one is refused (and its descriptors closed)
+     * @param maxBytes the longest message accepted
      * @param timeout how long to wait
      * @return the message, or {@code null} when none arrived in time
+     * @throws ShmException when the message has more than {@code maxBytes} bytes or more than
+     *     {@value UnixSockets#MAX_FDS} descriptors (which are closed)
      * @throws dev.shm.core.ErrnoException {@code recvmsg(<path>)}
+     * @throws IllegalStateException when the socket was closed
      */
     public Message receive(int maxBytes, Duration timeout) {
-        ensureOpen();
-        if (!UnixSockets.awaitReadable(fd, timeoutMillis(timeout), subject)) {
-            return null;
+        long deadline = System.nanoTime() + timeout.toNanos();
+        int socket = fd.acquire();
+        try {
+            while (true) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0 || !UnixSockets.awaitReadable(socket, millis(left), subject)) {
+                    return null;
+                }
+                if (fd.isClosed()) {
+                    throw new IllegalStateException(this + " was closed while receiving");
+                }
+                UnixSockets.Message message = UnixSockets.receive(socket, maxBytes, subject);
+                if (message == null) {
+                    continue; // woken without a message
+                }
+                if (message.truncated()) {
+                    throw new ShmException(this + " refused a message over the limits of " + maxBytes + " bytes and "
+                            + UnixSockets.MAX_FDS + " descriptors; the descriptors it carried were closed");
+                }
+                return new Message(message.data(), message.fds());
+            }
+        } finally {
+            fd.release();
         }
-        UnixSockets.Message message = UnixSockets.receive(fd, maxBytes, subject);
-        return new Message(message.data(), message.fds());
     }
 
-    /** Closes the socket. Idempotent. */
+    /** Closes the socket, waking a thread that waits in {@link #receive}. Idempotent. */
     @Override
     public void close() {
-        if (closed.compareAndSet(false, true)) {
-            Libc.closeQuietly(fd);
-        }
+        fd.close(UnixSockets::shutdown);
     }
 
     @Override
@@ -101,13 +133,7 @@ public final class FdSocket implements AutoCloseable {
         return "FdSocket[" + subject + "]";
     }
 
-    private void ensureOpen() {
-        if (closed.get()) {
-            throw new IllegalStateException(this + " is closed");
-        }
-    }
-
-    static int timeoutMillis(Duration timeout) {
-        return (int) Math.min(Integer.MAX_VALUE, Math.max(0, timeout.toMillis()));
+    static int millis(long nanos) {
+        return (int) Math.min(Integer.MAX_VALUE, Math.max(1, (nanos + 999_999) / 1_000_000));
     }
 }

@@ -2,23 +2,38 @@ package dev.shm.core.memory;
 
 import dev.shm.core.internal.FileStatus;
 import dev.shm.core.internal.Libc;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.IntFunction;
 
 /**
  * An open file descriptor with its current whole-file mapping and the extents mapped beside it.
  * Shared by {@link MappedFile} and {@link MemfdBuffer}.
  *
  * <p>Thread-safety: {@link #current()} and {@link #isClosed()} may be called from any thread
- * without locking; resize, extents and close are serialised on a lock.
+ * without locking; everything that uses the descriptor, and resize, extents and close, run under
+ * one lock, so that no call can use the descriptor number after close released it.
  */
 final class FileMapping {
+
+    /** How long a close waits for native calls that hold the mapped memory. */
+    static final Duration UNMAP_PATIENCE = Duration.ofSeconds(10);
+
+    /**
+     * The byte that processes lock (an open-file-description lock, see {@link Libc#ofdLock}) around
+     * reading a file's size and growing it, so that two growers never cut each other's growth.
+     * Far past any data; locks do not need the byte to exist.
+     */
+    static final long GROWTH_LOCK_BYTE = 1L << 62;
 
     private final int fd;
     private final String subject;
     private final MapMode mode;
     private final Object lock = new Object();
     private final List<MappedExtent> extents = new ArrayList<>();
+    /** Mappings that a resize replaced but could not unmap yet (a native call held them). */
+    private final List<Mapping> retired = new ArrayList<>();
     private volatile Mapping current;
     /** Set before the mapping is closed, so that an access that fails on a closed mapping sees it. */
     private volatile boolean closed;
@@ -34,10 +49,6 @@ final class FileMapping {
             Libc.closeQuietly(fd);
             throw e;
         }
-    }
-
-    int fd() {
-        return fd;
     }
 
     String subject() {
@@ -56,19 +67,33 @@ final class FileMapping {
         return closed;
     }
 
+    /** Runs {@code call} with the descriptor, which stays open until it returns. */
+    <T> T withFd(String action, IntFunction<T> call) {
+        synchronized (lock) {
+            ensureOpen(action);
+            return call.apply(fd);
+        }
+    }
+
+    /** The file's status now. */
     FileStatus stat() {
-        return Libc.fstat(fd, subject);
+        return withFd("stat", descriptor -> Libc.fstat(descriptor, subject));
     }
 
     /**
      * Replaces the mapping with one of {@code newSize} bytes, growing the file when it is shorter,
      * or shrinking it. Views of the old mapping become stale.
      *
-     * <p>Growing: the file grows first, then the new mapping is published, then the old one is
-     * closed. Shrinking: the smaller mapping is published and the old one closed (which waits until
-     * no thread is inside an access) before the file shrinks, so that no thread of this process can
-     * touch a page past the new end. Other processes that map the shrunk range fault; only the
-     * file's owner may shrink it.
+     * <p>Growing: under the {@link #GROWTH_LOCK_BYTE} lock, the file grows if it is shorter than
+     * {@code newSize} (preallocated with {@code posix_fallocate}, which extends the file only when
+     * it succeeds, or sparse with {@code ftruncate}); then the new mapping is published and the old
+     * one closed. Shrinking: the smaller mapping is published and the old one closed — which waits
+     * until no thread is inside an access and no native call holds it — and only then is the file
+     * cut, so no thread of this process can touch a page past the new end. Other processes that
+     * map the cut range fault; only the file's owner may shrink it.
+     *
+     * @throws IllegalStateException when shrinking and the old mapping stays in use by a native
+     *     call for {@link #UNMAP_PATIENCE}; the file is then left as it was
      */
     void resize(long newSize, boolean preallocate) {
         synchronized (lock) {
@@ -78,18 +103,16 @@ final class FileMapping {
                 return;
             }
             if (newSize > old.length) {
-                long fileSize = stat().size();
-                if (fileSize < newSize) {
-                    Libc.ftruncate(fd, newSize, subject);
-                    if (preallocate) {
-                        Libc.fallocate(fd, fileSize, newSize - fileSize, subject);
-                    }
-                }
+                grow(newSize, preallocate);
                 current = Mapping.map(fd, 0, newSize, mode, subject, old.generation + 1);
-                old.close();
+                retire(old);
             } else {
                 current = Mapping.map(fd, 0, newSize, mode, subject, old.generation + 1);
-                old.close();
+                if (!retire(old)) {
+                    throw new IllegalStateException("cannot shrink " + subject + " to " + newSize + " bytes: its old "
+                            + "mapping is still used by a native call after " + UNMAP_PATIENCE.toSeconds()
+                            + " s, and cutting the file under it would fault; the file keeps its size");
+                }
                 for (MappedExtent extent : List.copyOf(extents)) {
                     if (extent.fileOffset() + extent.size() > newSize) {
                         extent.close();
@@ -100,6 +123,32 @@ final class FileMapping {
         }
     }
 
+    /** Makes the file at least {@code newSize} bytes long, never shorter, whatever other processes do. */
+    private void grow(long newSize, boolean preallocate) {
+        Libc.ofdLock(fd, true, GROWTH_LOCK_BYTE, 1, true, subject);
+        try {
+            long fileSize = Libc.fstat(fd, subject).size();
+            if (fileSize < newSize) {
+                if (preallocate) {
+                    Libc.fallocate(fd, fileSize, newSize - fileSize, subject);
+                } else {
+                    Libc.ftruncate(fd, newSize, subject);
+                }
+            }
+        } finally {
+            Libc.ofdUnlock(fd, GROWTH_LOCK_BYTE, 1, subject);
+        }
+    }
+
+    /** Closes a replaced mapping, or keeps it for a later attempt; returns whether it is unmapped. */
+    private boolean retire(Mapping old) {
+        if (old.close(UNMAP_PATIENCE)) {
+            return true;
+        }
+        retired.add(old);
+        return false;
+    }
+
     /** Maps a further range of the file, which must be long enough now; see {@link MappedFile#mapExtent}. */
     MappedExtent mapExtent(long offset, long length) {
         if (offset < 0 || length <= 0) {
@@ -108,7 +157,7 @@ final class FileMapping {
         }
         synchronized (lock) {
             ensureOpen("map an extent of");
-            long fileSize = stat().size();
+            long fileSize = Libc.fstat(fd, subject).size();
             if (offset > fileSize - length) {
                 throw new MappingException(MappingException.Reason.TOO_SHORT, subject + " is " + fileSize
                         + " bytes, shorter than the caller expects: the extent at offset=" + offset + ", length="
@@ -128,18 +177,48 @@ final class FileMapping {
         }
     }
 
-    /** Unmaps everything and closes the descriptor. Idempotent. */
+    /** Writes the dirty pages of the mapping and its extents back to the file. */
+    void sync() {
+        synchronized (lock) {
+            ensureOpen("flush");
+            current.sync(subject);
+            for (MappedExtent extent : extents) {
+                extent.mapping().sync(subject);
+            }
+        }
+    }
+
+    /**
+     * Unmaps everything and closes the descriptor. Idempotent.
+     *
+     * @throws IllegalStateException when a mapping stays in use by a native call for
+     *     {@link #UNMAP_PATIENCE}; it then stays mapped, and the descriptor is closed anyway
+     */
     void close() {
         synchronized (lock) {
             if (closed) {
                 return;
             }
             closed = true;
+            List<Mapping> stuck = new ArrayList<>();
             for (MappedExtent extent : List.copyOf(extents)) {
-                extent.close();
+                if (!extent.mapping().close(UNMAP_PATIENCE)) {
+                    stuck.add(extent.mapping());
+                }
             }
-            current.close();
+            extents.clear();
+            retired.add(current);
+            for (Mapping mapping : retired) {
+                if (!mapping.close(UNMAP_PATIENCE)) {
+                    stuck.add(mapping);
+                }
+            }
+            retired.clear();
             Libc.closeQuietly(fd);
+            if (!stuck.isEmpty()) {
+                throw new IllegalStateException("closed " + subject + ", but " + stuck.size() + " of its mappings stay "
+                        + "mapped: a native call still used them after " + UNMAP_PATIENCE.toSeconds() + " s");
+            }
         }
     }
 

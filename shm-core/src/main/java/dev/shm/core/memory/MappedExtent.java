@@ -30,8 +30,12 @@ public final class MappedExtent extends MemoryRegion implements AutoCloseable {
      */
     @Override
     public void close() {
-        mapping.close();
+        boolean unmapped = mapping.close(FileMapping.UNMAP_PATIENCE);
         file.forget(this);
+        if (!unmapped) {
+            throw new IllegalStateException("cannot unmap " + subject() + ": a native call still uses it after "
+                    + FileMapping.UNMAP_PATIENCE.toSeconds() + " s");
+        }
     }
 
     @Override

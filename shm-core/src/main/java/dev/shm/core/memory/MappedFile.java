@@ -30,8 +30,9 @@ import java.nio.file.Path;
  *
  * <h2>Hazard: truncation</h2>
  * If another process truncates the file below the mapped size, an access to the lost pages faults
- * ({@code SIGBUS}); the JVM turns that into an error at the access, which this class reports as
- * {@link MappingFaultException}. Only the file's owner should ever shrink it.
+ * ({@code SIGBUS}). The JVM turns that into an {@link InternalError}, reported as
+ * {@link MappingFaultException} when it arrives inside this class (see there): the fault must be
+ * prevented, not caught. Only the file's owner should ever shrink it.
  *
  * <p>Thread-safety: safe for use by many threads; {@link #resize}, {@link #mapExtent} and
  * {@link #close} are serialised.
@@ -216,15 +217,14 @@ public final class MappedFile extends MemoryRegion implements AutoCloseable {
     }
 
     /**
-     * Writes changes back to the file ({@code msync}). A no-op for read-only and copy-on-write
-     * mappings, whose changes never reach the file.
+     * Writes changes back to the file ({@code msync}), through this mapping and its extents. A
+     * no-op for read-only and copy-on-write mappings, whose changes never reach the file.
+     *
+     * @throws IllegalStateException when the file is closed
      */
     public void flush() {
         if (mode() == MapMode.READ_WRITE) {
-            if (file.isClosed()) {
-                throw new IllegalStateException("cannot flush " + path + ": it is closed");
-            }
-            file.current().sync(path.toString());
+            file.sync();
         }
     }
 

@@ -3,6 +3,8 @@ package dev.shm.core.memory;
 import dev.shm.core.internal.Libc;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.time.Duration;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * One {@code mmap} of a file range, owned by a shared arena. Closing it unmaps the range; the
@@ -53,15 +55,31 @@ final class Mapping {
         }
     }
 
-    /** Unmaps. Threads inside an access finish it first; any later access throws. Idempotent. */
-    void close() {
-        if (arena.scope().isAlive()) {
+    /**
+     * Unmaps. Threads inside an access finish it first; any later access throws. While a native
+     * call (an {@code msync}, or a user's downcall that was given a slice) holds the memory, the
+     * JDK refuses to close; this waits for it, with back-off, up to {@code patience}. Idempotent.
+     *
+     * @return whether the memory is unmapped now; {@code false} only when the patience ran out
+     */
+    boolean close(Duration patience) {
+        long deadline = System.nanoTime() + patience.toNanos();
+        long pauseNanos = 100_000;
+        while (arena.scope().isAlive()) {
             try {
                 arena.close();
-            } catch (IllegalStateException alreadyClosed) {
-                // a concurrent close won the race
+            } catch (IllegalStateException inUse) {
+                if (!arena.scope().isAlive()) {
+                    break; // a concurrent close won
+                }
+                if (System.nanoTime() - deadline > 0) {
+                    return false;
+                }
+                LockSupport.parkNanos(pauseNanos);
+                pauseNanos = Math.min(pauseNanos * 2, 50_000_000);
             }
         }
+        return true;
     }
 
     /** Writes dirty pages back to the file ({@code msync} needs the page-aligned start). */

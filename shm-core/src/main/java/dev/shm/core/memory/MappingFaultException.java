@@ -3,8 +3,13 @@ package dev.shm.core.memory;
 import dev.shm.core.ShmException;
 
 /**
- * An access to a mapping faulted: the kernel sent {@code SIGBUS}, which the JVM turns into an error
- * at the access and shm-core reports as this exception. Two things cause it:
+ * An access to a mapping faulted: the kernel sent {@code SIGBUS}, which the JVM turns into a
+ * {@link InternalError} ("a fault occurred in an unsafe memory access operation") instead of
+ * crashing. shm-core reports that error as this exception when it arrives inside shm-core's
+ * access method, which is the case in interpreted code. In JIT-compiled code the JVM delivers the
+ * error at the thread's next safepoint poll, which may lie after the access returned (possibly
+ * with a meaningless value): then the raw {@code InternalError} reaches the caller instead. The
+ * fault cannot be caught reliably in Java, so it must be prevented. Two things cause it:
  * <ul>
  *   <li>another process truncated the file below the mapped size ({@link #truncated()} is
  *       {@code true}); sealed memfds cannot be truncated, and only a file's owner should shrink it;

@@ -2,6 +2,7 @@ package dev.shm.core.memory;
 
 import dev.shm.core.ErrnoException;
 import dev.shm.core.Platform;
+import dev.shm.core.ShmException;
 import dev.shm.core.ShmTimeoutException;
 import dev.shm.core.internal.Errno;
 import dev.shm.core.internal.Libc;
@@ -145,16 +146,25 @@ public final class MemfdBuffer extends MemoryRegion implements AutoCloseable {
             throw new IllegalArgumentException("size=" + size + " must be positive");
         }
         Platform.ensureSupported();
-        int fd = Libc.memfdCreate(name, Libc.MFD_ALLOW_SEALING);
         String subject = "memfd:" + name;
+        int fd;
+        try {
+            fd = Libc.memfdCreate(name, Libc.MFD_ALLOW_SEALING);
+        } catch (ErrnoException e) {
+            throw Opening.translate(e, subject, "create", null);
+        }
         try {
             Libc.ftruncate(fd, size, subject);
-        } catch (RuntimeException | Error e) {
+        } catch (ErrnoException e) {
             Libc.closeQuietly(fd);
-            throw e;
+            throw Opening.translate(e, subject, "size", null);
         }
-        // FileMapping owns the descriptor from here: it closes it if the mapping fails.
-        return new MemfdBuffer(new Shared(new FileMapping(fd, subject, MapMode.READ_WRITE, size), name));
+        try {
+            // FileMapping owns the descriptor from here: it closes it if the mapping fails.
+            return new MemfdBuffer(new Shared(new FileMapping(fd, subject, MapMode.READ_WRITE, size), name));
+        } catch (ErrnoException e) {
+            throw Opening.translate(e, subject, "map", null);
+        }
     }
 
     /**
@@ -171,6 +181,7 @@ public final class MemfdBuffer extends MemoryRegion implements AutoCloseable {
      *     {@code ACCESS_DENIED}, {@code NOT_MEMFD}, {@code NOT_SEALED} or {@code TOO_SHORT}
      */
     public static MemfdBuffer open(long pid, int fd, long minimumSize) {
+        requireMinimum(minimumSize);
         Platform.ensureSupported();
         Path path = Path.of("/proc/" + pid + "/fd/" + fd);
         int own = Opening.open(path, Libc.O_RDWR, 0, "open the memfd of process " + pid + " at");
@@ -188,6 +199,7 @@ public final class MemfdBuffer extends MemoryRegion implements AutoCloseable {
      * @throws MappingException {@code NOT_MEMFD}, {@code NOT_SEALED} or {@code TOO_SHORT}
      */
     public static MemfdBuffer adopt(int fd, long minimumSize) {
+        requireMinimum(minimumSize);
         Platform.ensureSupported();
         return adopt(fd, minimumSize, "descriptor " + fd);
     }
@@ -213,6 +225,12 @@ public final class MemfdBuffer extends MemoryRegion implements AutoCloseable {
         }
     }
 
+    private static void requireMinimum(long minimumSize) {
+        if (minimumSize < 0) {
+            throw new IllegalArgumentException("minimumSize=" + minimumSize + " must not be negative");
+        }
+    }
+
     /** Checks the seals before trusting the size, then the size; returns the size. */
     private static long checkSealedSize(int fd, String subject, String origin, long minimumSize) {
         int seals = Libc.fcntl(fd, Libc.F_GET_SEALS, 0, "fcntl(" + subject + ", F_GET_SEALS)");
@@ -223,6 +241,10 @@ public final class MemfdBuffer extends MemoryRegion implements AutoCloseable {
                     + "(MemfdBuffer.create seals, or call seal())", null);
         }
         long size = Libc.fstat(fd, subject).size();
+        if (size == 0) {
+            throw new MappingException(Reason.EMPTY, subject + " (" + origin + ") is empty (0 bytes): nothing to map",
+                    null);
+        }
         if (size < minimumSize) {
             throw new MappingException(Reason.TOO_SHORT, "memfd too small: expected at least " + minimumSize
                     + " bytes, found " + size + " in " + subject + " (" + origin + ")", null);
@@ -249,7 +271,11 @@ public final class MemfdBuffer extends MemoryRegion implements AutoCloseable {
         message.set(ValueLayout.JAVA_LONG_UNALIGNED, 12, size());
         message.set(ValueLayout.JAVA_INT_UNALIGNED, 20, name.length);
         MemorySegment.copy(name, 0, message, ValueLayout.JAVA_BYTE, MESSAGE_HEADER_BYTES, name.length);
-        socket.send(shared.file.fd(), message.toArray(ValueLayout.JAVA_BYTE));
+        byte[] bytes = message.toArray(ValueLayout.JAVA_BYTE);
+        shared.file.withFd("send", fd -> {
+            socket.send(fd, bytes);
+            return null;
+        });
     }
 
     /**
@@ -261,13 +287,25 @@ public final class MemfdBuffer extends MemoryRegion implements AutoCloseable {
      * @param timeout how long to wait for it
      * @return the buffer
      * @throws ShmTimeoutException when nothing arrived in time
-     * @throws MappingException {@code NOT_MEMFD} (a malformed message, or not a memfd),
-     *     {@code NOT_SEALED}, {@code TOO_SHORT} or {@code SIZE_MISMATCH}
+     * @throws MappingException {@code NOT_MEMFD} (a malformed or oversized message, or not a
+     *     memfd), {@code NOT_SEALED}, {@code EMPTY}, {@code TOO_SHORT} or {@code SIZE_MISMATCH}
+     * @throws ShmException when the peer closed the connection without sending one
      */
     public static MemfdBuffer receive(FdSocket socket, long minimumSize, Duration timeout) {
-        FdSocket.Message message = socket.receive(MAX_MESSAGE_BYTES, timeout);
+        FdSocket.Message message;
+        try {
+            message = socket.receive(MAX_MESSAGE_BYTES, timeout);
+        } catch (ErrnoException e) {
+            throw e;
+        } catch (ShmException refused) {
+            throw new MappingException(Reason.NOT_MEMFD, "no memfd hand-over on " + socket + ": "
+                    + refused.getMessage(), refused);
+        }
         if (message == null) {
             throw new ShmTimeoutException("a memfd on " + socket, timeout);
+        }
+        if (message.isEndOfStream()) {
+            throw new ShmException("the peer closed " + socket + " without sending a memfd");
         }
         MemorySegment data = MemorySegment.ofArray(message.data());
         String problem = null;
@@ -305,7 +343,12 @@ public final class MemfdBuffer extends MemoryRegion implements AutoCloseable {
         if (isSealed()) {
             return;
         }
-        Libc.fcntl(shared.file.fd(), Libc.F_ADD_SEALS, REQUIRED_SEALS, "fcntl(" + subject() + ", F_ADD_SEALS)");
+        try {
+            shared.file.withFd("seal", fd -> Libc.fcntl(fd, Libc.F_ADD_SEALS, REQUIRED_SEALS,
+                    "fcntl(" + subject() + ", F_ADD_SEALS)"));
+        } catch (ErrnoException e) {
+            throw Opening.translate(e, subject(), "seal", null);
+        }
     }
 
     /**
@@ -315,7 +358,8 @@ public final class MemfdBuffer extends MemoryRegion implements AutoCloseable {
      */
     public int seals() {
         ensureOpen();
-        return Libc.fcntl(shared.file.fd(), Libc.F_GET_SEALS, 0, "fcntl(" + subject() + ", F_GET_SEALS)");
+        return shared.file.withFd("read the seals of", fd -> Libc.fcntl(fd, Libc.F_GET_SEALS, 0,
+                "fcntl(" + subject() + ", F_GET_SEALS)"));
     }
 
     /**
@@ -390,7 +434,7 @@ public final class MemfdBuffer extends MemoryRegion implements AutoCloseable {
      */
     public int fd() {
         ensureOpen();
-        return shared.file.fd();
+        return shared.file.withFd("read the descriptor of", fd -> fd);
     }
 
     /**

@@ -22,8 +22,9 @@ import java.nio.file.Path;
  *
  * <h2>Hazard: the file must not change</h2>
  * The reader assumes the file stays as it was when opened. If another process truncates it, a read
- * of a lost page faults ({@code SIGBUS}); the JVM turns that into an error at the read, reported
- * here as {@link MappingFaultException}, and {@link #isIntact()} turns {@code false}. If another
+ * of a lost page faults ({@code SIGBUS}); the JVM turns that into an {@link InternalError},
+ * reported as {@link MappingFaultException} when it arrives inside the read (see there), and
+ * {@link #isIntact()} turns {@code false}. If another
  * process rewrites it in place, readers see the new bytes, torn. Write snapshots to a new file and
  * rename it over the old one: a reader keeps the file it opened.
  *
@@ -75,7 +76,8 @@ public final class SnapshotReader implements AutoCloseable {
      * @param length the number of bytes
      * @return a new array of {@code length} bytes
      * @throws OutOfBoundsAccessException when the range is not inside the snapshot
-     * @throws MappingFaultException when the file was truncated under the reader
+     * @throws MappingFaultException when the file was truncated under the reader (or the JVM's
+     *     {@code InternalError} in compiled code; see {@link MappingFaultException})
      */
     public byte[] readExact(long offset, int length) {
         return file.getBytes(offset, length);

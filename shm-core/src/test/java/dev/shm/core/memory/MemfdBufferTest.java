@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.shm.core.ErrnoException;
+import dev.shm.core.ShmException;
 import dev.shm.core.ShmTimeoutException;
 import dev.shm.core.internal.Libc;
 import dev.shm.core.memory.MappingException.Reason;
@@ -12,6 +13,8 @@ import java.io.RandomAccessFile;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -145,7 +148,7 @@ class MemfdBufferTest {
     }
 
     @Test
-    void lastHandleCloseUnmapsAndClosesTheDescriptor() {
+    void lastHandleCloseUnmapsAndClosesTheDescriptor() throws IOException {
         MemfdBuffer first = MemfdBuffer.create("counted", 4096);
         int fd = first.fd();
         MemfdBuffer second = first.share();
@@ -158,10 +161,12 @@ class MemfdBufferTest {
         assertThatThrownBy(() -> first.getLong(0)).isInstanceOf(StaleMappingException.class);
 
         AtomicLongView view = second.atomicLong(0);
+        assertThat(Files.readString(Path.of("/proc/self/maps"))).contains("/memfd:counted");
         second.close();
         assertThatThrownBy(view::getVolatile).isInstanceOf(StaleMappingException.class)
                 .hasMessageContaining("memfd:counted is closed");
         assertThat(isMemfd(fd)).isFalse();
+        assertThat(Files.readString(Path.of("/proc/self/maps"))).doesNotContain("/memfd:counted");
     }
 
     @Test
@@ -211,6 +216,84 @@ class MemfdBufferTest {
                             + "short: 15 bytes)");
             assertThat(memfdCount()).isEqualTo(before);
         }
+    }
+
+    @Test
+    void receiverRefusesAnOversizedMessageAndClosesItsDescriptor() {
+        Path socket = dir.resolve("o");
+        try (FdSocketServer server = FdSocketServer.bind(socket);
+             FdSocket client = FdSocket.connect(socket);
+             FdSocket accepted = server.accept(Duration.ofSeconds(5));
+             MemfdBuffer buffer = MemfdBuffer.create("bait", 4096)) {
+            long before = memfdCount();
+            accepted.send(buffer.fd(), new byte[4096]);
+            assertThatThrownBy(() -> MemfdBuffer.receive(client, 1, Duration.ofSeconds(5)))
+                    .isInstanceOfSatisfying(MappingException.class, e -> assertThat(e.reason()).isEqualTo(Reason.NOT_MEMFD))
+                    .hasMessageContaining("refused a message over the limits of 512 bytes and 4 descriptors");
+            assertThat(memfdCount()).isEqualTo(before);
+        }
+    }
+
+    @Test
+    void receiveReportsAPeerThatHungUp() {
+        Path socket = dir.resolve("h");
+        try (FdSocketServer server = FdSocketServer.bind(socket);
+             FdSocket client = FdSocket.connect(socket)) {
+            server.accept(Duration.ofSeconds(5)).close();
+            assertThatThrownBy(() -> MemfdBuffer.receive(client, 1, Duration.ofSeconds(5)))
+                    .isInstanceOf(ShmException.class)
+                    .isNotInstanceOf(MappingException.class)
+                    .hasMessage("the peer closed FdSocket[" + socket + "] without sending a memfd");
+        }
+    }
+
+    /** Closing a socket from another thread wakes a receiver, which then gives up clearly. */
+    @Test
+    void closeWakesAThreadWaitingToReceive() throws InterruptedException {
+        Path socket = dir.resolve("w");
+        try (FdSocketServer server = FdSocketServer.bind(socket)) {
+            FdSocket client = FdSocket.connect(socket);
+            FdSocket accepted = server.accept(Duration.ofSeconds(5));
+            try {
+                AtomicReference<Throwable> ended = new AtomicReference<>();
+                CountDownLatch receiving = new CountDownLatch(1);
+                Thread receiver = Thread.ofPlatform().start(() -> {
+                    receiving.countDown();
+                    try {
+                        client.receive(64, Duration.ofSeconds(60));
+                    } catch (Throwable t) {
+                        ended.set(t);
+                    }
+                });
+                receiving.await();
+                client.close();
+                receiver.join(10_000);
+                assertThat(receiver.isAlive()).as("receiver still waiting after close").isFalse();
+                assertThat(ended.get()).isInstanceOf(IllegalStateException.class).hasMessageContaining("closed");
+            } finally {
+                accepted.close();
+            }
+        }
+    }
+
+    @Test
+    void closeWakesAThreadWaitingToAccept() throws InterruptedException {
+        FdSocketServer server = FdSocketServer.bind(dir.resolve("a"));
+        AtomicReference<Object> ended = new AtomicReference<>();
+        CountDownLatch accepting = new CountDownLatch(1);
+        Thread accepter = Thread.ofPlatform().start(() -> {
+            accepting.countDown();
+            try {
+                ended.set(String.valueOf(server.accept(Duration.ofSeconds(60))));
+            } catch (Throwable t) {
+                ended.set(t);
+            }
+        });
+        accepting.await();
+        server.close();
+        accepter.join(10_000);
+        assertThat(accepter.isAlive()).as("accepter still waiting after close").isFalse();
+        assertThat(dir.resolve("a")).doesNotExist();
     }
 
     @Test

@@ -35,6 +35,7 @@ public final class MemoryChild {
                 case "open-memfd" -> openMemfd(Long.parseLong(args[1]), Integer.parseInt(args[2]), Long.parseLong(args[3]));
                 case "open-file" -> openFile(Path.of(args[1]), MapMode.valueOf(args[2]));
                 case "create-memfd" -> createMemfd();
+                case "read-truncated" -> readTruncated(Path.of(args[1]));
                 default -> throw new IllegalArgumentException("unknown scenario " + args[0]);
             }
         } catch (Throwable t) {
@@ -149,6 +150,22 @@ public final class MemoryChild {
             say("OPENED " + file.size());
         } catch (MappingException e) {
             say("REFUSED " + e.reason() + " " + e.getMessage());
+        }
+    }
+
+    /** Maps a snapshot, truncates it, and reports what a read of a lost page does. */
+    private static void readTruncated(Path path) throws IOException {
+        try (SnapshotReader reader = SnapshotReader.open(path)) {
+            long size = reader.size();
+            try (RandomAccessFile file = new RandomAccessFile(path.toFile(), "rw")) {
+                file.setLength(4096);
+            }
+            try {
+                reader.readExact(size - 4096, 16);
+                say("NO-FAULT");
+            } catch (MappingFaultException e) {
+                say("FAULT " + e.truncated() + " " + e.getMessage());
+            }
         }
     }
 

@@ -4,7 +4,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.shm.core.testing.ShmDirectory;
+import dev.shm.core.testing.TestNative;
 import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.time.Duration;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -91,6 +96,97 @@ class ResizeTest {
             small.resize(2 * PAGE);
             assertThat(Files.size(path)).isEqualTo(8 * PAGE);
             assertThat(other.getLong(8 * PAGE - 8)).isEqualTo(MAGIC);
+        }
+    }
+
+    /**
+     * A native call that holds the old mapping (here: a read from a pipe into a slice of it) must
+     * make a shrinking resize wait, and the file must not be cut before the old mapping is gone.
+     */
+    @Test
+    void shrinkWaitsForANativeCallThatHoldsTheOldMappingAndNeverCutsUnderIt() throws Exception {
+        Path path = shm.path("held");
+        int[] pipe = TestNative.pipe();
+        try (MappedFile file = MappedFile.create(path, 4 * PAGE)) {
+            AtomicLongView far = file.atomicLong(3 * PAGE);
+            MemorySegment slice = file.slice(0, 16);
+            AtomicInteger holderTid = new AtomicInteger();
+            AtomicBoolean released = new AtomicBoolean();
+            AtomicReference<Throwable> holderFailure = new AtomicReference<>();
+            Thread holder = Thread.ofPlatform().name("holder").start(() -> {
+                try {
+                    holderTid.set(TestNative.gettid());
+                    TestNative.read(pipe[0], slice);
+                } catch (Throwable t) {
+                    holderFailure.set(t);
+                }
+            });
+            while (holderTid.get() == 0 && holder.isAlive()) {
+                Thread.onSpinWait();
+            }
+            TestNative.awaitBlockedInRead(holderTid.get(), Duration.ofSeconds(10));
+
+            AtomicBoolean releasedBeforeResizeReturned = new AtomicBoolean();
+            Thread resizer = Thread.ofPlatform().name("resizer").start(() -> {
+                file.resize(PAGE);
+                releasedBeforeResizeReturned.set(released.get());
+            });
+            long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+            while (resizer.getState() != Thread.State.TIMED_WAITING && System.nanoTime() - deadline < 0) {
+                Thread.onSpinWait(); // until the resizer backs off, waiting for the held mapping
+            }
+            assertThat(resizer.getState()).isEqualTo(Thread.State.TIMED_WAITING);
+            assertThat(Files.size(path)).as("not cut while mapped").isEqualTo(4 * PAGE);
+
+            released.set(true);
+            TestNative.writeByte(pipe[1]);
+            holder.join(10_000);
+            resizer.join(10_000);
+            assertThat(holderFailure.get()).isNull();
+            assertThat(releasedBeforeResizeReturned).isTrue();
+            assertThat(Files.size(path)).isEqualTo(PAGE);
+            assertThatThrownBy(far::getVolatile).isInstanceOf(StaleMappingException.class);
+        } finally {
+            TestNative.close(pipe[0]);
+            TestNative.close(pipe[1]);
+        }
+    }
+
+    /** Four mappings of one file (four open file descriptions) grow it at once; none cuts another. */
+    @Test
+    void concurrentGrowersNeverCutEachOthersGrowth() throws Exception {
+        Path path = shm.path("growers");
+        try (MappedFile a = MappedFile.create(path, PAGE);
+             MappedFile b = MappedFile.open(path, MapMode.READ_WRITE);
+             MappedFile c = MappedFile.open(path, MapMode.READ_WRITE);
+             MappedFile d = MappedFile.open(path, MapMode.READ_WRITE)) {
+            AtomicLong largest = new AtomicLong(PAGE);
+            Queue<Throwable> failures = new ConcurrentLinkedQueue<>();
+            List<Thread> growers = new ArrayList<>();
+            for (MappedFile file : List.of(a, b, c, d)) {
+                growers.add(Thread.ofPlatform().start(() -> {
+                    try {
+                        for (int i = 1; i <= 1000; i++) {
+                            // Aim past the file's end, so that every grower races at the frontier.
+                            long size = file.fileSize() + (long) PAGE * ThreadLocalRandom.current().nextInt(1, 4);
+                            file.resize(size);
+                            largest.accumulateAndGet(size, Math::max);
+                            long now = file.fileSize();
+                            if (now < file.size()) {
+                                failures.add(new AssertionError("file cut to " + now + " under a " + file.size()
+                                        + "-byte mapping"));
+                            }
+                        }
+                    } catch (Throwable t) {
+                        failures.add(t);
+                    }
+                }));
+            }
+            for (Thread grower : growers) {
+                grower.join(60_000);
+            }
+            assertThat(failures).isEmpty();
+            assertThat(Files.size(path)).isEqualTo(largest.get());
         }
     }
 

@@ -46,20 +46,32 @@ public final class ShmDirectory implements AfterEachCallback {
     @Override
     public synchronized void afterEach(ExtensionContext context) {
         boolean failed = context.getExecutionException().isPresent();
-        try {
-            for (Path path : paths) {
+        IOException problem = null;
+        for (Path path : paths) {
+            try {
                 if (failed && Files.isRegularFile(path)) {
                     Path keep = Path.of("target", "failed-shm", context.getRequiredTestClass().getSimpleName() + "-"
                             + context.getRequiredTestMethod().getName());
                     Files.createDirectories(keep);
                     Files.copy(path, keep.resolve(path.getFileName()), StandardCopyOption.REPLACE_EXISTING);
                 }
-                Files.deleteIfExists(path);
+            } catch (IOException e) {
+                // keeping the evidence is best effort; removing the file is not
+            } finally {
+                try {
+                    Files.deleteIfExists(path);
+                } catch (IOException e) {
+                    if (problem == null) {
+                        problem = e;
+                    } else {
+                        problem.addSuppressed(e);
+                    }
+                }
             }
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        } finally {
-            paths.clear();
+        }
+        paths.clear();
+        if (problem != null) {
+            throw new UncheckedIOException("cannot remove a test file from /dev/shm", problem);
         }
     }
 }
