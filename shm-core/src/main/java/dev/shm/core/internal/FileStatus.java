@@ -14,8 +14,10 @@ import java.util.Set;
  * @param uid the owner's user id
  * @param gid the owner's group id
  * @param size the file's length in bytes
+ * @param device the device the file lives on, as {@code major << 32 | minor}
+ * @param inode the file's inode number on that device
  */
-public record FileStatus(int mode, int uid, int gid, long size) {
+public record FileStatus(int mode, int uid, int gid, long size, long device, long inode) {
 
     private static final int S_IFMT = 0170000;
     private static final int S_IFSOCK = 0140000;

@@ -95,6 +95,8 @@ public final class Libc {
     private static final int CLOCK_MONOTONIC = 1;
 
     private static final int AT_EMPTY_PATH = 0x1000;
+    /** {@code statx}: resolve a relative path against the working directory. */
+    private static final int AT_FDCWD = -100;
     private static final int STATX_BASIC_STATS = 0x7ff;
     /** {@code struct statx} has the same layout on every architecture, unlike {@code struct stat}. */
     private static final long STATX_SIZE = 256;
@@ -102,6 +104,9 @@ public final class Libc {
     private static final long STX_GID = 24;
     private static final long STX_MODE = 28;
     private static final long STX_SIZE = 40;
+    private static final long STX_INO = 32;
+    private static final long STX_DEV_MAJOR = 136;
+    private static final long STX_DEV_MINOR = 140;
 
     private static final MethodHandle OPEN = downcall("open",
             FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT),
@@ -219,18 +224,37 @@ public final class Libc {
      * @throws ErrnoException {@code statx(<subject>)}
      */
     public static FileStatus fstat(int fd, String subject) {
+        return statx(fd, "", AT_EMPTY_PATH, "statx(" + subject + ")");
+    }
+
+    /**
+     * Reads type, permissions, owner, size and identity of the file a path names, following
+     * symbolic links.
+     *
+     * @param path the path
+     * @return the file's status
+     * @throws ErrnoException {@code statx(<path>)}, e.g. {@code ENOENT}
+     */
+    public static FileStatus stat(String path) {
+        return statx(AT_FDCWD, path, 0, "statx(" + path + ")");
+    }
+
+    private static FileStatus statx(int dirfd, String path, int flags, String call) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment state = captureState(arena);
             MemorySegment buf = arena.allocate(STATX_SIZE, 8);
-            int rc = (int) STATX.invokeExact(state, fd, arena.allocateFrom(""), AT_EMPTY_PATH, STATX_BASIC_STATS, buf);
+            int rc = (int) STATX.invokeExact(state, dirfd, arena.allocateFrom(path), flags, STATX_BASIC_STATS, buf);
             if (rc < 0) {
-                throw error("statx(" + subject + ")", state);
+                throw error(call, state);
             }
             return new FileStatus(
                     Short.toUnsignedInt(buf.get(JAVA_SHORT, STX_MODE)),
                     buf.get(JAVA_INT, STX_UID),
                     buf.get(JAVA_INT, STX_GID),
-                    buf.get(JAVA_LONG, STX_SIZE));
+                    buf.get(JAVA_LONG, STX_SIZE),
+                    (Integer.toUnsignedLong(buf.get(JAVA_INT, STX_DEV_MAJOR)) << 32)
+                            | Integer.toUnsignedLong(buf.get(JAVA_INT, STX_DEV_MINOR)),
+                    buf.get(JAVA_LONG, STX_INO));
         } catch (Throwable t) {
             throw rethrow(t);
         }

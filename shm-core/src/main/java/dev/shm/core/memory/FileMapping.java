@@ -123,6 +123,17 @@ final class FileMapping {
         }
     }
 
+    /**
+     * Makes the file at least {@code size} bytes long without remapping anything; see
+     * {@link MappedFile#ensureFileSize}.
+     */
+    void ensureFileSize(long size, boolean preallocate) {
+        synchronized (lock) {
+            ensureOpen("grow");
+            grow(size, preallocate);
+        }
+    }
+
     /** Makes the file at least {@code newSize} bytes long, never shorter, whatever other processes do. */
     private void grow(long newSize, boolean preallocate) {
         Libc.ofdLock(fd, true, GROWTH_LOCK_BYTE, 1, true, subject);

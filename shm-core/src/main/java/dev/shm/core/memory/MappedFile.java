@@ -217,6 +217,92 @@ public final class MappedFile extends MemoryRegion implements AutoCloseable {
     }
 
     /**
+     * Makes the file at least {@code size} bytes long, without remapping anything: views stay
+     * valid, and the new range can be mapped with {@link #mapExtent}. Never shortens the file, even
+     * when another process grows it at the same time (growth runs under an open-file-description
+     * lock that every shm-core process takes).
+     *
+     * @param size the least length the file must have
+     * @param preallocate whether to reserve the new blocks ({@code posix_fallocate}), so that a full
+     *     file system fails here with {@code NO_SPACE} instead of faulting at first touch
+     * @throws MappingException {@code NO_SPACE} and other failures of the file system
+     * @throws IllegalStateException when the mapping is not {@link MapMode#READ_WRITE} or is closed
+     */
+    public void ensureFileSize(long size, boolean preallocate) {
+        requirePositive(size);
+        if (mode() != MapMode.READ_WRITE) {
+            throw new IllegalStateException("growing a file needs a READ_WRITE mapping; " + path + " is mapped " + mode());
+        }
+        try {
+            file.ensureFileSize(size, preallocate);
+        } catch (ErrnoException e) {
+            throw Opening.translate(e, path.toString(), "grow to " + size + " bytes", path);
+        }
+    }
+
+    /**
+     * Takes an advisory lock on one byte of the file, owned by this open file description (an
+     * "OFD lock", {@code F_OFD_SETLK}): another {@code MappedFile} of the same file conflicts with
+     * it, in this process or another, and the kernel releases it when this file is closed or its
+     * process dies, whatever the cause. The byte need not exist: locks past the end of the file
+     * are fine, and they do not affect reads or writes of the mapping. Locks of one byte are all
+     * shm-core needs; it uses them to tell live processes from dead ones.
+     *
+     * @param offset the byte to lock
+     * @param exclusive a write lock, which excludes every other lock, when {@code true}; a read
+     *     lock, which excludes only write locks, otherwise
+     * @param wait whether to wait while another description holds a conflicting lock
+     * @return whether the lock is held; {@code false} only when {@code wait} is {@code false} and
+     *     another description holds a conflicting lock
+     * @throws IllegalStateException when the file is closed
+     */
+    public boolean lockByte(long offset, boolean exclusive, boolean wait) {
+        return file.withFd("lock a byte of", fd -> Libc.ofdLock(fd, exclusive, offset, 1, wait, path.toString()));
+    }
+
+    /**
+     * Releases this file's lock on one byte, if it holds one.
+     *
+     * @param offset the byte
+     * @throws IllegalStateException when the file is closed
+     */
+    public void unlockByte(long offset) {
+        file.withFd("unlock a byte of", fd -> {
+            Libc.ofdUnlock(fd, offset, 1, path.toString());
+            return null;
+        });
+    }
+
+    /**
+     * Tells whether another open file description — another {@code MappedFile} of this file, in
+     * this process or any other — holds a lock on the byte. This file's own locks do not count.
+     *
+     * @param offset the byte
+     * @return {@code true} when another description holds a lock on it
+     * @throws IllegalStateException when the file is closed
+     */
+    public boolean isByteLockedByOther(long offset) {
+        return file.withFd("test a lock of", fd -> Libc.ofdLocked(fd, offset, 1, path.toString()));
+    }
+
+    /**
+     * Tells whether {@code path} names this open file now (same device and inode): {@code false}
+     * once the file was removed, or replaced by another file of the same name.
+     *
+     * @param path the path to check, usually {@link #path()}
+     * @return whether the path leads to this file
+     */
+    public boolean isLinkedAt(Path path) {
+        FileStatus mine = file.stat();
+        try {
+            FileStatus named = Libc.stat(path.toString());
+            return named.device() == mine.device() && named.inode() == mine.inode();
+        } catch (ErrnoException gone) {
+            return false;
+        }
+    }
+
+    /**
      * Writes changes back to the file ({@code msync}), through this mapping and its extents. A
      * no-op for read-only and copy-on-write mappings, whose changes never reach the file.
      *

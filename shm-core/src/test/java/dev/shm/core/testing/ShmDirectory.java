@@ -43,29 +43,36 @@ public final class ShmDirectory implements AfterEachCallback {
         return path;
     }
 
+    /**
+     * Creates a new directory in {@code /dev/shm}, removed with everything in it after the test.
+     *
+     * @param name a readable part of the directory name
+     * @return the directory
+     */
+    public synchronized Path directory(String name) {
+        Path dir = path(name);
+        try {
+            Files.createDirectory(dir);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return dir;
+    }
+
     @Override
     public synchronized void afterEach(ExtensionContext context) {
         boolean failed = context.getExecutionException().isPresent();
+        Path keep = Path.of("target", "failed-shm", context.getRequiredTestClass().getSimpleName() + "-"
+                + context.getRequiredTestMethod().getName());
         IOException problem = null;
         for (Path path : paths) {
             try {
-                if (failed && Files.isRegularFile(path)) {
-                    Path keep = Path.of("target", "failed-shm", context.getRequiredTestClass().getSimpleName() + "-"
-                            + context.getRequiredTestMethod().getName());
-                    Files.createDirectories(keep);
-                    Files.copy(path, keep.resolve(path.getFileName()), StandardCopyOption.REPLACE_EXISTING);
-                }
+                removeTree(path, failed ? keep : null);
             } catch (IOException e) {
-                // keeping the evidence is best effort; removing the file is not
-            } finally {
-                try {
-                    Files.deleteIfExists(path);
-                } catch (IOException e) {
-                    if (problem == null) {
-                        problem = e;
-                    } else {
-                        problem.addSuppressed(e);
-                    }
+                if (problem == null) {
+                    problem = e;
+                } else {
+                    problem.addSuppressed(e);
                 }
             }
         }
@@ -73,5 +80,24 @@ public final class ShmDirectory implements AfterEachCallback {
         if (problem != null) {
             throw new UncheckedIOException("cannot remove a test file from /dev/shm", problem);
         }
+    }
+
+    /** Removes a file or a directory tree, first copying regular files to {@code keep} when given. */
+    private static void removeTree(Path path, Path keep) throws IOException {
+        if (Files.isDirectory(path, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            try (var children = Files.list(path)) {
+                for (Path child : children.toList()) {
+                    removeTree(child, keep == null ? null : keep.resolve(path.getFileName()));
+                }
+            }
+        } else if (keep != null && Files.isRegularFile(path, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            try {
+                Files.createDirectories(keep);
+                Files.copy(path, keep.resolve(path.getFileName()), StandardCopyOption.REPLACE_EXISTING);
+            } catch (IOException e) {
+                // keeping the evidence is best effort; removing the file is not
+            }
+        }
+        Files.deleteIfExists(path);
     }
 }

@@ -1,0 +1,401 @@
+package dev.shm.core.lane;
+
+import static dev.shm.core.lane.LaneDescriptor.DATA_OFFSET;
+import static dev.shm.core.lane.LaneDescriptor.FRAME_FLAGS_OFFSET;
+import static dev.shm.core.lane.LaneDescriptor.FRAME_HEADER_LENGTH;
+import static dev.shm.core.lane.LaneDescriptor.FRAME_LENGTH_OFFSET;
+import static dev.shm.core.lane.LaneDescriptor.FRAME_TYPE_OFFSET;
+import static dev.shm.core.lane.LaneDescriptor.INLINE;
+import static dev.shm.core.lane.LaneDescriptor.LAST_OFFSET;
+import static dev.shm.core.lane.LaneDescriptor.MEMFD_REF;
+import static dev.shm.core.lane.LaneDescriptor.MEMFD_REF_LENGTH;
+import static dev.shm.core.lane.LaneDescriptor.READ_OFFSET;
+import static dev.shm.core.lane.LaneDescriptor.SLOT_REF;
+import static dev.shm.core.lane.LaneDescriptor.SLOT_REF_LENGTH;
+import static dev.shm.core.lane.LaneDescriptor.WRITE_OFFSET;
+import static dev.shm.core.lane.LaneDescriptor.epochOf;
+import static dev.shm.core.lane.LaneDescriptor.frameLength;
+import static dev.shm.core.lane.LaneDescriptor.position;
+import static dev.shm.core.lane.LaneDescriptor.positionOf;
+
+import dev.shm.core.counters.Counters;
+import dev.shm.core.counters.SegmentCounters;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.VarHandle;
+
+/**
+ * One direction of a lane: a single-producer, single-consumer bip-buffer of frames in shared
+ * memory (see {@link LaneDescriptor}). One process writes, one reads.
+ *
+ * <h2>Writing</h2>
+ * {@link #offerInline}, {@link #offerSlot} and {@link #offerMemfd} each write one frame and return
+ * a named outcome: {@link #OK}, {@link #FULL} (retry later), {@link #RESET} (the lane was reset by
+ * recovery: the other side died; reopen) or {@link #TOO_LARGE} (use a slot reference instead). A
+ * frame is contiguous in the lane, so a reader can hand it out without copying.
+ *
+ * <h2>Reading</h2>
+ * {@link #poll} hands frames to a {@link FrameHandler} in order and releases each after the handler
+ * returns, so a reader that dies mid-frame leaves the frame in the lane, where recovery finds the
+ * slot reference it carries. Every frame header is checked before use: a frame that claims more
+ * bytes than the lane holds, or an unknown type, is counted as corrupt, and the rest of the lane's
+ * data is dropped.
+ *
+ * <p>Thread-safety: one producer thread and one consumer thread.
+ */
+public final class Lane {
+
+    /** Outcome: the frame was written. */
+    public static final int OK = 0;
+    /** Outcome: not enough contiguous room now; retry after the reader caught up. */
+    public static final int FULL = -1;
+    /** Outcome: the lane was reset (the other side died and was recovered); reopen it. */
+    public static final int RESET = -2;
+    /** Outcome: the frame can never fit; send a slot reference instead. */
+    public static final int TOO_LARGE = -3;
+
+    private static final VarHandle LONG = ValueLayout.JAVA_LONG.varHandle();
+
+    private final MemorySegment memory;
+    private final MemorySegment data;
+    private final int capacity;
+    private final int epoch;
+    private final Counters counters;
+    private final String name;
+
+    /**
+     * Wraps a formatted lane direction.
+     *
+     * @param memory the direction: header and data, {@link LaneDescriptor#directionLength} bytes
+     * @param capacity the data capacity
+     * @param epoch the lane's epoch at open; a different epoch in the positions means a reset
+     * @param counters the segment's counters
+     * @param name what the lane is, for messages
+     */
+    Lane(MemorySegment memory, int capacity, int epoch, Counters counters, String name) {
+        this.memory = memory;
+        this.data = memory.asSlice(DATA_OFFSET, capacity);
+        this.capacity = capacity;
+        this.epoch = epoch & 0xFFFF;
+        this.counters = counters;
+        this.name = name;
+    }
+
+    /**
+     * Formats a direction: empty, at an epoch.
+     *
+     * @param memory the direction's memory
+     * @param epoch the epoch
+     */
+    static void format(MemorySegment memory, int epoch) {
+        LONG.setRelease(memory, (long) LAST_OFFSET, 0L);
+        LONG.setRelease(memory, (long) READ_OFFSET, position(epoch, 0));
+        LONG.setRelease(memory, (long) WRITE_OFFSET, position(epoch, 0));
+    }
+
+    /** The lane's epoch at open. */
+    int epoch() {
+        return epoch;
+    }
+
+    /**
+     * Returns the largest payload an inline frame may carry.
+     *
+     * @return a quarter of the capacity, less the frame header
+     */
+    public int maxInlineLength() {
+        return capacity / 4 - FRAME_HEADER_LENGTH;
+    }
+
+    /**
+     * Returns whether the lane was reset since it was opened.
+     *
+     * @return {@code true} after a reset
+     */
+    public boolean isReset() {
+        return epochOf((long) LONG.getAcquire(memory, (long) WRITE_OFFSET)) != epoch
+                || epochOf((long) LONG.getAcquire(memory, (long) READ_OFFSET)) != epoch;
+    }
+
+    // ---------------------------------------------------------------- producer
+
+    /**
+     * Writes a frame with the bytes of {@code source}.
+     *
+     * @param source the bytes
+     * @param offset where they start in {@code source}
+     * @param length how many
+     * @return {@link #OK}, {@link #FULL}, {@link #RESET} or {@link #TOO_LARGE}
+     */
+    public int offerInline(MemorySegment source, long offset, int length) {
+        if (length < 0 || length > maxInlineLength()) {
+            return TOO_LARGE;
+        }
+        long at = grant(frameLength(length));
+        if (at < 0) {
+            return (int) at;
+        }
+        MemorySegment.copy(source, offset, data, at + FRAME_HEADER_LENGTH, length);
+        return commit(at, length, INLINE);
+    }
+
+    /**
+     * Writes a frame that carries a slot reference.
+     *
+     * @param ref the slot reference
+     * @param length the message length in the slot
+     * @return {@link #OK}, {@link #FULL} or {@link #RESET}
+     */
+    public int offerSlot(long ref, long length) {
+        long at = grant(frameLength(SLOT_REF_LENGTH));
+        if (at < 0) {
+            return (int) at;
+        }
+        data.set(ValueLayout.JAVA_LONG, at + FRAME_HEADER_LENGTH, ref);
+        data.set(ValueLayout.JAVA_LONG, at + FRAME_HEADER_LENGTH + 8, length);
+        return commit(at, SLOT_REF_LENGTH, SLOT_REF);
+    }
+
+    /**
+     * Writes a frame that carries a memfd reference.
+     *
+     * @param lease the lease of the memfd in the segment's lease table
+     * @param generation the lease's generation
+     * @param offset where the message starts in the memfd
+     * @param length the message length
+     * @return {@link #OK}, {@link #FULL} or {@link #RESET}
+     */
+    public int offerMemfd(int lease, int generation, long offset, long length) {
+        long at = grant(frameLength(MEMFD_REF_LENGTH));
+        if (at < 0) {
+            return (int) at;
+        }
+        data.set(ValueLayout.JAVA_INT, at + FRAME_HEADER_LENGTH, lease);
+        data.set(ValueLayout.JAVA_INT, at + FRAME_HEADER_LENGTH + 4, generation);
+        data.set(ValueLayout.JAVA_LONG, at + FRAME_HEADER_LENGTH + 8, offset);
+        data.set(ValueLayout.JAVA_LONG, at + FRAME_HEADER_LENGTH + 16, length);
+        return commit(at, MEMFD_REF_LENGTH, MEMFD_REF);
+    }
+
+    /** Where the granted frame starts, or FULL / RESET. Remembers whether it wraps. */
+    private long pendingWrite;
+    private long pendingWord;
+
+    private long grant(int frameLength) {
+        long w = (long) LONG.getAcquire(memory, (long) WRITE_OFFSET);
+        long r = (long) LONG.getAcquire(memory, (long) READ_OFFSET);
+        if (epochOf(w) != epoch || epochOf(r) != epoch) {
+            return RESET;
+        }
+        long write = positionOf(w);
+        long read = positionOf(r);
+        pendingWord = w;
+        if (write >= read) {
+            if (write + frameLength <= capacity) {
+                pendingWrite = write;
+                return write;
+            }
+            if (frameLength < read) {
+                pendingWrite = write;
+                return 0; // wrap to the start; the data before ends at `write`
+            }
+            return FULL;
+        }
+        if (write + frameLength < read) {
+            pendingWrite = write;
+            return write;
+        }
+        return FULL;
+    }
+
+    private int commit(long at, int payloadLength, short type) {
+        data.set(ValueLayout.JAVA_INT, at + FRAME_LENGTH_OFFSET, payloadLength);
+        data.set(ValueLayout.JAVA_SHORT, at + FRAME_TYPE_OFFSET, type);
+        data.set(ValueLayout.JAVA_SHORT, at + FRAME_FLAGS_OFFSET, (short) 0);
+        if (at == 0 && pendingWrite != 0) {
+            // Wrapped: the reader must stop at the old position before it jumps to the start.
+            LONG.setRelease(memory, (long) LAST_OFFSET, pendingWrite);
+        }
+        long next = position(epoch, at + frameLength(payloadLength));
+        // The compare-and-set publishes the frame (volatile, hence release) and fails after a reset.
+        return LONG.compareAndSet(memory, (long) WRITE_OFFSET, pendingWord, next) ? OK : RESET;
+    }
+
+    // ---------------------------------------------------------------- consumer
+
+    /** Receives the frames of a lane. */
+    @FunctionalInterface
+    public interface FrameHandler {
+        /**
+         * Handles one frame. The payload is valid only during the call.
+         *
+         * @param type {@link LaneDescriptor#INLINE}, {@link LaneDescriptor#SLOT_REF} or {@link LaneDescriptor#MEMFD_REF}
+         * @param payload the frame's payload, read-only; for references, decode it with the
+         *     static methods of this class
+         */
+        void onFrame(short type, MemorySegment payload);
+    }
+
+    /**
+     * Hands up to {@code limit} frames to {@code handler}, releasing each after the handler
+     * returns. Frames are checked before use; a corrupt one is counted and the lane's remaining
+     * data dropped.
+     *
+     * @param handler receives the frames
+     * @param limit the most frames to hand out
+     * @return the number of frames handled, or {@link #RESET} when the lane was reset
+     */
+    public int poll(FrameHandler handler, int limit) {
+        int handled = 0;
+        while (handled < limit) {
+            long r = (long) LONG.getAcquire(memory, (long) READ_OFFSET);
+            long w = (long) LONG.getAcquire(memory, (long) WRITE_OFFSET);
+            if (epochOf(w) != epoch || epochOf(r) != epoch) {
+                return RESET;
+            }
+            long read = positionOf(r);
+            long write = positionOf(w);
+            long end;
+            if (write >= read) {
+                end = write;
+            } else {
+                long last = (long) LONG.getAcquire(memory, (long) LAST_OFFSET);
+                if (read >= last) {
+                    // Everything before the wrap is read: jump to the start.
+                    if (!LONG.compareAndSet(memory, (long) READ_OFFSET, r, position(epoch, 0))) {
+                        return RESET;
+                    }
+                    continue;
+                }
+                end = last;
+            }
+            if (read == end) {
+                return handled;
+            }
+            if (end > capacity || read > end) {
+                return corrupt(r, write, "positions read=" + read + ", end=" + end + " outside capacity=" + capacity);
+            }
+            long available = end - read;
+            int payloadLength = available >= FRAME_HEADER_LENGTH
+                    ? data.get(ValueLayout.JAVA_INT, read + FRAME_LENGTH_OFFSET) : -1;
+            short type = available >= FRAME_HEADER_LENGTH ? data.get(ValueLayout.JAVA_SHORT, read + FRAME_TYPE_OFFSET) : 0;
+            if (payloadLength < 0 || frameLength(payloadLength) > available || !validType(type, payloadLength)) {
+                return corrupt(r, write, "frame at " + read + " with type=" + type + ", length=" + payloadLength
+                        + " in " + available + " readable bytes");
+            }
+            handler.onFrame(type, data.asSlice(read + FRAME_HEADER_LENGTH, payloadLength).asReadOnly());
+            if (!LONG.compareAndSet(memory, (long) READ_OFFSET, r,
+                    position(epoch, read + frameLength(payloadLength)))) {
+                return RESET;
+            }
+            handled++;
+        }
+        return handled;
+    }
+
+    private static boolean validType(short type, int payloadLength) {
+        return switch (type) {
+            case INLINE -> true;
+            case SLOT_REF -> payloadLength == SLOT_REF_LENGTH;
+            case MEMFD_REF -> payloadLength == MEMFD_REF_LENGTH;
+            default -> false;
+        };
+    }
+
+    /** Counts a corrupt frame and drops everything readable after it. */
+    private int corrupt(long r, long write, String what) {
+        counters.increment(SegmentCounters.CORRUPT_FRAMES_REJECTED);
+        LONG.compareAndSet(memory, (long) READ_OFFSET, r, position(epoch, Math.min(write, capacity)));
+        throw new dev.shm.core.CorruptionException("lane " + name + ": " + what + "; its unread data was dropped");
+    }
+
+    /**
+     * Returns the bytes written and not yet read.
+     *
+     * @return the pending bytes
+     */
+    public long pending() {
+        long read = positionOf((long) LONG.getAcquire(memory, (long) READ_OFFSET));
+        long write = positionOf((long) LONG.getAcquire(memory, (long) WRITE_OFFSET));
+        if (write >= read) {
+            return write - read;
+        }
+        return positionOf((long) LONG.getAcquire(memory, (long) LAST_OFFSET)) - read + write;
+    }
+
+    /**
+     * Returns the data capacity.
+     *
+     * @return bytes
+     */
+    public int capacity() {
+        return capacity;
+    }
+
+    // ---------------------------------------------------------------- decoding references
+
+    /**
+     * Reads the slot reference of a {@code SLOT_REF} payload.
+     *
+     * @param payload the payload
+     * @return the slot reference (untrusted: check it with the pool)
+     */
+    public static long slotRef(MemorySegment payload) {
+        return payload.get(ValueLayout.JAVA_LONG_UNALIGNED, 0);
+    }
+
+    /**
+     * Reads the message length of a {@code SLOT_REF} payload.
+     *
+     * @param payload the payload
+     * @return the length (untrusted)
+     */
+    public static long slotLength(MemorySegment payload) {
+        return payload.get(ValueLayout.JAVA_LONG_UNALIGNED, 8);
+    }
+
+    /**
+     * Reads the lease of a {@code MEMFD_REF} payload.
+     *
+     * @param payload the payload
+     * @return the lease index (untrusted)
+     */
+    public static int memfdLease(MemorySegment payload) {
+        return payload.get(ValueLayout.JAVA_INT_UNALIGNED, 0);
+    }
+
+    /**
+     * Reads the lease generation of a {@code MEMFD_REF} payload.
+     *
+     * @param payload the payload
+     * @return the generation (untrusted)
+     */
+    public static int memfdGeneration(MemorySegment payload) {
+        return payload.get(ValueLayout.JAVA_INT_UNALIGNED, 4);
+    }
+
+    /**
+     * Reads the offset of a {@code MEMFD_REF} payload.
+     *
+     * @param payload the payload
+     * @return the offset (untrusted)
+     */
+    public static long memfdOffset(MemorySegment payload) {
+        return payload.get(ValueLayout.JAVA_LONG_UNALIGNED, 8);
+    }
+
+    /**
+     * Reads the length of a {@code MEMFD_REF} payload.
+     *
+     * @param payload the payload
+     * @return the length (untrusted)
+     */
+    public static long memfdLength(MemorySegment payload) {
+        return payload.get(ValueLayout.JAVA_LONG_UNALIGNED, 16);
+    }
+
+    @Override
+    public String toString() {
+        return "Lane[" + name + ", capacity=" + capacity + ", pending=" + pending() + "]";
+    }
+}

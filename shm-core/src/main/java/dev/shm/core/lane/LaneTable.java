@@ -1,0 +1,305 @@
+package dev.shm.core.lane;
+
+import static dev.shm.core.lane.LaneDescriptor.ACTIVE;
+import static dev.shm.core.lane.LaneDescriptor.BUFFER_OFFSET_OFFSET;
+import static dev.shm.core.lane.LaneDescriptor.CAPACITY_OFFSET;
+import static dev.shm.core.lane.LaneDescriptor.CLAIMED;
+import static dev.shm.core.lane.LaneDescriptor.EMPTY;
+import static dev.shm.core.lane.LaneDescriptor.ENTRY_LENGTH;
+import static dev.shm.core.lane.LaneDescriptor.SERVICE_OFFSET;
+import static dev.shm.core.lane.LaneDescriptor.STATE_OFFSET;
+import static dev.shm.core.lane.LaneDescriptor.directionLength;
+import static dev.shm.core.lane.LaneDescriptor.entryClient;
+import static dev.shm.core.lane.LaneDescriptor.entryEpoch;
+import static dev.shm.core.lane.LaneDescriptor.entryProvider;
+import static dev.shm.core.lane.LaneDescriptor.entryState;
+import static dev.shm.core.lane.LaneDescriptor.entryStateOf;
+import static dev.shm.core.lane.LaneDescriptor.pairLength;
+
+import dev.shm.core.CorruptionException;
+import dev.shm.core.counters.Counters;
+import dev.shm.core.counters.SegmentCounters;
+import dev.shm.core.pool.ExtentSpace;
+import dev.shm.core.pool.SlotPool;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.VarHandle;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The lane table of a segment: one pair of lanes per (client, service) for request and reply.
+ * A client {@link #open opens} a pair to a service; the service's provider reads the requests of
+ * every pair {@link #lanesOf of the service}. A pair's memory is an extent appended on first use
+ * and kept for the entry's later users.
+ *
+ * <p>When a peer dies, {@link #recover} resets every pair it was client or provider of, after
+ * freeing the pool slots that the frames in them still reference.
+ *
+ * <p>Thread-safety: safe from any thread of any process; each lane itself has one producer and one
+ * consumer.
+ */
+public final class LaneTable {
+
+    private static final VarHandle LONG = ValueLayout.JAVA_LONG.varHandle();
+
+    private final MemorySegment table;
+    private final int maxLanes;
+    private final int capacity;
+    private final ExtentSpace space;
+    private final Counters counters;
+    private final SlotPool pool;
+    private final int me;
+
+    /**
+     * Wraps the lane table of a segment.
+     *
+     * @param table the table: {@code maxLanes} entries of {@value LaneDescriptor#ENTRY_LENGTH} bytes
+     * @param maxLanes the number of entries
+     * @param capacity the data capacity of one lane direction
+     * @param space the segment's extent space, for pair memory
+     * @param counters the segment's counters
+     * @param pool the segment's slot pool, whose slots frames reference
+     */
+    public LaneTable(MemorySegment table, int maxLanes, int capacity, ExtentSpace space, Counters counters,
+                     SlotPool pool) {
+        this.table = table;
+        this.maxLanes = maxLanes;
+        this.capacity = capacity;
+        this.space = space;
+        this.counters = counters;
+        this.pool = pool;
+        this.me = space.peerId();
+    }
+
+    /**
+     * A pair of lanes between a client and a service provider.
+     *
+     * @param index the lane table entry
+     * @param client the client peer
+     * @param provider the service provider peer
+     * @param service the service's directory entry
+     * @param toService requests: written by the client, read by the provider
+     * @param toClient replies: written by the provider, read by the client
+     */
+    public record LanePair(int index, int client, int provider, int service, Lane toService, Lane toClient) {
+    }
+
+    /**
+     * What one entry of the table holds now.
+     *
+     * @param index the entry
+     * @param state {@code EMPTY}, {@code CLAIMED} or {@code ACTIVE}
+     * @param epoch bumped on every claim
+     * @param client the client peer
+     * @param provider the provider peer
+     * @param service the service's directory entry
+     * @param capacity the data capacity of each direction (0 before first use)
+     * @param pendingToService unread request bytes
+     * @param pendingToClient unread reply bytes
+     */
+    public record LaneInfo(int index, String state, int epoch, int client, int provider, int service, int capacity,
+                           long pendingToService, long pendingToClient) {
+    }
+
+    /**
+     * Opens a lane pair from this peer to a service.
+     *
+     * @param service the service's directory entry
+     * @param provider the peer that serves it
+     * @return the pair, or {@code null} when every entry is in use
+     */
+    public LanePair open(int service, int provider) {
+        for (int index = 0; index < maxLanes; index++) {
+            long at = entry(index);
+            long word = (long) LONG.getAcquire(table, at + STATE_OFFSET);
+            if (entryStateOf(word) != EMPTY) {
+                continue;
+            }
+            int epoch = entryEpoch(word) + 1;
+            if (!LONG.compareAndSet(table, at + STATE_OFFSET, word, entryState(epoch, provider, me, CLAIMED))) {
+                continue;
+            }
+            long buffer = table.get(ValueLayout.JAVA_LONG, at + BUFFER_OFFSET_OFFSET);
+            if (buffer == 0) {
+                buffer = space.withExtentLock(() -> space.append(pairLength(capacity)));
+                if (buffer < 0) {
+                    LONG.setRelease(table, at + STATE_OFFSET, entryState(epoch, provider, me, EMPTY));
+                    return null;
+                }
+                table.set(ValueLayout.JAVA_INT, at + CAPACITY_OFFSET, capacity);
+                table.set(ValueLayout.JAVA_LONG, at + BUFFER_OFFSET_OFFSET, buffer);
+            }
+            table.set(ValueLayout.JAVA_INT, at + SERVICE_OFFSET, service);
+            MemorySegment pair = pairMemory(index);
+            Lane.format(pair.asSlice(0, directionLength(capacity)), epoch);
+            Lane.format(pair.asSlice(directionLength(capacity), directionLength(capacity)), epoch);
+            LONG.setRelease(table, at + STATE_OFFSET, entryState(epoch, provider, me, ACTIVE));
+            return pair(index, epoch, me, provider, service);
+        }
+        return null;
+    }
+
+    /**
+     * Returns the active pairs of a service, for its provider to read requests from.
+     *
+     * @param service the service's directory entry
+     * @return the pairs, in table order
+     */
+    public List<LanePair> lanesOf(int service) {
+        List<LanePair> pairs = new ArrayList<>();
+        for (int index = 0; index < maxLanes; index++) {
+            long at = entry(index);
+            long word = (long) LONG.getAcquire(table, at + STATE_OFFSET);
+            if (entryStateOf(word) == ACTIVE && table.get(ValueLayout.JAVA_INT, at + SERVICE_OFFSET) == service) {
+                pairs.add(pair(index, entryEpoch(word), entryClient(word), entryProvider(word), service));
+            }
+        }
+        return pairs;
+    }
+
+    /**
+     * Closes a pair its client no longer needs: frees the slots its frames reference, resets it and
+     * frees the entry.
+     *
+     * @param pair the pair
+     */
+    public void close(LanePair pair) {
+        long at = entry(pair.index());
+        long word = (long) LONG.getAcquire(table, at + STATE_OFFSET);
+        if (entryStateOf(word) == ACTIVE && (entryEpoch(word) & 0xFFFF) == pair.toService().epoch()) {
+            release(pair.index(), word, false);
+        }
+    }
+
+    /**
+     * Resets every pair whose client or provider is a peer, after freeing the pool slots that their
+     * unread frames reference: on recovery of a dead peer (frames sent to it will never be read,
+     * frames it sent are dropped), and for this peer itself as it detaches. Idempotent.
+     *
+     * @param dead the peer
+     * @param count whether to count the reset pairs and freed slots (recovery of a dead peer)
+     * @return the pairs reset
+     */
+    public int recover(int dead, boolean count) {
+        int reset = 0;
+        for (int index = 0; index < maxLanes; index++) {
+            long word = (long) LONG.getAcquire(table, entry(index) + STATE_OFFSET);
+            int state = entryStateOf(word);
+            if (state != EMPTY && (entryClient(word) == dead || entryProvider(word) == dead)) {
+                if (release(index, word, count)) {
+                    reset++;
+                }
+            }
+        }
+        if (count && reset > 0) {
+            counters.add(SegmentCounters.LANES_RESET, reset);
+        }
+        return reset;
+    }
+
+    /** Frees the slots the pair's frames reference, resets both lanes and empties the entry. */
+    private boolean release(int index, long word, boolean count) {
+        long at = entry(index);
+        int epoch = entryEpoch(word);
+        if (entryStateOf(word) == ACTIVE) {
+            MemorySegment pair = pairMemory(index);
+            for (int direction = 0; direction < 2; direction++) {
+                // A slot still owned by its sender was never claimed by the receiver: free it. One the
+                // receiver claimed is the receiver's to free (or its recovery's).
+                int sender = direction == 0 ? entryClient(word) : entryProvider(word);
+                Lane lane = new Lane(pair.asSlice(direction * directionLength(capacityOf(index)),
+                        directionLength(capacityOf(index))), capacityOf(index), epoch, counters, "lane " + index);
+                try {
+                    lane.poll((type, payload) -> {
+                        if (type == LaneDescriptor.SLOT_REF && pool.freeIfOwnedBy(Lane.slotRef(payload), sender)
+                                && count) {
+                            counters.increment(SegmentCounters.SLOTS_RECLAIMED);
+                        }
+                    }, Integer.MAX_VALUE);
+                } catch (CorruptionException corrupt) {
+                    // counted by the lane; whatever it referenced past the corruption is reclaimed with its owner
+                }
+            }
+        }
+        // The next claim formats the lanes with epoch + 1, which also fails any stale writer's commit.
+        MemorySegment pairMemory = table.get(ValueLayout.JAVA_LONG, at + BUFFER_OFFSET_OFFSET) == 0 ? null
+                : pairMemory(index);
+        if (pairMemory != null) {
+            Lane.format(pairMemory.asSlice(0, directionLength(capacityOf(index))), epoch + 1);
+            Lane.format(pairMemory.asSlice(directionLength(capacityOf(index)), directionLength(capacityOf(index))),
+                    epoch + 1);
+        }
+        return LONG.compareAndSet(table, at + STATE_OFFSET, word,
+                entryState(epoch + 1, entryProvider(word), entryClient(word), EMPTY));
+    }
+
+    /**
+     * Returns what each entry holds now.
+     *
+     * @return one entry per lane table entry in use or ever used
+     */
+    public List<LaneInfo> lanes() {
+        List<LaneInfo> lanes = new ArrayList<>();
+        for (int index = 0; index < maxLanes; index++) {
+            long at = entry(index);
+            long word = (long) LONG.getAcquire(table, at + STATE_OFFSET);
+            int state = entryStateOf(word);
+            if (state == EMPTY && table.get(ValueLayout.JAVA_LONG, at + BUFFER_OFFSET_OFFSET) == 0) {
+                continue;
+            }
+            long toService = 0;
+            long toClient = 0;
+            if (state == ACTIVE) {
+                LanePair pair = pair(index, entryEpoch(word), entryClient(word), entryProvider(word),
+                        table.get(ValueLayout.JAVA_INT, at + SERVICE_OFFSET));
+                toService = pair.toService().pending();
+                toClient = pair.toClient().pending();
+            }
+            lanes.add(new LaneInfo(index, switch (state) {
+                case EMPTY -> "EMPTY";
+                case CLAIMED -> "CLAIMED";
+                case ACTIVE -> "ACTIVE";
+                default -> "CORRUPT(" + state + ")";
+            }, entryEpoch(word), entryClient(word), entryProvider(word),
+                    table.get(ValueLayout.JAVA_INT, at + SERVICE_OFFSET), capacityOf(index), toService, toClient));
+        }
+        return lanes;
+    }
+
+    private LanePair pair(int index, int epoch, int client, int provider, int service) {
+        MemorySegment memory = pairMemory(index);
+        int cap = capacityOf(index);
+        long direction = directionLength(cap);
+        return new LanePair(index, client, provider, service,
+                new Lane(memory.asSlice(0, direction), cap, epoch, counters, "lane " + index + " to service"),
+                new Lane(memory.asSlice(direction, direction), cap, epoch, counters, "lane " + index + " to client"));
+    }
+
+    private MemorySegment pairMemory(int index) {
+        long at = entry(index);
+        long buffer = table.get(ValueLayout.JAVA_LONG, at + BUFFER_OFFSET_OFFSET);
+        int cap = capacityOf(index);
+        return space.map(buffer, pairLength(cap));
+    }
+
+    /** The capacity an entry states, checked as untrusted input. */
+    private int capacityOf(int index) {
+        int cap = table.get(ValueLayout.JAVA_INT, entry(index) + CAPACITY_OFFSET);
+        if (cap == 0 && table.get(ValueLayout.JAVA_LONG, entry(index) + BUFFER_OFFSET_OFFSET) == 0) {
+            return 0;
+        }
+        if (cap < 1024 || Integer.bitCount(cap) != 1 || cap > (1 << 30)) {
+            throw new CorruptionException("lane " + index + " states capacity=" + cap
+                    + "; expected a power of two from 1024 to 2^30");
+        }
+        return cap;
+    }
+
+    private long entry(int index) {
+        if (index < 0 || index >= maxLanes) {
+            throw new IndexOutOfBoundsException("lane index=" + index + " outside 0.." + (maxLanes - 1));
+        }
+        return (long) index * ENTRY_LENGTH;
+    }
+}

@@ -1,0 +1,169 @@
+package dev.shm.core.segment;
+
+import static dev.shm.core.segment.LeaseDescriptor.ACTIVE;
+import static dev.shm.core.segment.LeaseDescriptor.CLAIMED;
+import static dev.shm.core.segment.LeaseDescriptor.EMPTY;
+import static dev.shm.core.segment.LeaseDescriptor.FD_OFFSET;
+import static dev.shm.core.segment.LeaseDescriptor.LENGTH;
+import static dev.shm.core.segment.LeaseDescriptor.PID_OFFSET;
+import static dev.shm.core.segment.LeaseDescriptor.SIZE_OFFSET;
+import static dev.shm.core.segment.LeaseDescriptor.START_TIME_OFFSET;
+import static dev.shm.core.segment.LeaseDescriptor.STATE_OFFSET;
+
+import dev.shm.core.counters.SegmentCounters;
+import dev.shm.core.internal.Processes;
+import dev.shm.core.memory.MemfdBuffer;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.VarHandle;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The memfd leases of a segment: memfd buffers that a peer shares with the others, so that a frame
+ * can name one by (lease, generation) and a reader can open it through
+ * {@code /proc/<pid>/fd/<fd>}. A lease belongs to the peer that registered it; recovery drops the
+ * leases of a dead peer, and a reference with a stale generation is refused.
+ *
+ * <p>Thread-safety: safe from any thread of any process.
+ */
+public final class LeaseTable {
+
+    private static final VarHandle LONG = ValueLayout.JAVA_LONG.varHandle();
+
+    private final MemorySegment memory;
+    private final int capacity;
+    private final SegmentMemory segment;
+
+    LeaseTable(MemorySegment memory, int capacity, SegmentMemory segment) {
+        this.memory = memory;
+        this.capacity = capacity;
+        this.segment = segment;
+    }
+
+    /**
+     * One active lease.
+     *
+     * @param index the entry
+     * @param generation its generation
+     * @param owner the peer that registered it
+     * @param pid the owner's pid
+     * @param fd the memfd's descriptor in the owner's process
+     * @param size the memfd's size
+     */
+    public record Lease(int index, int generation, int owner, long pid, int fd, long size) {
+    }
+
+    /**
+     * Registers a sealed memfd buffer of this process as a lease.
+     *
+     * @param buffer the buffer; it must stay open while the lease is registered
+     * @return the lease, or {@code null} when the table is full
+     * @throws IllegalArgumentException when the buffer is not sealed (readers would refuse it)
+     */
+    public Lease register(MemfdBuffer buffer) {
+        if (!buffer.isSealed()) {
+            throw new IllegalArgumentException("lease of memfd:" + buffer.name() + " refused: seal it first");
+        }
+        for (int index = 0; index < capacity; index++) {
+            long at = entry(index);
+            long word = (long) LONG.getAcquire(memory, at + STATE_OFFSET);
+            if (StateWord.state(word) != EMPTY) {
+                continue;
+            }
+            int generation = StateWord.epoch(word) + 1;
+            if (!LONG.compareAndSet(memory, at + STATE_OFFSET, word,
+                    StateWord.of(generation, segment.peerId(), CLAIMED))) {
+                continue;
+            }
+            memory.set(ValueLayout.JAVA_LONG, at + PID_OFFSET, Processes.pid());
+            memory.set(ValueLayout.JAVA_INT, at + FD_OFFSET, buffer.fd());
+            memory.set(ValueLayout.JAVA_LONG, at + SIZE_OFFSET, buffer.size());
+            memory.set(ValueLayout.JAVA_LONG, at + START_TIME_OFFSET, Processes.startTime());
+            LONG.setRelease(memory, at + STATE_OFFSET, StateWord.of(generation, segment.peerId(), ACTIVE));
+            return new Lease(index, generation, segment.peerId(), Processes.pid(), buffer.fd(), buffer.size());
+        }
+        return null;
+    }
+
+    /**
+     * Ends a lease this peer registered.
+     *
+     * @param lease the lease
+     */
+    public void release(Lease lease) {
+        long at = entry(lease.index()) + STATE_OFFSET;
+        long word = StateWord.of(lease.generation(), lease.owner(), ACTIVE);
+        LONG.compareAndSet(memory, at, word, StateWord.of(lease.generation(), StateWord.NO_OWNER, EMPTY));
+    }
+
+    /**
+     * Finds an active lease by the (index, generation) a frame carries; both are untrusted.
+     *
+     * @param index the lease index
+     * @param generation the lease generation
+     * @return the lease, or {@code null} when the reference is out of range or stale
+     */
+    public Lease lookup(int index, int generation) {
+        if (index < 0 || index >= capacity) {
+            return null;
+        }
+        long at = entry(index);
+        long word = (long) LONG.getAcquire(memory, at + STATE_OFFSET);
+        if (StateWord.state(word) != ACTIVE || StateWord.epoch(word) != generation) {
+            return null;
+        }
+        Lease lease = new Lease(index, generation, StateWord.owner(word), memory.get(ValueLayout.JAVA_LONG, at + PID_OFFSET),
+                memory.get(ValueLayout.JAVA_INT, at + FD_OFFSET), memory.get(ValueLayout.JAVA_LONG, at + SIZE_OFFSET));
+        // Fields read between two loads of an unchanged word belong to that registration.
+        return (long) LONG.getAcquire(memory, at + STATE_OFFSET) == word ? lease : null;
+    }
+
+    /**
+     * Returns every active lease.
+     *
+     * @return the leases
+     */
+    public List<Lease> leases() {
+        List<Lease> leases = new ArrayList<>();
+        for (int index = 0; index < capacity; index++) {
+            long word = (long) LONG.getAcquire(memory, entry(index) + STATE_OFFSET);
+            if (StateWord.state(word) == ACTIVE) {
+                Lease lease = lookup(index, StateWord.epoch(word));
+                if (lease != null) {
+                    leases.add(lease);
+                }
+            }
+        }
+        return leases;
+    }
+
+    /**
+     * Drops the leases of a peer. Idempotent.
+     *
+     * @param peer the peer
+     * @param count whether to count the dropped leases (recovery of a dead peer) or not (a clean detach)
+     * @return the leases dropped
+     */
+    int drop(int peer, boolean count) {
+        int dropped = 0;
+        for (int index = 0; index < capacity; index++) {
+            long at = entry(index) + STATE_OFFSET;
+            long word = (long) LONG.getAcquire(memory, at);
+            int state = StateWord.state(word);
+            if ((state == ACTIVE || state == CLAIMED) && StateWord.owner(word) == peer
+                    && LONG.compareAndSet(memory, at, word,
+                            StateWord.of(StateWord.epoch(word), StateWord.NO_OWNER, EMPTY))) {
+                dropped++;
+            }
+        }
+        if (count && dropped > 0) {
+            segment.counters().add(SegmentCounters.LEASES_DROPPED, dropped);
+        }
+        return dropped;
+    }
+
+    private long entry(int index) {
+        return (long) index * LENGTH;
+    }
+}
