@@ -36,10 +36,11 @@ import static dev.shm.core.pool.SlotPoolDescriptor.growthExtent;
 import static dev.shm.core.pool.SlotPoolDescriptor.growthPeer;
 import static dev.shm.core.pool.SlotPoolDescriptor.growthState;
 import static dev.shm.core.pool.SlotPoolDescriptor.head;
+import static dev.shm.core.pool.SlotPoolDescriptor.headGeneration;
 import static dev.shm.core.pool.SlotPoolDescriptor.headIndex;
 import static dev.shm.core.pool.SlotPoolDescriptor.headOp;
 import static dev.shm.core.pool.SlotPoolDescriptor.headPeer;
-import static dev.shm.core.pool.SlotPoolDescriptor.headTag;
+import static dev.shm.core.pool.SlotPoolDescriptor.headGeneration;
 import static dev.shm.core.pool.SlotPoolDescriptor.meta;
 import static dev.shm.core.pool.SlotPoolDescriptor.owner;
 import static dev.shm.core.pool.SlotPoolDescriptor.ref;
@@ -263,15 +264,15 @@ public final class SlotPool {
             if (index >= c.total()) {
                 // A corrupt head: drop the list rather than follow it, and count it.
                 counters.increment(SegmentCounters.CORRUPT_FRAMES_REJECTED);
-                LONG.compareAndSet(table, headAt, h, head(NIL, NO_PEER, OP_NONE, headTag(h) + 1));
+                LONG.compareAndSet(table, headAt, h, head(NIL, NO_PEER, OP_NONE, 0));
                 continue;
             }
-            long marked = head(index, me, OP_POP, headTag(h) + 1);
+            long marked = head(index, me, OP_POP, headGeneration(h));
             if (LONG.compareAndSet(table, headAt, h, marked)) {
                 completePop(c, marked);
                 Extent e = c.extent(index);
                 long m = (long) LONG.getVolatile(e.meta, e.metaAt(index));
-                if (state(m) == ALLOCATED && owner(m) == me) {
+                if (state(m) == ALLOCATED && owner(m) == me && generation(m) == headGeneration(marked)) {
                     return ref(c.index, index, generation(m));
                 }
                 // The slot at the head was not free: the list was corrupt. Count it and try the next.
@@ -280,21 +281,30 @@ public final class SlotPool {
         }
     }
 
-    /** Finishes a marked pop: the slot becomes the popper's, the head moves on. Idempotent. */
+    /**
+     * Finishes a marked pop: the slot's incarnation named in the head becomes the popper's, the head
+     * moves on. Idempotent, and harmless when stale: a helper that resumes after the slot was freed
+     * again finds another generation and changes nothing.
+     */
     private void completePop(ClassView c, long marked) {
         int index = headIndex(marked);
         Extent e = c.extent(index);
         long metaAt = e.metaAt(index);
         long m = (long) LONG.getVolatile(e.meta, metaAt);
-        if (state(m) == FREE) {
+        if (state(m) == FREE && generation(m) == headGeneration(marked)) {
             LONG.compareAndSet(e.meta, metaAt, m, meta(generation(m), 0, headPeer(marked), ALLOCATED));
         }
         int next = (int) INT.getVolatile(e.meta, e.nextAt(index));
+        int nextGeneration = 0;
         if (next != NIL && (next < 0 || next >= c.total())) {
             counters.increment(SegmentCounters.CORRUPT_FRAMES_REJECTED);
             next = NIL; // a corrupt link: drop the rest of the list rather than follow it
+        } else if (next != NIL) {
+            // Stable while the head is marked: the next slot is free, and only a pop changes a free slot.
+            Extent n = c.extent(next);
+            nextGeneration = generation((long) LONG.getVolatile(n.meta, n.metaAt(next)));
         }
-        LONG.compareAndSet(table, c.entry + HEAD_OFFSET, marked, head(next, NO_PEER, OP_NONE, headTag(marked) + 1));
+        LONG.compareAndSet(table, c.entry + HEAD_OFFSET, marked, head(next, NO_PEER, OP_NONE, nextGeneration));
     }
 
     // ---------------------------------------------------------------- free
@@ -343,15 +353,14 @@ public final class SlotPool {
                 return false;
             }
             if (LONG.compareAndSet(e.meta, metaAt, m, meta(generation(m), 0, me, FREEING))) {
-                break;
+                push(c, index, generation(m));
+                return true;
             }
         }
-        push(c, index);
-        return true;
     }
 
-    /** Pushes a slot that this peer has marked FREEING onto its class's free list. */
-    private void push(ClassView c, int index) {
+    /** Pushes a slot that this peer has marked FREEING, in generation {@code generation}, onto its class's free list. */
+    private void push(ClassView c, int index, int generation) {
         Extent e = c.extent(index);
         long headAt = c.entry + HEAD_OFFSET;
         while (true) {
@@ -361,7 +370,7 @@ public final class SlotPool {
                 continue;
             }
             INT.setRelease(e.meta, e.nextAt(index), headIndex(h));
-            long marked = head(index, me, OP_PUSH, headTag(h) + 1);
+            long marked = head(index, me, OP_PUSH, generation);
             if (LONG.compareAndSet(table, headAt, h, marked)) {
                 completePush(c, marked);
                 return;
@@ -369,16 +378,20 @@ public final class SlotPool {
         }
     }
 
-    /** Finishes a marked push: the slot becomes free with a new generation, the mark goes. Idempotent. */
+    /**
+     * Finishes a marked push: the slot's incarnation named in the head becomes free with the next
+     * generation, the mark goes. Idempotent, and harmless when stale (see {@link #completePop}).
+     */
     private void completePush(ClassView c, long marked) {
         int index = headIndex(marked);
         Extent e = c.extent(index);
         long metaAt = e.metaAt(index);
         long m = (long) LONG.getVolatile(e.meta, metaAt);
-        if (state(m) == FREEING) {
-            LONG.compareAndSet(e.meta, metaAt, m, meta(generation(m) + 1, 0, NO_PEER, FREE));
+        int generation = headGeneration(marked);
+        if (state(m) == FREEING && generation(m) == generation) {
+            LONG.compareAndSet(e.meta, metaAt, m, meta(generation + 1, 0, NO_PEER, FREE));
         }
-        LONG.compareAndSet(table, c.entry + HEAD_OFFSET, marked, head(index, NO_PEER, OP_NONE, headTag(marked) + 1));
+        LONG.compareAndSet(table, c.entry + HEAD_OFFSET, marked, head(index, NO_PEER, OP_NONE, generation + 1));
     }
 
     /** Finishes whatever operation a marked head announces. */
@@ -542,6 +555,8 @@ public final class SlotPool {
     /** Pushes a chain of free slots (a new extent) onto the free list. */
     private void pushChain(ClassView c, int first, int last, int peer) {
         Extent e = c.extent(last);
+        Extent f = c.extent(first);
+        int firstGeneration = generation((long) LONG.getVolatile(f.meta, f.metaAt(first)));
         long headAt = c.entry + HEAD_OFFSET;
         while (true) {
             long h = (long) LONG.getVolatile(table, headAt);
@@ -550,7 +565,7 @@ public final class SlotPool {
                 continue;
             }
             INT.setRelease(e.meta, e.nextAt(last), headIndex(h));
-            long marked = head(first, peer, OP_CHAIN, headTag(h) + 1);
+            long marked = head(first, peer, OP_CHAIN, firstGeneration);
             if (LONG.compareAndSet(table, headAt, h, marked)) {
                 completeChain(c, marked);
                 return;
@@ -566,7 +581,7 @@ public final class SlotPool {
             LONG.compareAndSet(table, recordAt, record, growth(GROWTH_IDLE, NO_PEER, 0));
         }
         LONG.compareAndSet(table, c.entry + HEAD_OFFSET, marked,
-                head(headIndex(marked), NO_PEER, OP_NONE, headTag(marked) + 1));
+                head(headIndex(marked), NO_PEER, OP_NONE, headGeneration(marked)));
     }
 
     // ---------------------------------------------------------------- recovery
@@ -604,7 +619,7 @@ public final class SlotPool {
                 } else if (state(m) == FREEING && LONG.compareAndSet(e.meta, metaAt, m,
                         meta(generation(m), 0, me, FREEING))) {
                     // The dead peer marked it but never pushed it (a pushed one is FREE or at a marked head).
-                    push(c, index);
+                    push(c, index, generation(m));
                     freed++;
                 }
             }

@@ -26,9 +26,9 @@ package dev.shm.core.pool;
  *
  * <h2>Words</h2>
  * <pre>
- * meta word   [generation:31][refs:16][owner:8][state:8]     (bit 63 zero)
- * head word   [tag:30][op:2][peer:8][index:24]               (index 0xFFFFFF: empty)
- * slot ref    [generation:31][class:8][index:24]             (non-negative: outcomes are negative)
+ * meta word   [0:2][generation:30][refs:16][owner:8][state:8]
+ * head word   [generation:30][op:2][peer:8][index:24]        (index 0xFFFFFF: empty)
+ * slot ref    [0:2][generation:30][class:8][index:24]        (non-negative: outcomes are negative)
  * growth rec  [extent:8][peer:8][state:8]
  * </pre>
  *
@@ -36,9 +36,18 @@ package dev.shm.core.pool;
  * head carries an operation in progress ({@code op}, {@code peer}): a pop or push first marks the
  * head, then finishes its slot's state change, then clears the mark. Any process that finds a marked
  * head finishes the operation for its owner (helping), so a process that stalls or dies between two
- * steps never blocks the others nor loses a slot. The tag changes with every head change, against
- * ABA. A slot's generation changes on every free, so a stale reference (to a slot freed and reused)
- * is detected: frees, transfers and reads check it.
+ * steps never blocks the others nor loses a slot.
+ *
+ * <p>A slot's generation changes on every free, so a stale reference (to a slot freed and reused)
+ * is detected: frees, transfers and reads check it. The head carries the generation of its slot
+ * too, and that is what makes helping safe: a helper that read a marked head and then stalled
+ * (descheduled, or SIGSTOPped) may resume long after the operation finished and the slot went round
+ * the list again; its state change applies only to the slot's incarnation named in the head (a CAS
+ * from FREE or FREEING <em>with that generation</em>), and its head CAS only to that exact head
+ * word, which cannot recur until the slot has been freed 2<sup>30</sup> times. The same word
+ * defeats ABA on the head without a separate tag: a head that changed and came back to the same
+ * value names the same free slot in the same incarnation, and pops read {@code next} only after
+ * they marked the head.
  */
 public final class SlotPoolDescriptor {
 
@@ -66,6 +75,9 @@ public final class SlotPoolDescriptor {
     public static final int META_LENGTH = 16;
     public static final int META_WORD_OFFSET = 0;
     public static final int NEXT_OFFSET = 8;
+
+    /** Generations are 30 bits: they wrap after 2^30 frees of one slot. */
+    public static final int GENERATION_MASK = 0x3FFF_FFFF;
 
     /** The most slots of one class: indexes are 24 bits, and all ones means "none". */
     public static final int MAX_SLOTS = 0xFF_FFFE;
@@ -126,20 +138,20 @@ public final class SlotPoolDescriptor {
     /**
      * Packs a meta word.
      *
-     * @param generation the generation, 31 bits
+     * @param generation the generation, 30 bits
      * @param refs the reference count
      * @param owner the owner (or freeing) peer, or {@link #NO_PEER}
      * @param state {@link #FREE}, {@link #ALLOCATED} or {@link #FREEING}
      * @return the word
      */
     public static long meta(int generation, int refs, int owner, int state) {
-        return ((long) (generation & 0x7FFF_FFFF) << 32) | ((long) (refs & 0xFFFF) << 16) | ((owner & 0xFF) << 8)
+        return ((long) (generation & GENERATION_MASK) << 32) | ((long) (refs & 0xFFFF) << 16) | ((owner & 0xFF) << 8)
                 | (state & 0xFF);
     }
 
     /** @param meta a meta word @return its generation */
     public static int generation(long meta) {
-        return (int) ((meta >>> 32) & 0x7FFF_FFFF);
+        return (int) ((meta >>> 32) & GENERATION_MASK);
     }
 
     /** @param meta a meta word @return its owner */
@@ -160,11 +172,12 @@ public final class SlotPoolDescriptor {
      * @param index the first slot of the free list, or {@link #NIL}
      * @param peer the peer whose operation is in progress, or {@link #NO_PEER}
      * @param op the operation in progress
-     * @param tag the tag, 30 bits
+     * @param generation the generation of slot {@code index} in the state the operation expects
+     *     (FREE for a pop or an unmarked head, FREEING for a push); 0 for an empty list
      * @return the word
      */
-    public static long head(int index, int peer, int op, long tag) {
-        return ((tag & 0x3FFF_FFFFL) << 34) | ((long) (op & 3) << 32) | ((long) (peer & 0xFF) << 24)
+    public static long head(int index, int peer, int op, int generation) {
+        return ((long) (generation & GENERATION_MASK) << 34) | ((long) (op & 3) << 32) | ((long) (peer & 0xFF) << 24)
                 | (index & 0xFF_FFFF);
     }
 
@@ -183,9 +196,9 @@ public final class SlotPoolDescriptor {
         return (int) ((head >>> 32) & 3);
     }
 
-    /** @param head a head word @return its tag */
-    public static long headTag(long head) {
-        return head >>> 34;
+    /** @param head a head word @return the generation of its slot */
+    public static int headGeneration(long head) {
+        return (int) (head >>> 34);
     }
 
     // ---------------------------------------------------------------- slot reference
@@ -199,7 +212,7 @@ public final class SlotPoolDescriptor {
      * @return the reference, non-negative
      */
     public static long ref(int classIndex, int index, int generation) {
-        return ((long) (generation & 0x7FFF_FFFF) << 32) | ((long) (classIndex & 0xFF) << 24) | (index & 0xFF_FFFF);
+        return ((long) (generation & GENERATION_MASK) << 32) | ((long) (classIndex & 0xFF) << 24) | (index & 0xFF_FFFF);
     }
 
     /** @param ref a slot reference @return its class */
@@ -214,7 +227,7 @@ public final class SlotPoolDescriptor {
 
     /** @param ref a slot reference @return its generation */
     public static int refGeneration(long ref) {
-        return (int) ((ref >>> 32) & 0x7FFF_FFFF);
+        return (int) ((ref >>> 32) & GENERATION_MASK);
     }
 
     // ---------------------------------------------------------------- growth record

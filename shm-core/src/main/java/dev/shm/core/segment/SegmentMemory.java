@@ -231,6 +231,10 @@ final class SegmentMemory implements ExtentSpace {
             throw new CorruptionException(subject() + ": the range at offset " + offset + " (" + length
                     + " bytes) lies outside the published extents " + extentsStart + ".." + published);
         }
+        if (offset % SegmentDescriptor.EXTENT_ALIGNMENT != 0) {
+            throw new CorruptionException(subject() + ": an extent at offset " + offset + " is not aligned to "
+                    + SegmentDescriptor.EXTENT_ALIGNMENT + " bytes, as every extent is");
+        }
         if (offset + length <= file.size()) {
             MemorySegment mapped = file.slice(offset, length);
             return file.mode() == MapMode.READ_ONLY ? mapped.asReadOnly() : mapped;

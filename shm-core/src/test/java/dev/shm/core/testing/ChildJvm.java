@@ -232,6 +232,25 @@ public final class ChildJvm implements AutoCloseable {
         }
     }
 
+    /**
+     * Sends a signal to the child, e.g. {@code "STOP"} or {@code "CONT"}.
+     *
+     * @param signal the signal's name without {@code SIG}
+     */
+    public void signal(String signal) {
+        try {
+            Process kill = new ProcessBuilder("kill", "-s", signal, String.valueOf(pid())).redirectErrorStream(true).start();
+            if (!kill.waitFor(10, TimeUnit.SECONDS) || kill.exitValue() != 0) {
+                throw new AssertionError("kill -s " + signal + " " + pid() + " failed");
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AssertionError("interrupted while signalling child " + pid(), e);
+        }
+    }
+
     /** Kills the child with SIGKILL and waits (bounded) until it is gone. */
     public void kill() {
         process.destroyForcibly();

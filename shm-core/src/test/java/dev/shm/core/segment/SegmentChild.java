@@ -1,0 +1,226 @@
+package dev.shm.core.segment;
+
+import static dev.shm.core.testing.ChildSupport.await;
+import static dev.shm.core.testing.ChildSupport.say;
+
+import dev.shm.core.internal.Processes;
+import dev.shm.core.lane.Lane;
+import dev.shm.core.lane.LaneTable;
+import dev.shm.core.memory.MemfdBuffer;
+import dev.shm.core.pool.SlotPool;
+import dev.shm.core.testing.ChildSupport;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The other processes of the segment's cross-process tests; each scenario is a subcommand.
+ */
+public final class SegmentChild {
+
+    private SegmentChild() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        ChildSupport.begin(Duration.ofSeconds(120));
+        SegmentOptions options = TestSegments.options(Path.of(args[1]), args[2]);
+        try {
+            switch (args[0]) {
+                case "attach-detach" -> attachDetach(options, Integer.parseInt(args[3]));
+                case "create-race" -> createRace(options);
+                case "hold" -> hold(options, Long.parseLong(args[3]));
+                case "stall" -> stall(options);
+                case "churn" -> churn(options, Integer.parseInt(args[3]), Integer.parseInt(args[4]));
+                case "grow" -> grow(options, Integer.parseInt(args[3]));
+                case "squat" -> squat(options);
+                default -> throw new IllegalArgumentException("unknown scenario " + args[0]);
+            }
+        } catch (Throwable t) {
+            say("FAILED " + t);
+            t.printStackTrace(System.out);
+            System.exit(1);
+        }
+        System.exit(0);
+    }
+
+    /** Attaches and detaches cleanly, again and again, using a slot each time. */
+    private static void attachDetach(SegmentOptions options, int rounds) {
+        say("READY");
+        await("GO");
+        for (int round = 0; round < rounds; round++) {
+            try (Segment segment = Segment.open(options, "churner-" + Processes.pid())) {
+                long ref = segment.slotPool().allocate(100);
+                if (ref < 0 || !segment.slotPool().free(ref)) {
+                    throw new AssertionError("slot round trip failed: " + ref);
+                }
+            }
+        }
+        say("DONE");
+    }
+
+    /** Waits for the starting shot, then creates-or-attaches, and reports what it found. */
+    private static void createRace(SegmentOptions options) throws Exception {
+        say("READY");
+        await("GO");
+        try (Segment segment = Segment.open(options, "racer")) {
+            say("ATTACHED " + segment.isCreator() + " " + Files.getAttribute(options.path(), "unix:ino") + " "
+                    + segment.peerId());
+            await("EXIT");
+        }
+    }
+
+    /**
+     * Attaches and takes resources of every kind: slots it owns, slots in flight in a lane to the
+     * service "sink" that the parent provides, inline frames, a memfd lease. Then churns them until
+     * it is killed.
+     */
+    private static void hold(SegmentOptions options, long seed) {
+        say("READY");
+        await("GO");
+        Segment segment = Segment.open(options, "holder");
+        SlotPool pool = segment.slotPool();
+        int service = segment.directory().lookup("sink").orElseThrow();
+        int provider = segment.directory().entry(service).provider();
+        LaneTable.LanePair pair = segment.lanes().open(service, provider);
+        List<Long> owned = new ArrayList<>();
+        for (int i = 0; i < 10; i++) {
+            owned.add(pool.allocate(100));
+            owned.add(pool.allocate(1000));
+        }
+        for (int i = 0; i < 5; i++) {
+            long ref = pool.allocate(100);
+            check(pair.toService().offerSlot(ref, 100));
+            check(pair.toService().offerInline(MemorySegment.ofArray(new byte[32]), 0, 32));
+        }
+        MemfdBuffer buffer = MemfdBuffer.create("holder", 4096);
+        segment.leases().register(buffer);
+        say("HOLDING " + segment.peerId() + " " + pool.ownedBy(segment.peerId()));
+        SplittableRandom random = new SplittableRandom(seed);
+        while (true) { // killed from outside at a random moment
+            if (random.nextBoolean() && owned.size() < 40) {
+                long ref = pool.allocate(random.nextInt(1, 4000));
+                if (ref >= 0) {
+                    owned.add(ref);
+                }
+            } else if (!owned.isEmpty()) {
+                long ref = owned.remove(random.nextInt(owned.size()));
+                if (random.nextInt(4) == 0 && pair.toService().offerSlot(ref, 8) == Lane.OK) {
+                    continue; // in flight now; the parent never reads it
+                }
+                if (!pool.free(ref)) {
+                    throw new AssertionError("own slot refused");
+                }
+            }
+        }
+    }
+
+    private static void check(int outcome) {
+        if (outcome != Lane.OK) {
+            throw new AssertionError("lane outcome " + outcome);
+        }
+    }
+
+    /** Attaches, takes slots, and checks them again after the parent stopped and continued it. */
+    private static void stall(SegmentOptions options) {
+        try (Segment segment = Segment.open(options, "staller")) {
+            SlotPool pool = segment.slotPool();
+            List<Long> refs = new ArrayList<>();
+            for (int i = 0; i < 5; i++) {
+                refs.add(pool.allocate(100));
+            }
+            say("READY " + segment.peerId());
+            await("CHECK");
+            for (long ref : refs) {
+                if (!pool.isCurrent(ref) || pool.ownerOf(ref) != segment.peerId() || !pool.free(ref)) {
+                    throw new AssertionError("slot " + Long.toHexString(ref) + " was taken while stopped");
+                }
+            }
+            say("INTACT");
+        }
+    }
+
+    /**
+     * Allocates and frees from several threads, marking each slot with its owner and checking the
+     * mark before freeing: a slot handed out twice shows as a changed mark.
+     */
+    private static void churn(SegmentOptions options, int threads, int iterations) throws InterruptedException {
+        try (Segment segment = Segment.open(options, "churn-" + Processes.pid())) {
+            say("READY");
+            await("GO");
+            AtomicLong violations = new AtomicLong();
+            AtomicLong allocations = new AtomicLong();
+            List<Thread> workers = new ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                int thread = t;
+                workers.add(Thread.ofPlatform().start(() -> churnLoop(segment.slotPool(), thread, iterations,
+                        violations, allocations)));
+            }
+            for (Thread worker : workers) {
+                worker.join();
+            }
+            say("DONE " + violations.get() + " " + allocations.get());
+            await("EXIT");
+        }
+    }
+
+    static void churnLoop(SlotPool pool, int thread, int iterations, AtomicLong violations, AtomicLong allocations) {
+        SplittableRandom random = new SplittableRandom(thread * 31L + Processes.pid());
+        long[] held = new long[8];
+        long[] marks = new long[8];
+        int count = 0;
+        for (int i = 0; i < iterations; i++) {
+            if (count < held.length && (count == 0 || random.nextBoolean())) {
+                long ref = pool.allocate(random.nextBoolean() ? 100 : 3000);
+                if (ref < 0) {
+                    continue;
+                }
+                long mark = (Processes.pid() << 32) | ((long) thread << 24) | (i & 0xFFFFFF);
+                pool.data(ref).set(ValueLayout.JAVA_LONG, 0, mark);
+                held[count] = ref;
+                marks[count] = mark;
+                count++;
+                allocations.incrementAndGet();
+            } else {
+                int k = random.nextInt(count);
+                long ref = held[k];
+                if (pool.data(ref).get(ValueLayout.JAVA_LONG, 0) != marks[k] || !pool.free(ref)) {
+                    violations.incrementAndGet();
+                }
+                held[k] = held[count - 1];
+                marks[k] = marks[count - 1];
+                count--;
+            }
+        }
+        for (int k = 0; k < count; k++) {
+            if (pool.data(held[k]).get(ValueLayout.JAVA_LONG, 0) != marks[k] || !pool.free(held[k])) {
+                violations.incrementAndGet();
+            }
+        }
+    }
+
+    /** Exhausts the small class, which then grows by an extent, and leaves the new slots free. */
+    private static void grow(SegmentOptions options, int count) {
+        try (Segment segment = Segment.open(options, "grower")) {
+            SlotPool pool = segment.slotPool();
+            long total = pool.grow(0, count);
+            say("GREW " + total + " " + pool.stats().getFirst().extents());
+            await("EXIT");
+        }
+    }
+
+    /** Attaches, declares a channel and takes a slot, then waits to be killed: leaves a stale segment. */
+    private static void squat(SegmentOptions options) {
+        Segment segment = Segment.open(options, "squatter");
+        segment.directory().declare("kept", DirectoryDescriptor.CHANNEL, new String[] {"capacity"}, new long[] {64},
+                index -> new long[] {0, 0});
+        long ref = segment.slotPool().allocate(100);
+        say("READY " + segment.peerId() + " " + ref);
+        await("EXIT");
+    }
+}

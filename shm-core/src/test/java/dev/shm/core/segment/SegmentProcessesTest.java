@@ -1,0 +1,400 @@
+package dev.shm.core.segment;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.shm.core.counters.SegmentCounters;
+import dev.shm.core.lane.LaneTable;
+import dev.shm.core.pool.SlotPool;
+import dev.shm.core.pool.SlotPoolDescriptor;
+import dev.shm.core.testing.ChildJvm;
+import dev.shm.core.testing.ShmDirectory;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.BooleanSupplier;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/** The segment across real processes: child JVMs attach, race, churn, grow, stall and get killed. */
+class SegmentProcessesTest {
+
+    /** Kill-test rounds; the {@code soak} profile raises it to 1000. */
+    private static final int KILL_ITERATIONS = Integer.getInteger("shm.test.killIterations", 20);
+    private static final Duration LINE = Duration.ofSeconds(60);
+
+    @RegisterExtension
+    final ShmDirectory shm = new ShmDirectory();
+
+    private Path directory;
+    private SegmentOptions options;
+
+    @BeforeEach
+    void options() {
+        directory = shm.directory("segments");
+        options = TestSegments.options(directory, "shared");
+    }
+
+    private ChildJvm child(String scenario, Object... args) {
+        List<String> all = new ArrayList<>(List.of(scenario, directory.toString(), options.name()));
+        for (Object arg : args) {
+            all.add(String.valueOf(arg));
+        }
+        return ChildJvm.start(SegmentChild.class, all.toArray(String[]::new));
+    }
+
+    private static void closeAll(List<ChildJvm> children) {
+        children.forEach(ChildJvm::close);
+    }
+
+    @Test
+    void childrenAttachAndDetachConcurrentlyWhileAnObserverStays() {
+        List<ChildJvm> children = new ArrayList<>();
+        try (Segment observer = Segment.open(options, "observer")) {
+            for (int i = 0; i < 4; i++) {
+                children.add(child("attach-detach", 40));
+            }
+            children.forEach(c -> c.awaitLine("READY", LINE));
+            children.forEach(c -> c.send("GO"));
+            for (ChildJvm c : children) {
+                c.awaitLine("DONE", LINE);
+                assertThat(c.awaitExit(LINE)).as(c.output()).isZero();
+            }
+            assertThat(observer.peers()).allSatisfy(peer -> {
+                if (peer.id() == observer.peerId()) {
+                    assertThat(peer.state()).isEqualTo(PeerState.ATTACHED);
+                } else {
+                    assertThat(peer.state()).as("entry %d", peer.id()).isEqualTo(PeerState.EMPTY);
+                    assertThat(peer.pid()).isZero();
+                }
+            });
+            assertPoolFull(observer);
+            assertThat(observer.counters().get(SegmentCounters.PEERS_RECOVERED)).as("nobody died").isZero();
+            assertThat(observer.counters().get(SegmentCounters.STALE_FREES_REJECTED)).isZero();
+        } finally {
+            closeAll(children);
+        }
+        assertThat(Files.exists(options.path())).isFalse();
+    }
+
+    @Test
+    void childrenCreateAttachAndRemoveTheSegmentConcurrently() {
+        List<ChildJvm> children = new ArrayList<>();
+        try {
+            for (int i = 0; i < 4; i++) {
+                children.add(child("attach-detach", 40));
+            }
+            children.forEach(c -> c.awaitLine("READY", LINE));
+            children.forEach(c -> c.send("GO"));
+            for (ChildJvm c : children) {
+                c.awaitLine("DONE", LINE);
+                assertThat(c.awaitExit(LINE)).as(c.output()).isZero();
+            }
+        } finally {
+            closeAll(children);
+        }
+        assertThat(Files.exists(options.path())).as("the last one out removed it").isFalse();
+        try (var files = Files.list(directory)) {
+            assertThat(files).as("no temporary files left").isEmpty();
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    @Test
+    void childrenCreatingAtOnceEndWithOneSegment() {
+        List<ChildJvm> children = new ArrayList<>();
+        try {
+            for (int i = 0; i < 5; i++) {
+                children.add(child("create-race"));
+            }
+            children.forEach(c -> c.awaitLine("READY", LINE));
+            children.forEach(c -> c.send("GO"));
+            List<String[]> reports = new ArrayList<>();
+            for (ChildJvm c : children) {
+                reports.add(c.awaitLine("ATTACHED", LINE).split(" "));
+            }
+            assertThat(reports).filteredOn(r -> r[0].equals("true")).as("creators").hasSize(1);
+            assertThat(reports).extracting(r -> r[1]).as("inodes").containsOnly(reports.getFirst()[1]);
+            assertThat(reports).extracting(r -> r[2]).as("peer ids").doesNotHaveDuplicates();
+            try (SegmentInspector inspector = SegmentInspector.open(options.path())) {
+                assertThat(inspector.peers()).filteredOn(p -> p.state() == PeerState.ATTACHED).hasSize(5);
+            }
+            children.forEach(c -> c.send("EXIT"));
+            for (ChildJvm c : children) {
+                assertThat(c.awaitExit(LINE)).as(c.output()).isZero();
+            }
+        } finally {
+            closeAll(children);
+        }
+        assertThat(Files.exists(options.path())).isFalse();
+    }
+
+    /**
+     * A child holding slots, lane frames (inline and slot references) and a memfd lease is killed
+     * with SIGKILL at random moments — during its start and attach, or while it churns — and the
+     * parent's monitor must recover everything, every time.
+     */
+    @Test
+    void killedChildrenAreRecoveredCompletelyEveryTime() {
+        SplittableRandom random = new SplittableRandom();
+        try (Segment parent = Segment.open(options, "parent")) {
+            int sink = parent.directory().declare("sink", DirectoryDescriptor.SERVICE, new String[0], new long[0],
+                    index -> new long[] {0, 0});
+            assertThat(parent.directory().provide(sink)).isTrue();
+            ChildJvm next = child("hold", random.nextLong());
+            int killedHolding = 0;
+            for (int round = 0; round < KILL_ITERATIONS; round++) {
+                ChildJvm current = next;
+                next = round + 1 < KILL_ITERATIONS ? child("hold", random.nextLong()) : null;
+                long recoveredBefore = parent.counters().get(SegmentCounters.PEERS_RECOVERED);
+                long reclaimedBefore = parent.counters().get(SegmentCounters.SLOTS_RECLAIMED);
+                long lanesBefore = parent.counters().get(SegmentCounters.LANES_RESET);
+                long leasesBefore = parent.counters().get(SegmentCounters.LEASES_DROPPED);
+                try (current) {
+                    current.awaitLine("READY", LINE);
+                    current.send("GO");
+                    boolean duringAttach = round % 4 == 3;
+                    int peer = -1;
+                    if (!duringAttach) {
+                        peer = Integer.parseInt(current.awaitLine("HOLDING", LINE).split(" ")[0]);
+                    }
+                    // A random moment: while attaching and taking resources, or while churning them.
+                    pause(random.nextInt(duringAttach ? 300 : 50));
+                    current.kill();
+                    awaitTrue("the killed child's entry is recovered", () -> onlyParentAttached(parent));
+                    assertPoolFull(parent);
+                    assertThat(parent.lanes().lanes()).extracting(LaneTable.LaneInfo::state).containsOnly("EMPTY");
+                    assertThat(parent.leases().leases()).isEmpty();
+                    if (!duringAttach) {
+                        killedHolding++;
+                        assertThat(parent.peer(peer).state()).isEqualTo(PeerState.EMPTY);
+                        assertThat(parent.counters().get(SegmentCounters.PEERS_RECOVERED)).isEqualTo(recoveredBefore + 1);
+                        assertThat(parent.counters().get(SegmentCounters.SLOTS_RECLAIMED))
+                                .as("it held 25 slots or more").isGreaterThanOrEqualTo(reclaimedBefore + 25);
+                        assertThat(parent.counters().get(SegmentCounters.LANES_RESET)).isEqualTo(lanesBefore + 1);
+                        assertThat(parent.counters().get(SegmentCounters.LEASES_DROPPED)).isEqualTo(leasesBefore + 1);
+                    }
+                    assertThat(parent.monitorFailure()).isNull();
+                } catch (AssertionError | RuntimeException e) {
+                    if (next != null) {
+                        next.close();
+                    }
+                    throw e;
+                }
+            }
+            assertThat(killedHolding).isGreaterThanOrEqualTo(KILL_ITERATIONS / 2);
+            // The entries are reusable: a full table's worth of peers attaches again.
+            List<Segment> again = new ArrayList<>();
+            try {
+                for (int i = 1; i < options.maxPeers(); i++) {
+                    again.add(Segment.open(options, "again-" + i));
+                }
+            } finally {
+                again.forEach(Segment::close);
+            }
+        }
+    }
+
+    @Test
+    void aStoppedChildIsReportedStalledNotRecoveredAndCarriesOnAfterContinue() {
+        try (Segment parent = Segment.open(options, "parent");
+             ChildJvm staller = child("stall")) {
+            int peer = Integer.parseInt(staller.awaitLine("READY", LINE));
+            assertThat(parent.slotPool().ownedBy(peer)).isEqualTo(5);
+            long stallsBefore = parent.counters().get(SegmentCounters.STALLS_DETECTED);
+            staller.signal("STOP");
+            try {
+                awaitTrue("the stopped child is reported stalled", () -> parent.peer(peer).liveness() == Liveness.STALLED
+                        && parent.counters().get(SegmentCounters.STALLS_DETECTED) == stallsBefore + 1);
+                // Several more monitor rounds: stalled is reported once and never taken for dead.
+                long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(500);
+                while (System.nanoTime() < until) {
+                    PeerInfo info = parent.peer(peer);
+                    assertThat(info.state()).isEqualTo(PeerState.ATTACHED);
+                    assertThat(info.liveness()).isEqualTo(Liveness.STALLED);
+                    assertThat(parent.slotPool().ownedBy(peer)).isEqualTo(5);
+                    pause(20);
+                }
+                assertThat(parent.counters().get(SegmentCounters.STALLS_DETECTED)).isEqualTo(stallsBefore + 1);
+                assertThat(parent.counters().get(SegmentCounters.PEERS_RECOVERED)).isZero();
+                try (SegmentInspector inspector = SegmentInspector.open(options.path())) {
+                    assertThat(inspector.peers().get(peer).liveness()).isEqualTo(Liveness.STALLED);
+                }
+            } finally {
+                staller.signal("CONT");
+            }
+            awaitTrue("the continued child is alive again", () -> parent.peer(peer).liveness() == Liveness.ALIVE);
+            staller.send("CHECK");
+            staller.awaitLine("INTACT", LINE);
+            assertThat(staller.awaitExit(LINE)).as(staller.output()).isZero();
+            assertThat(parent.peer(peer).state()).isEqualTo(PeerState.EMPTY);
+            assertPoolFull(parent);
+        }
+    }
+
+    /**
+     * Two processes with four threads each allocate and free, marking each slot with its holder and
+     * checking the mark before freeing: a slot handed out twice shows as a changed mark. The child is
+     * stopped and continued (SIGSTOP, SIGCONT) at random moments meanwhile.
+     */
+    @Test
+    void twoProcessesAllocateAndFreeConcurrentlyWithoutDoubleAllocationOrLeak() throws InterruptedException {
+        int threads = 4;
+        int iterations = 200_000;
+        try (Segment parent = Segment.open(options, "parent");
+             ChildJvm churner = child("churn", threads, iterations)) {
+            churner.awaitLine("READY", LINE);
+            churner.send("GO");
+            AtomicLong violations = new AtomicLong();
+            AtomicLong allocations = new AtomicLong();
+            List<Thread> workers = new ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                int thread = t;
+                workers.add(Thread.ofPlatform().start(() -> SegmentChild.churnLoop(parent.slotPool(), thread,
+                        iterations, violations, allocations)));
+            }
+            // Freeze the child now and then, mid-operation: its half-done pops and pushes must be
+            // finished by the parent's threads (helping), and its stale helpers harmless when it resumes.
+            SplittableRandom random = new SplittableRandom();
+            for (int stop = 0; stop < 10 && workers.stream().anyMatch(Thread::isAlive); stop++) {
+                churner.signal("STOP");
+                pause(random.nextInt(1, 20));
+                churner.signal("CONT");
+                pause(random.nextInt(1, 20));
+            }
+            for (Thread worker : workers) {
+                worker.join();
+            }
+            String[] childResult = churner.awaitLine("DONE", LINE).split(" ");
+            assertThat(violations.get()).as("double allocations or refused frees seen by the parent").isZero();
+            assertThat(Long.parseLong(childResult[0])).as("... seen by the child").isZero();
+            assertThat(allocations.get()).isGreaterThan(iterations);
+            assertThat(Long.parseLong(childResult[1])).isGreaterThan(iterations);
+            churner.send("EXIT");
+            assertThat(churner.awaitExit(LINE)).as(churner.output()).isZero();
+            assertPoolFull(parent);
+            assertThat(parent.counters().get(SegmentCounters.STALE_FREES_REJECTED)).isZero();
+            assertThat(parent.counters().get(SegmentCounters.PEERS_RECOVERED)).isZero();
+        }
+    }
+
+    @Test
+    void slotsAddedByAnotherProcessAreSeenAndUsed() {
+        try (Segment parent = Segment.open(options, "parent");
+             ChildJvm grower = child("grow", 64)) {
+            SlotPool pool = parent.slotPool();
+            String[] grew = grower.awaitLine("GREW", LINE).split(" ");
+            assertThat(Long.parseLong(grew[0])).isEqualTo(128);
+            assertThat(pool.stats().getFirst().total()).isEqualTo(128);
+            long extentsBefore = parent.counters().get(SegmentCounters.EXTENTS_ADDED);
+            List<Long> refs = new ArrayList<>();
+            Set<Integer> indexes = new HashSet<>();
+            for (int i = 0; i < 128; i++) {
+                long ref = pool.allocateFromClass(0);
+                assertThat(ref).as("allocation %d", i).isNotNegative();
+                pool.data(ref).set(ValueLayout.JAVA_LONG, 0, i);
+                refs.add(ref);
+                indexes.add(SlotPoolDescriptor.refIndex(ref));
+            }
+            assertThat(indexes).hasSize(128).anyMatch(index -> index >= 64);
+            for (int i = 0; i < refs.size(); i++) {
+                assertThat(pool.data(refs.get(i)).get(ValueLayout.JAVA_LONG, 0)).isEqualTo(i);
+                assertThat(pool.free(refs.get(i))).isTrue();
+            }
+            assertThat(parent.counters().get(SegmentCounters.EXTENTS_ADDED)).as("the parent grew nothing itself")
+                    .isEqualTo(extentsBefore);
+            grower.send("EXIT");
+            assertThat(grower.awaitExit(LINE)).as(grower.output()).isZero();
+            assertPoolFull(parent);
+        }
+    }
+
+    @Test
+    void aStaleSegmentIsRecoveredAndReusedByDefault() throws Exception {
+        leaveStaleSegment();
+        Object inode = Files.getAttribute(options.path(), "unix:ino");
+        try (Segment segment = Segment.open(options, "heir")) {
+            assertThat(segment.isCreator()).isFalse();
+            assertThat(Files.getAttribute(options.path(), "unix:ino")).isEqualTo(inode);
+            assertThat(segment.directory().lookup("kept")).as("the directory survives").isPresent();
+            assertThat(segment.counters().get(SegmentCounters.PEERS_RECOVERED)).isEqualTo(1);
+            assertThat(segment.counters().get(SegmentCounters.SLOTS_RECLAIMED)).isEqualTo(1);
+            assertThat(segment.peers()).filteredOn(p -> p.state() != PeerState.EMPTY).hasSize(1);
+            assertPoolFull(segment);
+        }
+    }
+
+    @Test
+    void aStaleSegmentIsRecreatedWhenAskedTo() throws Exception {
+        leaveStaleSegment();
+        Object inode = Files.getAttribute(options.path(), "unix:ino");
+        try (Segment segment = Segment.open(options.withStalePolicy(StalePolicy.RECREATE), "heir")) {
+            assertThat(segment.isCreator()).isTrue();
+            assertThat(Files.getAttribute(options.path(), "unix:ino")).isNotEqualTo(inode);
+            assertThat(segment.directory().lookup("kept")).isEmpty();
+            assertThat(segment.counters().get(SegmentCounters.PEERS_RECOVERED)).isZero();
+        }
+    }
+
+    /** A child attaches, declares a channel, takes a slot and is killed: nobody else was there. */
+    private void leaveStaleSegment() {
+        try (ChildJvm squatter = child("squat")) {
+            squatter.awaitLine("READY", LINE);
+            squatter.kill();
+        }
+        try (SegmentInspector inspector = SegmentInspector.open(options.path())) {
+            assertThat(inspector.isStale()).isTrue();
+            assertThat(inspector.peers()).filteredOn(p -> p.state() == PeerState.ATTACHED).singleElement()
+                    .satisfies(p -> assertThat(p.liveness()).isEqualTo(Liveness.DEAD));
+        }
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    private static boolean onlyParentAttached(Segment parent) {
+        for (PeerInfo peer : parent.peers()) {
+            if (peer.id() != parent.peerId() && peer.state() != PeerState.EMPTY) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    static void assertPoolFull(Segment segment) {
+        for (SlotPool.ClassStats stats : segment.slotPool().stats()) {
+            assertThat(stats.free()).as("free slots of class %d", stats.classIndex()).isEqualTo(stats.total());
+            assertThat(stats.allocated()).isZero();
+            assertThat(segment.slotPool().freeListLength(stats.classIndex())).as("free list of class %d",
+                    stats.classIndex()).isEqualTo(stats.total());
+        }
+    }
+
+    /** Polls until {@code condition} holds, for at most ten seconds. */
+    private static void awaitTrue(String what, BooleanSupplier condition) {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() - deadline > 0) {
+                throw new AssertionError("not within 10 s: " + what);
+            }
+            pause(5);
+        }
+    }
+
+    private static void pause(long millis) {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AssertionError("interrupted", e);
+        }
+    }
+}
