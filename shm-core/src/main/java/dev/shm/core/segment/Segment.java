@@ -396,6 +396,47 @@ public final class Segment implements AutoCloseable {
         return true;
     }
 
+    /** What {@link #removeIfStale(Path)} did. */
+    public enum Removal {
+        /** Every peer was dead or absent; the file is gone. */
+        REMOVED,
+        /** A peer's process lives (alive or stalled); the file stays. */
+        IN_USE,
+        /** Another process is attaching, or replaced the file meanwhile; the file stays. */
+        BUSY
+    }
+
+    /**
+     * Removes a segment file whose peers are all dead (or absent), without attaching to it: for
+     * operators and the {@code clean} command. Holds the maintenance lock exclusively while it
+     * decides, so a process attaching at that moment either finishes first (and the file stays) or
+     * waits and then creates a new segment.
+     *
+     * @param path the segment file
+     * @return what was done
+     * @throws SegmentException for a file that is not a valid segment (it is left alone)
+     * @throws MappingException when the file cannot be opened
+     */
+    public static Removal removeIfStale(Path path) {
+        Platform.ensureSupported();
+        MappedFile file = MappedFile.open(path, MapMode.READ_WRITE);
+        try {
+            SegmentMemory memory = SegmentMemory.validate(file, path);
+            if (!file.lockByte(SegmentDescriptor.MAINTENANCE_LOCK, true, false) || !file.isLinkedAt(path)) {
+                return Removal.BUSY;
+            }
+            if (anyPeerAlive(memory)) {
+                return Removal.IN_USE;
+            }
+            Files.deleteIfExists(path);
+            return Removal.REMOVED;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot remove stale segment " + path, e);
+        } finally {
+            file.close(); // drops the lock
+        }
+    }
+
     // ---------------------------------------------------------------- identity and parts
 
     /**
@@ -632,10 +673,12 @@ public final class Segment implements AutoCloseable {
             }
             // 8. its directory roles, then the entry itself.
             memory.directory().recover(dead);
-            memory.peers.finishRecovery(dead, claim.claimed());
+            // Counted before the entry empties, so whoever sees it EMPTY also sees the count. (A
+            // recoverer that dies right here leaves the entry RECOVERING; the next one counts again.)
             if (claim.from() != PeerState.RESERVED) {
                 memory.counters().increment(SegmentCounters.PEERS_RECOVERED);
             }
+            memory.peers.finishRecovery(dead, claim.claimed());
             return true;
         } finally {
             recoveryLock.unlock();
@@ -738,9 +781,9 @@ public final class Segment implements AutoCloseable {
     }
 
     private void unlinkIfLast(MappedFile file) {
-        if (!file.lockByte(SegmentDescriptor.MAINTENANCE_LOCK, true, false)) {
-            return; // another process is attaching
-        }
+        // Waits for the lock: a process attaching holds it shared for a moment, and peers leaving
+        // at the same time take it in turn, so the last of them sees every entry EMPTY.
+        file.lockByte(SegmentDescriptor.MAINTENANCE_LOCK, true, true);
         try {
             for (int id = 0; id < memory.peers.capacity(); id++) {
                 if (PeerDescriptor.state(memory.peers.word(id)) != PeerState.EMPTY) {

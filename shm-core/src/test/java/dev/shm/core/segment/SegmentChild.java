@@ -9,8 +9,10 @@ import dev.shm.core.lane.LaneTable;
 import dev.shm.core.memory.MemfdBuffer;
 import dev.shm.core.pool.SlotPool;
 import dev.shm.core.testing.ChildSupport;
+import dev.shm.core.lane.LaneDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -39,6 +41,7 @@ public final class SegmentChild {
                 case "churn" -> churn(options, Integer.parseInt(args[3]), Integer.parseInt(args[4]));
                 case "grow" -> grow(options, Integer.parseInt(args[3]));
                 case "squat" -> squat(options);
+                case "serve" -> serve(options);
                 default -> throw new IllegalArgumentException("unknown scenario " + args[0]);
             }
         } catch (Throwable t) {
@@ -222,5 +225,65 @@ public final class SegmentChild {
         long ref = segment.slotPool().allocate(100);
         say("READY " + segment.peerId() + " " + ref);
         await("EXIT");
+    }
+
+    /**
+     * Provides the service "echo": answers each request frame with an inline reply that says what it
+     * found — the inline text, the long in a slot it claims, or the long in a leased memfd — or that
+     * the reference was stale. Stops serving at the request "bye", and leaves at "EXIT".
+     */
+    private static void serve(SegmentOptions options) {
+        try (Segment segment = Segment.open(options, "echo-server")) {
+            int service = segment.directory().declare("echo", DirectoryDescriptor.SERVICE, new String[0], new long[0],
+                    index -> new long[] {0, 0});
+            segment.directory().provide(service);
+            say("READY");
+            SlotPool pool = segment.slotPool();
+            boolean[] bye = {false};
+            long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+            while (!bye[0]) {
+                if (System.nanoTime() > deadline) {
+                    throw new AssertionError("no 'bye' within 60 s");
+                }
+                for (LaneTable.LanePair pair : segment.lanes().lanesOf(service)) {
+                    pair.toService().poll((type, payload) -> {
+                        String reply = switch (type) {
+                            case LaneDescriptor.INLINE -> {
+                                String text = new String(payload.toArray(ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8);
+                                bye[0] |= text.equals("bye");
+                                yield "inline:" + text;
+                            }
+                            case LaneDescriptor.SLOT_REF -> {
+                                long ref = Lane.slotRef(payload);
+                                if (!pool.transfer(ref, segment.peerId())) {
+                                    yield "stale-slot";
+                                }
+                                long value = pool.data(ref).get(ValueLayout.JAVA_LONG, 0);
+                                pool.free(ref);
+                                yield "slot:" + value + "/" + Lane.slotLength(payload);
+                            }
+                            case LaneDescriptor.MEMFD_REF -> {
+                                var lease = segment.leases().lookup(Lane.memfdLease(payload), Lane.memfdGeneration(payload));
+                                if (lease == null) {
+                                    yield "stale-lease";
+                                }
+                                try (MemfdBuffer buffer = MemfdBuffer.open(lease.pid(), lease.fd(), lease.size())) {
+                                    yield "memfd:" + buffer.getLong(Lane.memfdOffset(payload)) + "/"
+                                            + Lane.memfdLength(payload);
+                                }
+                            }
+                            default -> "unknown:" + type;
+                        };
+                        byte[] bytes = reply.getBytes(StandardCharsets.UTF_8);
+                        while (pair.toClient().offerInline(MemorySegment.ofArray(bytes), 0, bytes.length) == Lane.FULL) {
+                            Thread.onSpinWait();
+                        }
+                    }, 16);
+                }
+                Thread.onSpinWait();
+            }
+            say("SERVED");
+            await("EXIT"); // leaving resets the lanes: the client reads its replies first
+        }
     }
 }

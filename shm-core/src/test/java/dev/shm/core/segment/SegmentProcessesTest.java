@@ -3,12 +3,18 @@ package dev.shm.core.segment;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.shm.core.counters.SegmentCounters;
+import dev.shm.core.lane.Lane;
 import dev.shm.core.lane.LaneTable;
+import dev.shm.core.memory.MemfdBuffer;
 import dev.shm.core.pool.SlotPool;
 import dev.shm.core.pool.SlotPoolDescriptor;
 import dev.shm.core.testing.ChildJvm;
 import dev.shm.core.testing.ShmDirectory;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -20,6 +26,8 @@ import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.BooleanSupplier;
+import java.util.function.IntSupplier;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -55,38 +63,8 @@ class SegmentProcessesTest {
         children.forEach(ChildJvm::close);
     }
 
-    @Test
-    void childrenAttachAndDetachConcurrentlyWhileAnObserverStays() {
-        List<ChildJvm> children = new ArrayList<>();
-        try (Segment observer = Segment.open(options, "observer")) {
-            for (int i = 0; i < 4; i++) {
-                children.add(child("attach-detach", 40));
-            }
-            children.forEach(c -> c.awaitLine("READY", LINE));
-            children.forEach(c -> c.send("GO"));
-            for (ChildJvm c : children) {
-                c.awaitLine("DONE", LINE);
-                assertThat(c.awaitExit(LINE)).as(c.output()).isZero();
-            }
-            assertThat(observer.peers()).allSatisfy(peer -> {
-                if (peer.id() == observer.peerId()) {
-                    assertThat(peer.state()).isEqualTo(PeerState.ATTACHED);
-                } else {
-                    assertThat(peer.state()).as("entry %d", peer.id()).isEqualTo(PeerState.EMPTY);
-                    assertThat(peer.pid()).isZero();
-                }
-            });
-            assertPoolFull(observer);
-            assertThat(observer.counters().get(SegmentCounters.PEERS_RECOVERED)).as("nobody died").isZero();
-            assertThat(observer.counters().get(SegmentCounters.STALE_FREES_REJECTED)).isZero();
-        } finally {
-            closeAll(children);
-        }
-        assertThat(Files.exists(options.path())).isFalse();
-    }
-
-    @Test
-    void childrenCreateAttachAndRemoveTheSegmentConcurrently() {
+    /** Four children attach and detach 40 times each, all at once, and exit cleanly. */
+    private void attachAndDetachInFourChildren() {
         List<ChildJvm> children = new ArrayList<>();
         try {
             for (int i = 0; i < 4; i++) {
@@ -101,11 +79,35 @@ class SegmentProcessesTest {
         } finally {
             closeAll(children);
         }
+    }
+
+    @Test
+    void childrenAttachAndDetachConcurrentlyWhileAnObserverStays() {
+        try (Segment observer = Segment.open(options, "observer")) {
+            attachAndDetachInFourChildren();
+            assertThat(observer.peers()).allSatisfy(peer -> {
+                if (peer.id() == observer.peerId()) {
+                    assertThat(peer.state()).isEqualTo(PeerState.ATTACHED);
+                } else {
+                    assertThat(peer.state()).as("entry %d", peer.id()).isEqualTo(PeerState.EMPTY);
+                    assertThat(peer.pid()).isZero();
+                }
+            });
+            assertPoolFull(observer);
+            assertThat(observer.counters().get(SegmentCounters.PEERS_RECOVERED)).as("nobody died").isZero();
+            assertThat(observer.counters().get(SegmentCounters.STALE_FREES_REJECTED)).isZero();
+        }
+        assertThat(Files.exists(options.path())).isFalse();
+    }
+
+    @Test
+    void childrenCreateAttachAndRemoveTheSegmentConcurrently() {
+        attachAndDetachInFourChildren();
         assertThat(Files.exists(options.path())).as("the last one out removed it").isFalse();
-        try (var files = Files.list(directory)) {
+        try (Stream<Path> files = Files.list(directory)) {
             assertThat(files).as("no temporary files left").isEmpty();
-        } catch (java.io.IOException e) {
-            throw new java.io.UncheckedIOException(e);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
         }
     }
 
@@ -178,8 +180,10 @@ class SegmentProcessesTest {
                         killedHolding++;
                         assertThat(parent.peer(peer).state()).isEqualTo(PeerState.EMPTY);
                         assertThat(parent.counters().get(SegmentCounters.PEERS_RECOVERED)).isEqualTo(recoveredBefore + 1);
+                        // How many it held at the kill varies as it churns; the five slots it sent first
+                        // are still in the lane, since the parent never reads it.
                         assertThat(parent.counters().get(SegmentCounters.SLOTS_RECLAIMED))
-                                .as("it held 25 slots or more").isGreaterThanOrEqualTo(reclaimedBefore + 25);
+                                .as("slots reclaimed").isGreaterThanOrEqualTo(reclaimedBefore + 5);
                         assertThat(parent.counters().get(SegmentCounters.LANES_RESET)).isEqualTo(lanesBefore + 1);
                         assertThat(parent.counters().get(SegmentCounters.LEASES_DROPPED)).isEqualTo(leasesBefore + 1);
                     }
@@ -316,6 +320,82 @@ class SegmentProcessesTest {
             assertThat(grower.awaitExit(LINE)).as(grower.output()).isZero();
             assertPoolFull(parent);
         }
+    }
+
+    /**
+     * A lane pair between two processes carries inline frames, slot references and memfd references
+     * both ways across many wraps; a stale slot or lease reference is refused by the reader.
+     */
+    @Test
+    void lanesCarryEveryFrameKindBetweenProcessesAndRefuseStaleReferences() {
+        try (Segment client = Segment.open(options, "client");
+             ChildJvm server = child("serve");
+             MemfdBuffer buffer = MemfdBuffer.create("big-request", 4096)) {
+            server.awaitLine("READY", LINE);
+            int service = client.directory().lookup("echo").orElseThrow();
+            LaneTable.LanePair pair = client.lanes().open(service, client.directory().entry(service).provider());
+            LeaseTable.Lease registered = client.leases().register(buffer);
+            SlotPool pool = client.slotPool();
+            List<String> expected = new ArrayList<>();
+            List<String> replies = new ArrayList<>();
+            for (int round = 0; round < 300; round++) {
+                byte[] text = ("request-" + round).getBytes(StandardCharsets.UTF_8);
+                offer(() -> pair.toService().offerInline(MemorySegment.ofArray(text), 0, text.length), pair, replies);
+                expected.add("inline:request-" + round);
+                long ref = pool.allocate(200);
+                pool.data(ref).set(ValueLayout.JAVA_LONG, 0, round);
+                offer(() -> pair.toService().offerSlot(ref, 200), pair, replies);
+                expected.add("slot:" + round + "/200");
+                int at = 8 * round; // a fresh place each round: the server may lag many rounds behind
+                buffer.putLong(at, round);
+                offer(() -> pair.toService().offerMemfd(registered.index(), registered.generation(), at, 8), pair,
+                        replies);
+                expected.add("memfd:" + round + "/8");
+            }
+            long freed = pool.allocate(10);
+            assertThat(pool.free(freed)).isTrue();
+            offer(() -> pair.toService().offerSlot(freed, 10), pair, replies);
+            expected.add("stale-slot");
+            offer(() -> pair.toService().offerMemfd(registered.index(), registered.generation() + 1, 0, 8), pair,
+                    replies);
+            expected.add("stale-lease");
+            byte[] bye = "bye".getBytes(StandardCharsets.UTF_8);
+            offer(() -> pair.toService().offerInline(MemorySegment.ofArray(bye), 0, bye.length), pair, replies);
+            expected.add("inline:bye");
+            awaitTrue("every reply", () -> {
+                drain(pair, replies);
+                return replies.size() >= expected.size();
+            });
+            assertThat(replies).containsExactlyElementsOf(expected);
+            server.awaitLine("SERVED", LINE);
+            server.send("EXIT");
+            assertThat(server.awaitExit(LINE)).as(server.output()).isZero();
+            assertThat(pair.toClient().poll((type, payload) -> { }, 1)).as("its leaving reset the lanes")
+                    .isEqualTo(Lane.RESET);
+            assertThat(pool.ownedBy(client.peerId())).as("the server claimed and freed every slot").isZero();
+            assertThat(client.counters().get(SegmentCounters.CORRUPT_FRAMES_REJECTED)).isZero();
+            client.leases().release(registered);
+            assertPoolFull(client);
+        }
+    }
+
+    private static void offer(IntSupplier offer, LaneTable.LanePair pair, List<String> replies) {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        int outcome;
+        while ((outcome = offer.getAsInt()) == Lane.FULL) {
+            if (System.nanoTime() - deadline > 0) {
+                throw new AssertionError("the lane stayed full for 10 s");
+            }
+            drain(pair, replies);
+            Thread.onSpinWait();
+        }
+        assertThat(outcome).isEqualTo(Lane.OK);
+    }
+
+    private static void drain(LaneTable.LanePair pair, List<String> replies) {
+        int polled = pair.toClient().poll((type, payload) -> replies.add(
+                new String(payload.toArray(ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8)), 64);
+        assertThat(polled).isNotNegative();
     }
 
     @Test
