@@ -18,6 +18,7 @@ import static dev.shm.core.pool.SlotPoolDescriptor.INITIAL_COUNT_OFFSET;
 import static dev.shm.core.pool.SlotPoolDescriptor.MAX_EXTENTS;
 import static dev.shm.core.pool.SlotPoolDescriptor.MAX_SLOTS;
 import static dev.shm.core.pool.SlotPoolDescriptor.META_LENGTH;
+import static dev.shm.core.pool.SlotPoolDescriptor.MAX_REFS;
 import static dev.shm.core.pool.SlotPoolDescriptor.META_WORD_OFFSET;
 import static dev.shm.core.pool.SlotPoolDescriptor.NEXT_OFFSET;
 import static dev.shm.core.pool.SlotPoolDescriptor.NIL;
@@ -47,6 +48,7 @@ import static dev.shm.core.pool.SlotPoolDescriptor.ref;
 import static dev.shm.core.pool.SlotPoolDescriptor.refClass;
 import static dev.shm.core.pool.SlotPoolDescriptor.refGeneration;
 import static dev.shm.core.pool.SlotPoolDescriptor.refIndex;
+import static dev.shm.core.pool.SlotPoolDescriptor.refs;
 import static dev.shm.core.pool.SlotPoolDescriptor.state;
 
 import dev.shm.core.CorruptionException;
@@ -83,7 +85,16 @@ import java.util.List;
  * <h2>Ownership</h2>
  * Each allocated slot has an owner peer: the allocator, until {@link #transfer(long, int)} hands
  * it to another (a receiver claims a slot it found in a frame). When a peer dies, recovery frees
- * every slot it owned ({@link #reclaim(int)}).
+ * every slot it owned ({@link #reclaim(int, boolean)}).
+ *
+ * <h2>Shared slots</h2>
+ * A slot that several readers share holds a reference count: the owner's reference plus one per
+ * {@link #retain(long)}; each holder calls {@link #release(long)} once and the last release frees
+ * the slot, whoever it is ({@link #free(long)} refuses a slot others still reference). When the
+ * owner of a shared slot dies, recovery drops only the owner's reference: the slot stays, without
+ * owner, until the other holders release it. Which holders a dead peer's references belong to is
+ * known to the structure that shared the slot (a ring tracks them per subscriber group), not to
+ * the pool, so releasing a dead reader's references is that structure's recovery step.
  *
  * <h2>Growth</h2>
  * A class grows by an extent appended to the segment file; other processes map it when they meet an
@@ -310,11 +321,12 @@ public final class SlotPool {
     // ---------------------------------------------------------------- free
 
     /**
-     * Frees a slot this peer owns.
+     * Frees a slot this peer owns and nobody else references.
      *
      * @param ref the slot reference
      * @return {@code true} when freed; {@code false} when the reference is stale, not this peer's,
-     *     or not a slot (refused and counted)
+     *     not a slot, or still has references from {@link #retain} (refused and counted; use
+     *     {@link #release} for a shared slot)
      */
     public boolean free(long ref) {
         return free(ref, me, true);
@@ -346,7 +358,8 @@ public final class SlotPool {
         long metaAt = e.metaAt(index);
         while (true) {
             long m = (long) LONG.getVolatile(e.meta, metaAt);
-            if (state(m) != ALLOCATED || generation(m) != refGeneration(ref) || owner(m) != requiredOwner) {
+            if (state(m) != ALLOCATED || generation(m) != refGeneration(ref) || owner(m) != requiredOwner
+                    || refs(m) != 0) {
                 if (countStale) {
                     counters.increment(SegmentCounters.STALE_FREES_REJECTED);
                 }
@@ -402,6 +415,87 @@ public final class SlotPool {
             case OP_CHAIN -> completeChain(c, marked);
             default -> { }
         }
+    }
+
+    // ---------------------------------------------------------------- shared slots
+
+    /**
+     * Adds a reference to an allocated slot, for a slot that several readers share (a message fanned
+     * out to several subscriber groups): a slot holds its owner's reference, plus one for each
+     * {@code retain}; each holder calls {@link #release} once, and the last release frees it.
+     *
+     * @param ref the slot reference
+     * @return {@code true} when added; {@code false} for a stale or invalid reference
+     * @throws IllegalStateException when the slot holds {@value SlotPoolDescriptor#MAX_REFS} extra
+     *     references already
+     */
+    public boolean retain(long ref) {
+        ClassView c = view(ref);
+        if (c == null) {
+            return false;
+        }
+        int index = refIndex(ref);
+        Extent e = c.extent(index);
+        long metaAt = e.metaAt(index);
+        while (true) {
+            long m = (long) LONG.getVolatile(e.meta, metaAt);
+            if (state(m) != ALLOCATED || generation(m) != refGeneration(ref)) {
+                return false;
+            }
+            if (refs(m) == MAX_REFS) {
+                throw new IllegalStateException("slot 0x" + Long.toHexString(ref) + " holds " + MAX_REFS
+                        + " extra references already");
+            }
+            if (LONG.compareAndSet(e.meta, metaAt, m, meta(generation(m), refs(m) + 1, owner(m), ALLOCATED))) {
+                return true;
+            }
+        }
+    }
+
+    /**
+     * Drops one reference to a slot; the last one frees it, whoever holds it. The owner's reference
+     * counts like any other: after {@code retain} twice, three releases free the slot.
+     *
+     * @param ref the slot reference
+     * @return the references left (0: this call freed the slot), or -1 for a stale or invalid
+     *     reference (refused and counted as a stale free)
+     */
+    public int release(long ref) {
+        ClassView c = view(ref);
+        if (c == null) {
+            counters.increment(SegmentCounters.STALE_FREES_REJECTED);
+            return -1;
+        }
+        int index = refIndex(ref);
+        Extent e = c.extent(index);
+        long metaAt = e.metaAt(index);
+        while (true) {
+            long m = (long) LONG.getVolatile(e.meta, metaAt);
+            if (state(m) != ALLOCATED || generation(m) != refGeneration(ref)) {
+                counters.increment(SegmentCounters.STALE_FREES_REJECTED);
+                return -1;
+            }
+            int refs = refs(m);
+            if (refs > 0) {
+                if (LONG.compareAndSet(e.meta, metaAt, m, meta(generation(m), refs - 1, owner(m), ALLOCATED))) {
+                    return refs;
+                }
+            } else if (LONG.compareAndSet(e.meta, metaAt, m, meta(generation(m), 0, me, FREEING))) {
+                push(c, index, generation(m));
+                return 0;
+            }
+        }
+    }
+
+    /**
+     * Returns the references a slot holds: its owner's plus one per {@link #retain} not yet released.
+     *
+     * @param ref the slot reference
+     * @return the references, or 0 for a stale or invalid reference
+     */
+    public int referencesOf(long ref) {
+        long m = metaOf(ref);
+        return m != -1 && state(m) == ALLOCATED && generation(m) == refGeneration(ref) ? refs(m) + 1 : 0;
     }
 
     // ---------------------------------------------------------------- ownership and access
@@ -612,7 +706,11 @@ public final class SlotPool {
                 if (owner(m) != dead) {
                     continue;
                 }
-                if (state(m) == ALLOCATED) {
+                if (state(m) == ALLOCATED && refs(m) > 0) {
+                    // Others still hold references: the slot loses its owner, keeps its data, and the
+                    // last release frees it. Its owner's own reference goes with it.
+                    LONG.compareAndSet(e.meta, metaAt, m, meta(generation(m), refs(m) - 1, NO_PEER, ALLOCATED));
+                } else if (state(m) == ALLOCATED) {
                     if (free(ref(c.index, index, generation(m)), dead, false)) {
                         freed++;
                     }

@@ -139,7 +139,7 @@ public final class SlotPoolDescriptor {
      * Packs a meta word.
      *
      * @param generation the generation, 30 bits
-     * @param refs the reference count
+     * @param refs the extra references, beyond the owner's
      * @param owner the owner (or freeing) peer, or {@link #NO_PEER}
      * @param state {@link #FREE}, {@link #ALLOCATED} or {@link #FREEING}
      * @return the word
@@ -153,6 +153,14 @@ public final class SlotPoolDescriptor {
     public static int generation(long meta) {
         return (int) ((meta >>> 32) & GENERATION_MASK);
     }
+
+    /** @param meta a meta word @return its extra references (beyond the owner's) */
+    public static int refs(long meta) {
+        return (int) ((meta >>> 16) & 0xFFFF);
+    }
+
+    /** The most extra references one slot can hold. */
+    public static final int MAX_REFS = 0xFFFF;
 
     /** @param meta a meta word @return its owner */
     public static int owner(long meta) {

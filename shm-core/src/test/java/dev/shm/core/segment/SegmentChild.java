@@ -42,6 +42,7 @@ public final class SegmentChild {
                 case "grow" -> grow(options, Integer.parseInt(args[3]));
                 case "squat" -> squat(options);
                 case "serve" -> serve(options);
+                case "share" -> share(options);
                 default -> throw new IllegalArgumentException("unknown scenario " + args[0]);
             }
         } catch (Throwable t) {
@@ -285,5 +286,17 @@ public final class SegmentChild {
             say("SERVED");
             await("EXIT"); // leaving resets the lanes: the client reads its replies first
         }
+    }
+
+    /** Allocates a slot, writes 77 into it, shares it with two more references, and waits to be killed. */
+    private static void share(SegmentOptions options) {
+        Segment segment = Segment.open(options, "sharer");
+        SlotPool pool = segment.slotPool();
+        long ref = pool.allocate(64);
+        pool.data(ref).set(ValueLayout.JAVA_LONG, 0, 77);
+        check(pool.retain(ref) && pool.retain(ref) ? Lane.OK : Lane.FULL);
+        long other = pool.allocate(64); // an unshared one, freed by recovery
+        say("SHARED " + ref + " " + other);
+        await("EXIT");
     }
 }

@@ -398,6 +398,37 @@ class SegmentProcessesTest {
         assertThat(polled).isNotNegative();
     }
 
+    /**
+     * The owner of a shared slot dies: recovery frees its unshared slots but drops only its own
+     * reference to the shared one, which stays readable until the other holders release it.
+     */
+    @Test
+    void aSharedSlotOutlivesItsKilledOwnerUntilTheLastRelease() {
+        try (Segment parent = Segment.open(options, "parent")) {
+            SlotPool pool = parent.slotPool();
+            long shared;
+            long unshared;
+            try (ChildJvm sharer = child("share")) {
+                String[] refs = sharer.awaitLine("SHARED", LINE).split(" ");
+                shared = Long.parseLong(refs[0]);
+                unshared = Long.parseLong(refs[1]);
+                assertThat(pool.referencesOf(shared)).isEqualTo(3);
+                sharer.kill();
+            }
+            awaitTrue("the killed owner is recovered", () -> onlyParentAttached(parent));
+            assertThat(pool.isCurrent(unshared)).as("its unshared slot was freed").isFalse();
+            assertThat(pool.referencesOf(shared)).as("the owner's reference went with it").isEqualTo(2);
+            assertThat(pool.ownerOf(shared)).isEqualTo(SlotPoolDescriptor.NO_PEER);
+            assertThat(pool.data(shared).get(ValueLayout.JAVA_LONG, 0)).isEqualTo(77);
+            assertThat(pool.free(shared)).as("free refuses a slot others reference").isFalse();
+            assertThat(pool.release(shared)).isEqualTo(1);
+            assertThat(pool.release(shared)).as("the last release frees it").isZero();
+            assertThat(pool.isCurrent(shared)).isFalse();
+            assertThat(pool.release(shared)).as("a release too many").isEqualTo(-1);
+            assertPoolFull(parent);
+        }
+    }
+
     @Test
     void aStaleSegmentIsRecoveredAndReusedByDefault() throws Exception {
         leaveStaleSegment();

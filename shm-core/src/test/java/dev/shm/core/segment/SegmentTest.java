@@ -168,6 +168,34 @@ class SegmentTest {
     }
 
     @Test
+    void aSharedSlotIsFreedByItsLastRelease() {
+        try (Segment owner = Segment.open(options, "owner");
+             Segment reader = Segment.open(options, "reader")) {
+            SlotPool pool = owner.slotPool();
+            long ref = pool.allocate(100);
+            assertThat(pool.referencesOf(ref)).isEqualTo(1);
+            assertThat(pool.retain(ref)).isTrue();
+            assertThat(pool.retain(ref)).isTrue();
+            assertThat(reader.slotPool().referencesOf(ref)).isEqualTo(3);
+            assertThat(pool.free(ref)).as("others still reference it").isFalse();
+            assertThat(reader.slotPool().release(ref)).isEqualTo(2);
+            assertThat(reader.slotPool().release(ref)).isEqualTo(1);
+            assertThat(pool.isCurrent(ref)).isTrue();
+            assertThat(pool.ownerOf(ref)).isEqualTo(owner.peerId());
+            assertThat(pool.free(ref)).as("the owner's is the last reference").isTrue();
+            assertThat(pool.retain(ref)).as("stale").isFalse();
+            assertThat(pool.referencesOf(ref)).isZero();
+
+            long other = pool.allocate(100);
+            assertThat(pool.retain(other)).isTrue();
+            assertThat(pool.release(other)).isEqualTo(1);
+            assertThat(reader.slotPool().release(other)).as("any holder may drop the last one").isZero();
+            assertThat(pool.release(other)).isEqualTo(-1);
+            assertThat(pool.stats().getFirst().free()).isEqualTo(pool.stats().getFirst().total());
+        }
+    }
+
+    @Test
     void exhaustedClassesFallThroughThenGrowThenReportExhausted() {
         SegmentOptions tight = options.withSize(2L << 20);
         try (Segment segment = Segment.open(tight, "pool")) {
