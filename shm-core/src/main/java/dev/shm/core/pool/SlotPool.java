@@ -313,7 +313,15 @@ public final class SlotPool {
         } else if (next != NIL) {
             // Stable while the head is marked: the next slot is free, and only a pop changes a free slot.
             Extent n = c.extent(next);
-            nextGeneration = generation((long) LONG.getVolatile(n.meta, n.metaAt(next)));
+            long nextMeta = (long) LONG.getVolatile(n.meta, n.metaAt(next));
+            if (state(nextMeta) == FREE) {
+                nextGeneration = generation(nextMeta);
+            } else {
+                // Never in a sound list: a cycle or a link to a slot in use. Following it would hand
+                // that slot out again, so drop the rest of the list instead.
+                counters.increment(SegmentCounters.CORRUPT_FRAMES_REJECTED);
+                next = NIL;
+            }
         }
         LONG.compareAndSet(table, c.entry + HEAD_OFFSET, marked, head(next, NO_PEER, OP_NONE, nextGeneration));
     }
@@ -409,6 +417,13 @@ public final class SlotPool {
 
     /** Finishes whatever operation a marked head announces. */
     private void help(ClassView c, long marked) {
+        int index = headIndex(marked);
+        if (index == NIL || index >= c.total()) {
+            // A corrupt file: a mark on no slot. Drop the list rather than follow it, and count it.
+            counters.increment(SegmentCounters.CORRUPT_FRAMES_REJECTED);
+            LONG.compareAndSet(table, c.entry + HEAD_OFFSET, marked, head(NIL, NO_PEER, OP_NONE, 0));
+            return;
+        }
         switch (headOp(marked)) {
             case OP_POP -> completePop(c, marked);
             case OP_PUSH -> completePush(c, marked);
@@ -477,7 +492,10 @@ public final class SlotPool {
             }
             int refs = refs(m);
             if (refs > 0) {
-                if (LONG.compareAndSet(e.meta, metaAt, m, meta(generation(m), refs - 1, owner(m), ALLOCATED))) {
+                // The owner gives up its own reference: the slot loses its owner, so that the owner's
+                // death does not free it under the other holders.
+                int owner = owner(m) == me ? NO_PEER : owner(m);
+                if (LONG.compareAndSet(e.meta, metaAt, m, meta(generation(m), refs - 1, owner, ALLOCATED))) {
                     return refs;
                 }
             } else if (LONG.compareAndSet(e.meta, metaAt, m, meta(generation(m), 0, me, FREEING))) {
@@ -521,7 +539,7 @@ public final class SlotPool {
             if (state(m) != ALLOCATED || generation(m) != refGeneration(ref)) {
                 return false;
             }
-            if (LONG.compareAndSet(e.meta, metaAt, m, meta(generation(m), 0, newOwner, ALLOCATED))) {
+            if (LONG.compareAndSet(e.meta, metaAt, m, meta(generation(m), refs(m), newOwner, ALLOCATED))) {
                 return true;
             }
         }
@@ -622,7 +640,7 @@ public final class SlotPool {
         return space.withExtentLock(() -> {
             int k = (int) INT.getAcquire(table, c.entry + EXTENT_COUNT_OFFSET);
             long total = c.total();
-            if (k >= MAX_EXTENTS || total + count > MAX_SLOTS) {
+            if (k < 0 || k >= MAX_EXTENTS || total + count > MAX_SLOTS) {
                 return 0L;
             }
             long length = extentLength(count, c.slotSize);
@@ -671,7 +689,12 @@ public final class SlotPool {
     private void completeChain(ClassView c, long marked) {
         long recordAt = c.entry + GROWTH_RECORD_OFFSET;
         long record = (long) LONG.getVolatile(table, recordAt);
-        if (growthState(record) == GROWTH_PUSHING && growthPeer(record) == headPeer(marked)) {
+        // Only the record of this chain's extent (bases are unique per extent): a helper that resumes
+        // late must not end the record of a later growth.
+        if (growthState(record) == GROWTH_PUSHING && growthPeer(record) == headPeer(marked)
+                && growthExtent(record) < MAX_EXTENTS
+                && table.get(ValueLayout.JAVA_INT, c.entry + EXTENTS_OFFSET
+                        + (long) growthExtent(record) * EXTENT_ENTRY_LENGTH + EXTENT_BASE_OFFSET) == headIndex(marked)) {
             LONG.compareAndSet(table, recordAt, record, growth(GROWTH_IDLE, NO_PEER, 0));
         }
         LONG.compareAndSet(table, c.entry + HEAD_OFFSET, marked,
@@ -702,23 +725,36 @@ public final class SlotPool {
             for (int index = 0; index < total; index++) {
                 Extent e = c.extent(index);
                 long metaAt = e.metaAt(index);
-                long m = (long) LONG.getVolatile(e.meta, metaAt);
-                if (owner(m) != dead) {
-                    continue;
-                }
-                if (state(m) == ALLOCATED && refs(m) > 0) {
-                    // Others still hold references: the slot loses its owner, keeps its data, and the
-                    // last release frees it. Its owner's own reference goes with it.
-                    LONG.compareAndSet(e.meta, metaAt, m, meta(generation(m), refs(m) - 1, NO_PEER, ALLOCATED));
-                } else if (state(m) == ALLOCATED) {
-                    if (free(ref(c.index, index, generation(m)), dead, false)) {
-                        freed++;
+                // Retried until the slot is no longer the dead peer's: live holders of a shared slot may
+                // retain or release it meanwhile.
+                while (true) {
+                    long m = (long) LONG.getVolatile(e.meta, metaAt);
+                    if (owner(m) != dead || state(m) == FREE) {
+                        break;
                     }
-                } else if (state(m) == FREEING && LONG.compareAndSet(e.meta, metaAt, m,
-                        meta(generation(m), 0, me, FREEING))) {
-                    // The dead peer marked it but never pushed it (a pushed one is FREE or at a marked head).
-                    push(c, index, generation(m));
-                    freed++;
+                    if (state(m) == ALLOCATED && refs(m) > 0) {
+                        // Others still hold references: the slot loses its owner, keeps its data, and the
+                        // last release frees it. Its owner's own reference goes with it.
+                        if (LONG.compareAndSet(e.meta, metaAt, m,
+                                meta(generation(m), refs(m) - 1, NO_PEER, ALLOCATED))) {
+                            break;
+                        }
+                    } else if (state(m) == ALLOCATED) {
+                        if (LONG.compareAndSet(e.meta, metaAt, m, meta(generation(m), 0, me, FREEING))) {
+                            push(c, index, generation(m));
+                            freed++;
+                            break;
+                        }
+                    } else if (state(m) == FREEING) {
+                        if (LONG.compareAndSet(e.meta, metaAt, m, meta(generation(m), 0, me, FREEING))) {
+                            // Marked but never pushed (a pushed one is FREE or at a marked head, helped above).
+                            push(c, index, generation(m));
+                            freed++;
+                            break;
+                        }
+                    } else {
+                        break; // a corrupt state: leave it
+                    }
                 }
             }
         }
@@ -730,23 +766,40 @@ public final class SlotPool {
 
     /** Pushes the chain of an extent that a dead grower published but did not link. */
     private void finishGrowth(ClassView c, int dead) {
+        long recordAt = c.entry + GROWTH_RECORD_OFFSET;
+        long seen = (long) LONG.getVolatile(table, recordAt);
+        if (growthState(seen) != GROWTH_PUSHING || growthPeer(seen) != dead) {
+            return; // nothing of the dead peer's: no need for the extent lock, which a stopped grower may hold
+        }
         space.withExtentLock(() -> {
-            long recordAt = c.entry + GROWTH_RECORD_OFFSET;
             long record = (long) LONG.getVolatile(table, recordAt);
             if (growthState(record) != GROWTH_PUSHING || growthPeer(record) != dead) {
                 return null;
             }
             int k = growthExtent(record);
+            int published = (int) INT.getAcquire(table, c.entry + EXTENT_COUNT_OFFSET);
             long h = (long) LONG.getVolatile(table, c.entry + HEAD_OFFSET);
             if (headOp(h) == OP_CHAIN && headPeer(h) == dead) {
                 help(c, h);
-            } else if (k >= (int) INT.getAcquire(table, c.entry + EXTENT_COUNT_OFFSET)) {
+            } else if (published < 0 || published > MAX_EXTENTS || k >= MAX_EXTENTS) {
+                counters.increment(SegmentCounters.CORRUPT_FRAMES_REJECTED); // a corrupt file: leave it
+            } else if (k >= published) {
                 LONG.compareAndSet(table, recordAt, record, growth(GROWTH_IDLE, NO_PEER, 0)); // never published
-            } else if (LONG.compareAndSet(table, recordAt, record, growth(GROWTH_PUSHING, me, k))) {
+            } else {
                 long e = c.entry + EXTENTS_OFFSET + (long) k * EXTENT_ENTRY_LENGTH;
                 int base = table.get(ValueLayout.JAVA_INT, e + EXTENT_BASE_OFFSET);
                 int count = table.get(ValueLayout.JAVA_INT, e + EXTENT_COUNT_FIELD_OFFSET);
-                pushChain(c, base, base + count - 1, me);
+                if (count <= 0 || base < 0 || (long) base + count > MAX_SLOTS) {
+                    counters.increment(SegmentCounters.CORRUPT_FRAMES_REJECTED);
+                    return null;
+                }
+                if (LONG.compareAndSet(table, recordAt, record, growth(GROWTH_PUSHING, me, k))) {
+                    // The grower may have died between publishing the extent and the slot total.
+                    if (c.total() < (long) base + count) {
+                        LONG.setRelease(table, c.entry + TOTAL_SLOTS_OFFSET, (long) base + count);
+                    }
+                    pushChain(c, base, base + count - 1, me);
+                }
             }
             return null;
         });

@@ -10,6 +10,7 @@ import dev.shm.core.lane.LaneDescriptor;
 import dev.shm.core.lane.LaneTable;
 import dev.shm.core.memory.MemfdBuffer;
 import dev.shm.core.pool.SlotPool;
+import dev.shm.core.pool.SlotPoolDescriptor;
 import dev.shm.core.segment.SegmentException.Reason;
 import dev.shm.core.testing.ShmDirectory;
 import java.lang.foreign.MemorySegment;
@@ -191,6 +192,15 @@ class SegmentTest {
             assertThat(pool.release(other)).isEqualTo(1);
             assertThat(reader.slotPool().release(other)).as("any holder may drop the last one").isZero();
             assertThat(pool.release(other)).isEqualTo(-1);
+
+            long handed = pool.allocate(100);
+            assertThat(pool.retain(handed)).isTrue();
+            assertThat(pool.transfer(handed, reader.peerId())).isTrue();
+            assertThat(pool.referencesOf(handed)).as("a transfer keeps the other references").isEqualTo(2);
+            assertThat(reader.slotPool().release(handed)).as("the new owner gives up its reference").isEqualTo(1);
+            assertThat(pool.ownerOf(handed)).as("so the slot has no owner whose death would free it")
+                    .isEqualTo(SlotPoolDescriptor.NO_PEER);
+            assertThat(pool.release(handed)).isZero();
             assertThat(pool.stats().getFirst().free()).isEqualTo(pool.stats().getFirst().total());
         }
     }
