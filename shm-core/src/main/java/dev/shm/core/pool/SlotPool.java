@@ -307,8 +307,9 @@ public final class SlotPool {
         }
         int next = (int) INT.getVolatile(e.meta, e.nextAt(index));
         int nextGeneration = 0;
+        boolean corrupt = false;
         if (next != NIL && (next < 0 || next >= c.total())) {
-            counters.increment(SegmentCounters.CORRUPT_FRAMES_REJECTED);
+            corrupt = true;
             next = NIL; // a corrupt link: drop the rest of the list rather than follow it
         } else if (next != NIL) {
             // Stable while the head is marked: the next slot is free, and only a pop changes a free slot.
@@ -319,11 +320,16 @@ public final class SlotPool {
             } else {
                 // Never in a sound list: a cycle or a link to a slot in use. Following it would hand
                 // that slot out again, so drop the rest of the list instead.
-                counters.increment(SegmentCounters.CORRUPT_FRAMES_REJECTED);
+                corrupt = true;
                 next = NIL;
             }
         }
-        LONG.compareAndSet(table, c.entry + HEAD_OFFSET, marked, head(next, NO_PEER, OP_NONE, nextGeneration));
+        // A stale helper (the head moved on since it read it) may read links that changed since; its
+        // compare-and-set fails, so only a helper whose change lands has met corruption.
+        if (LONG.compareAndSet(table, c.entry + HEAD_OFFSET, marked, head(next, NO_PEER, OP_NONE, nextGeneration))
+                && corrupt) {
+            counters.increment(SegmentCounters.CORRUPT_FRAMES_REJECTED);
+        }
     }
 
     // ---------------------------------------------------------------- free
@@ -420,8 +426,9 @@ public final class SlotPool {
         int index = headIndex(marked);
         if (index == NIL || index >= c.total()) {
             // A corrupt file: a mark on no slot. Drop the list rather than follow it, and count it.
-            counters.increment(SegmentCounters.CORRUPT_FRAMES_REJECTED);
-            LONG.compareAndSet(table, c.entry + HEAD_OFFSET, marked, head(NIL, NO_PEER, OP_NONE, 0));
+            if (LONG.compareAndSet(table, c.entry + HEAD_OFFSET, marked, head(NIL, NO_PEER, OP_NONE, 0))) {
+                counters.increment(SegmentCounters.CORRUPT_FRAMES_REJECTED);
+            }
             return;
         }
         switch (headOp(marked)) {
