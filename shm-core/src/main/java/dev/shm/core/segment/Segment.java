@@ -107,6 +107,7 @@ public final class Segment implements AutoCloseable {
         this.peerId = peerId;
         this.epoch = epoch;
         this.creator = creator;
+        participants.add(dev.shm.core.ring.RingRecovery.of(this));
     }
 
     // ---------------------------------------------------------------- opening
@@ -626,6 +627,19 @@ public final class Segment implements AutoCloseable {
      */
     public boolean releaseReservedPeer(int id) {
         return memory.peers.releaseReserved(id, peerId);
+    }
+
+    /**
+     * Runs {@code action} holding the segment's directory lock, which serialises declarations of
+     * channels and services and the creation of their consumer groups, among threads and processes.
+     *
+     * @param <T> the action's result
+     * @param action what to do
+     * @return the action's result
+     */
+    public <T> T withDirectoryLock(java.util.function.Supplier<T> action) {
+        ensureOpen();
+        return memory.withLock(SegmentDescriptor.DIRECTORY_LOCK, action);
     }
 
     /**

@@ -1,0 +1,488 @@
+package dev.shm.core.ring;
+
+import static dev.shm.core.ring.RingDescriptor.*;
+
+import dev.shm.core.internal.Futex;
+import dev.shm.core.memory.MemfdBuffer;
+import dev.shm.core.pool.SlotPool;
+import dev.shm.core.pool.SlotPoolDescriptor;
+import dev.shm.core.segment.Directory;
+import dev.shm.core.segment.DirectoryDescriptor;
+import dev.shm.core.segment.LeaseTable;
+import dev.shm.core.segment.Segment;
+import dev.shm.core.segment.SegmentException;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * A named channel of a segment: a ring of fixed-size slots that producers of any process send to,
+ * and that consumer groups receive from — every group receives every message, the members of one
+ * group compete for them.
+ *
+ * <h2>Sending</h2>
+ * {@link #send(MemorySegment, long, long)} frames a payload inline when it fits the slot, else in
+ * a slot of the segment's pool, else in a sealed memfd buffer, claims the next sequence, and
+ * publishes the slot with release. It returns a {@link SendOutcome}; when the ring is full (its
+ * slowest required group a lap behind) the channel's {@link Backpressure} decides.
+ *
+ * <h2>Receiving</h2>
+ * {@link #subscribe} joins (or creates) a group; see {@link Subscription}.
+ *
+ * <p>Thread-safety: {@code send} is safe from any thread, unless the channel is declared
+ * single-producer (one thread of one process sends).
+ */
+public final class Channel implements AutoCloseable {
+
+    private static final String[] PARAM_NAMES = {"capacity", "slotSize", "maxGroups", "flags"};
+    private static final AtomicInteger MEMFD_NAMES = new AtomicInteger();
+
+    private final Ring ring;
+    private final ChannelOptions options;
+    private final SlotPool pool;
+    private final LeaseTable leases;
+    private final int me;
+    private final ArrayDeque<PendingMemfd> pendingMemfds = new ArrayDeque<>();
+    private final long sendTimeoutNanos;
+    /** The last gating sequence seen: racy by design, only ever a conservative hint. */
+    private long gatingCache = Long.MIN_VALUE;
+    /** The single producer's next sequence. */
+    private long localCursor;
+    private volatile boolean closed;
+
+    private record PendingMemfd(long sequence, LeaseTable.Lease lease, MemfdBuffer buffer) {
+    }
+
+    private Channel(Ring ring, ChannelOptions options, Segment segment) {
+        this.ring = ring;
+        this.options = options;
+        this.pool = segment.slotPool();
+        this.leases = segment.leases();
+        this.me = segment.peerId();
+        this.sendTimeoutNanos = options.sendTimeout().toNanos();
+        this.localCursor = ring.cursor();
+    }
+
+    /**
+     * Declares a channel in a segment, creating its ring on the first declaration, or opens it as
+     * declared by another process.
+     *
+     * @param segment the segment
+     * @param name the channel's name
+     * @param options the declaration
+     * @return the channel
+     * @throws SegmentException {@code PARAMETER_MISMATCH} when another process declared the channel
+     *     with another layout (the message names both), {@code NO_SPACE} when the segment has no room
+     * @throws ChannelException when the ring's descriptor disagrees with the declaration
+     */
+    public static Channel declare(Segment segment, String name, ChannelOptions options) {
+        int flags = options.singleProducer() ? FLAG_SINGLE_PRODUCER : 0;
+        long[] params = {options.capacity(), options.slotSize(), options.maxGroups(), flags};
+        long length = RingDescriptor.length(options.capacity(), options.slotSize(), options.maxGroups());
+        Directory directory = segment.directory();
+        int index = directory.declare(name, DirectoryDescriptor.CHANNEL, PARAM_NAMES, params,
+                entry -> segment.extents().withExtentLock(() -> {
+                    long offset = segment.extents().append(length);
+                    if (offset < 0) {
+                        throw new SegmentException(SegmentException.Reason.NO_SPACE, "segment " + segment.path()
+                                + " has no room for the " + length + "-byte ring of channel '" + name
+                                + "': raise the segment's size or lower the channel's capacity or slot size");
+                    }
+                    MemorySegment memory = segment.extents().map(offset, length);
+                    int[] ids = new int[CHANNEL_COUNTERS];
+                    String[] labels = {" full-waits", " drops", " skips", " corrupt"};
+                    for (int i = 0; i < CHANNEL_COUNTERS; i++) {
+                        ids[i] = segment.counters().allocate(Ring.TYPE_CHANNEL, entry, name + labels[i]);
+                    }
+                    RingDescriptor.format(memory, options.capacity(), options.slotSize(), options.maxGroups(), flags,
+                            options.initialSequence(), ids);
+                    return new long[] {offset, length};
+                }));
+        Directory.Entry entry = directory.entry(index);
+        MemorySegment memory = segment.extents().map(entry.structureOffset(), entry.structureLength());
+        RingDescriptor.validate(memory, name, options.capacity(), options.slotSize(), options.maxGroups(), flags);
+        return new Channel(new Ring(memory, name, segment), options, segment);
+    }
+
+    /**
+     * Returns the channel's name.
+     *
+     * @return the name
+     */
+    public String name() {
+        return ring.name;
+    }
+
+    /**
+     * Returns the options this process declared the channel with.
+     *
+     * @return the options
+     */
+    public ChannelOptions options() {
+        return options;
+    }
+
+    /**
+     * Returns the largest payload that travels inline in a ring slot.
+     *
+     * @return bytes
+     */
+    public int inlineCapacity() {
+        return ring.inlineCapacity();
+    }
+
+    // ---------------------------------------------------------------- sending
+
+    /**
+     * Sends a whole array.
+     *
+     * @param payload the bytes
+     * @return the outcome
+     */
+    public SendOutcome send(byte[] payload) {
+        return send(MemorySegment.ofArray(payload), 0, payload.length);
+    }
+
+    /**
+     * Sends {@code length} bytes of {@code source} from {@code offset}. Inline payloads allocate
+     * nothing.
+     *
+     * @param source the payload's memory
+     * @param offset where the payload starts
+     * @param length its length (any size; above the largest pool class it goes through a memfd)
+     * @return {@link SendOutcome#SENT}, or why not
+     * @throws IllegalStateException when the channel is closed
+     */
+    public SendOutcome send(MemorySegment source, long offset, long length) {
+        if (closed) {
+            throw new IllegalStateException("channel '" + ring.name + "' is closed");
+        }
+        if (length < 0 || offset < 0 || offset + length > source.byteSize()) {
+            throw new IndexOutOfBoundsException("payload offset=" + offset + " length=" + length + " outside a source of "
+                    + source.byteSize() + " bytes");
+        }
+        if (!pendingMemfds.isEmpty()) {
+            reclaimMemfds();
+        }
+        if (length <= ring.inlineCapacity()) {
+            long sequence = claim();
+            if (sequence < 0) {
+                return outcome(sequence);
+            }
+            long slot = ring.slot(sequence);
+            MemorySegment.copy(source, offset, ring.memory, slot + ring.body, length);
+            ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_LENGTH_OFFSET, (int) length);
+            ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, INLINE);
+            return publish(sequence, slot) ? SendOutcome.SENT : send(source, offset, length);
+        }
+        if (length <= pool.largestSlotSize()) {
+            long ref = pool.allocate(length);
+            if (ref < 0) {
+                return SendOutcome.NO_BUFFER;
+            }
+            MemorySegment.copy(source, offset, pool.data(ref), 0, length);
+            while (true) {
+                long sequence = claim();
+                if (sequence < 0) {
+                    pool.free(ref);
+                    return outcome(sequence);
+                }
+                long slot = ring.slot(sequence);
+                ring.memory.set(ValueLayout.JAVA_LONG, slot + ring.body, ref);
+                ring.memory.set(ValueLayout.JAVA_LONG, slot + ring.body + 8, length);
+                ring.memory.set(ValueLayout.JAVA_LONG, slot + ring.body + 16, word(sequence, NO_PEER, PENDING));
+                ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, SLOT_REF);
+                // From here the ring, not this process, holds the slot: its release word decides who frees it.
+                pool.transfer(ref, SlotPoolDescriptor.NO_PEER);
+                if (publish(sequence, slot)) {
+                    return SendOutcome.SENT;
+                }
+                pool.transfer(ref, me);
+            }
+        }
+        return sendMemfd(source, offset, length);
+    }
+
+    private SendOutcome sendMemfd(MemorySegment source, long offset, long length) {
+        MemfdBuffer buffer = MemfdBuffer.create("shm-" + ring.name + "-" + MEMFD_NAMES.incrementAndGet(), length);
+        MemorySegment.copy(source, offset, buffer.slice(0, length), 0, length);
+        LeaseTable.Lease lease = leases.register(buffer);
+        if (lease == null) {
+            buffer.close();
+            return SendOutcome.NO_BUFFER;
+        }
+        while (true) {
+            long sequence = claim();
+            if (sequence < 0) {
+                leases.release(lease);
+                buffer.close();
+                return outcome(sequence);
+            }
+            long slot = ring.slot(sequence);
+            ring.memory.set(ValueLayout.JAVA_INT, slot + ring.body, lease.index());
+            ring.memory.set(ValueLayout.JAVA_INT, slot + ring.body + 4, lease.generation());
+            ring.memory.set(ValueLayout.JAVA_LONG, slot + ring.body + 8, length);
+            ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, MEMFD_REF);
+            if (publish(sequence, slot)) {
+                synchronized (pendingMemfds) {
+                    pendingMemfds.add(new PendingMemfd(sequence, lease, buffer));
+                }
+                return SendOutcome.SENT;
+            }
+        }
+    }
+
+    /** Ends the leases of memfd payloads that every required group is done with. */
+    private void reclaimMemfds() {
+        long gating = ring.gating();
+        synchronized (pendingMemfds) {
+            while (!pendingMemfds.isEmpty() && pendingMemfds.peek().sequence() < gating) {
+                PendingMemfd done = pendingMemfds.poll();
+                leases.release(done.lease());
+                done.buffer().close();
+            }
+        }
+    }
+
+    private static final long FULL = -1;
+    private static final long DROPPED = -2;
+    private static final long TIMEOUT = -3;
+
+    private static SendOutcome outcome(long code) {
+        return code == FULL ? SendOutcome.FULL : code == DROPPED ? SendOutcome.DROPPED : SendOutcome.TIMEOUT;
+    }
+
+    /**
+     * Claims the next sequence and marks its slot as being written by this peer. Returns the
+     * sequence, or a negative code when the ring is full and the backpressure says so.
+     */
+    private long claim() {
+        long deadline = 0;
+        boolean waited = false;
+        Idler idler = null;
+        Futex.Waiter waiter = null;
+        while (true) {
+            long cursor = ring.singleProducer ? localCursor : ring.cursor();
+            long wrap = cursor - ring.capacity;
+            if (!hasRoom(cursor, gatingCache)) {
+                gatingCache = ring.gating();
+                if (!hasRoom(cursor, gatingCache)) {
+                    if (options.backpressure() == Backpressure.FAIL) {
+                        return FULL;
+                    }
+                    if (options.backpressure() == Backpressure.DROP) {
+                        ring.count(DROPS);
+                        return DROPPED;
+                    }
+                    long now = System.nanoTime();
+                    if (!waited) {
+                        waited = true;
+                        deadline = now + sendTimeoutNanos;
+                        ring.count(FULL_WAITS);
+                        idler = new Idler(options.waitStrategy());
+                        waiter = options.waitStrategy() == WaitStrategy.BLOCKING ? new Futex.Waiter() : null;
+                    } else if (now - deadline >= 0) {
+                        return TIMEOUT;
+                    }
+                    if (waiter != null && idler.shouldSleep()) {
+                        int seen = ring.sleepOnSpace();
+                        if (!hasRoom(cursor, ring.gating())) {
+                            ring.awaitSpace(waiter, seen, Math.min(deadline - now, 10_000_000L));
+                        } else {
+                            ring.awaitSpace(waiter, seen + 1, 1); // cancel: room appeared
+                        }
+                    } else {
+                        idler.idle();
+                    }
+                    continue;
+                }
+            }
+            long slot = ring.slot(cursor);
+            long previous = ring.header(slot);
+            boolean free = isTag(previous, wrap) && (state(previous) == PUBLISHED || state(previous) == SKIP);
+            if (ring.singleProducer) {
+                if (!free) {
+                    Thread.onSpinWait(); // the previous lap is still being skipped by recovery
+                    continue;
+                }
+                LONG_HANDLE.setOpaque(ring.memory, slot, word(cursor, me, WRITING));
+                ring.releaseOnReuse(slot, wrap);
+                ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, NONE);
+                return cursor;
+            }
+            if (!free && !isTag(previous, cursor)) {
+                // No required group: a producer may lap a slow writer of the previous lap. Wait for it.
+                Thread.onSpinWait();
+                continue;
+            }
+            if (!LONG_HANDLE.compareAndSet(ring.memory, (long) CURSOR_OFFSET, cursor, cursor + 1)) {
+                continue;
+            }
+            while (true) {
+                previous = ring.header(slot);
+                if (isTag(previous, wrap) && (state(previous) == PUBLISHED || state(previous) == SKIP)) {
+                    if (LONG_HANDLE.compareAndSet(ring.memory, slot, previous, word(cursor, me, WRITING))) {
+                        ring.releaseOnReuse(slot, wrap);
+                        ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, NONE);
+                        return cursor;
+                    }
+                } else if (isTag(previous, cursor)) {
+                    break; // filled with a skip while this thread stalled: claim another sequence
+                } else {
+                    Thread.onSpinWait(); // the previous lap's writer has not finished
+                }
+            }
+        }
+    }
+
+    private static final java.lang.invoke.VarHandle LONG_HANDLE = Ring.LONG;
+
+    /** Whether sequence {@code cursor} may be claimed with the groups at {@code gating}. */
+    private boolean hasRoom(long cursor, long gating) {
+        if (gating == Long.MIN_VALUE) {
+            return false; // unknown: a group is joining
+        }
+        return gating == Long.MAX_VALUE || Ring.freeSlots(ring.capacity, cursor - 1, gating - 1) > 0;
+    }
+
+    /** Opens the claim words and publishes; false when recovery took the slot meanwhile. */
+    private boolean publish(long sequence, long slot) {
+        MemorySegment memory = ring.memory;
+        long open = word(sequence, NO_PEER, OPEN);
+        for (int g = 0; g < ring.maxGroups; g++) {
+            LONG_HANDLE.setOpaque(memory, slot + SLOT_CLAIMS_OFFSET + 8L * g, open);
+        }
+        if (ring.singleProducer) {
+            LONG_HANDLE.setVolatile(memory, slot, word(sequence, me, PUBLISHED));
+            localCursor = sequence + 1;
+            LONG_HANDLE.setVolatile(memory, (long) CURSOR_OFFSET, sequence + 1);
+        } else if (!LONG_HANDLE.compareAndSet(memory, slot, word(sequence, me, WRITING), word(sequence, me, PUBLISHED))) {
+            return false;
+        }
+        ring.wakeConsumers();
+        return true;
+    }
+
+    // ---------------------------------------------------------------- receiving
+
+    /**
+     * Joins a consumer group, creating it (starting at the current end of the ring) if this is its
+     * first member anywhere. Every group receives every message sent after it was created; the
+     * members of a group, in this and other processes, compete for its messages.
+     *
+     * @param group the group's name, at most 48 UTF-8 bytes
+     * @param required whether the group gates producers (nothing is lost for it) or may be
+     *     overrun (and counts what it lost)
+     * @return the subscription, for one thread
+     * @throws ChannelException {@code GROUPS_FULL}, or {@code LAYOUT_MISMATCH} when the group exists
+     *     with the other {@code required}
+     */
+    public Subscription subscribe(String group, boolean required) {
+        if (closed) {
+            throw new IllegalStateException("channel '" + ring.name + "' is closed");
+        }
+        int g = ring.joinGroup(group, required);
+        return new Subscription(ring, g, required, options.waitStrategy());
+    }
+
+    // ---------------------------------------------------------------- state
+
+    /**
+     * One consumer group's state.
+     *
+     * @param name the group
+     * @param required whether it gates producers
+     * @param members peers subscribed now
+     * @param start its first sequence
+     * @param done every sequence below it is done by the group
+     * @param consumed messages done (skips included)
+     * @param lag messages published or claimed that the group has not done
+     * @param redeliveries messages handed back after a member died with them
+     * @param lost messages the group lost (overrun, or a payload gone with its dead sender)
+     */
+    public record GroupStats(String name, boolean required, int members, long start, long done, long consumed, long lag,
+                             long redeliveries, long lost) {
+    }
+
+    /**
+     * The channel's state, read from shared memory: it covers every process.
+     *
+     * @param name the channel
+     * @param capacity ring slots
+     * @param slotSize bytes per slot
+     * @param cursor the next sequence to claim
+     * @param published sequences claimed since the ring was created (skips included)
+     * @param occupancy slots the slowest required group has not done
+     * @param fullWaits sends that found the ring full and waited
+     * @param drops sends dropped because the ring was full
+     * @param skips holes a dead producer left, filled with skip records
+     * @param corrupt damaged slots and references met and skipped
+     * @param groups the consumer groups
+     */
+    public record Stats(String name, int capacity, int slotSize, long cursor, long published, long occupancy,
+                        long fullWaits, long drops, long skips, long corrupt, List<GroupStats> groups) {
+    }
+
+    /**
+     * Reads the channel's state.
+     *
+     * @return the state
+     */
+    public Stats stats() {
+        return stats(ring);
+    }
+
+    static Stats stats(Ring ring) {
+        long cursor = ring.cursor();
+        List<GroupStats> groups = new ArrayList<>();
+        long minDone = cursor;
+        for (int g = 0; g < ring.maxGroups; g++) {
+            if (ring.groupState(g) != GROUP_ACTIVE) {
+                continue;
+            }
+            long start = ring.start(g);
+            long done = ring.done(g);
+            if (start == Ring.UNSET || done == Ring.UNSET) {
+                continue;
+            }
+            if (ring.isRequired(g)) {
+                minDone = Math.min(minDone, done);
+            }
+            groups.add(new GroupStats(ring.groupName(g), ring.isRequired(g), ring.memberCount(g), start, done,
+                    done - start, Math.max(0, cursor - done), ring.groupCounter(g, GROUP_REDELIVERIES_OFFSET),
+                    ring.groupCounter(g, GROUP_LOST_OFFSET)));
+        }
+        return new Stats(ring.name, ring.capacity, ring.slotSize, cursor, cursor - ring.initialSequence(),
+                Math.max(0, cursor - minDone), ring.counter(FULL_WAITS), ring.counter(DROPS), ring.counter(SKIPS),
+                ring.counter(CORRUPT), List.copyOf(groups));
+    }
+
+    /**
+     * Stops sending. Memfd payloads that a required group has not read yet stay leased until every
+     * required group is done with them or the timeout passes; then their buffers are closed.
+     */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        long deadline = System.nanoTime() + sendTimeoutNanos;
+        while (!pendingMemfds.isEmpty() && System.nanoTime() - deadline < 0) {
+            reclaimMemfds();
+            if (!pendingMemfds.isEmpty()) {
+                java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
+            }
+        }
+        synchronized (pendingMemfds) {
+            for (PendingMemfd pending : pendingMemfds) {
+                leases.release(pending.lease());
+                pending.buffer().close();
+            }
+            pendingMemfds.clear();
+        }
+    }
+}

@@ -1,0 +1,543 @@
+package dev.shm.core.ring;
+
+import static dev.shm.core.ring.RingDescriptor.*;
+
+import dev.shm.core.counters.Counters;
+import dev.shm.core.counters.SegmentCounters;
+import dev.shm.core.internal.Futex;
+import dev.shm.core.internal.Utf8;
+import dev.shm.core.pool.SlotPool;
+import dev.shm.core.pool.SlotPoolDescriptor;
+import dev.shm.core.segment.Segment;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.VarHandle;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * The shared state of one ring, as mapped by one process: what producers, subscriptions and
+ * recovery do to it. See {@link RingDescriptor} for the layout and {@code docs/architecture.md}
+ * for the protocol.
+ */
+final class Ring {
+
+    static final VarHandle LONG = ValueLayout.JAVA_LONG.varHandle();
+    static final VarHandle INT = ValueLayout.JAVA_INT.varHandle();
+    /** A group's start, done and next while it joins. */
+    static final long UNSET = Long.MAX_VALUE;
+
+    final MemorySegment memory;
+    final MemorySegment readOnly;
+    final String name;
+    final int capacity;
+    final long mask;
+    final int slotSize;
+    final int maxGroups;
+    final int headerLength;
+    final int body;
+    final boolean singleProducer;
+    final Segment segment;
+    final SlotPool pool;
+    final Counters counters;
+    final int me;
+    private final int[] counterIds = new int[CHANNEL_COUNTERS];
+    private final MemorySegment dataFutex;
+    private final MemorySegment spaceFutex;
+
+    Ring(MemorySegment memory, String name, Segment segment) {
+        this.memory = memory;
+        this.readOnly = memory.asReadOnly();
+        this.name = name;
+        this.capacity = memory.get(ValueLayout.JAVA_INT, CAPACITY_OFFSET);
+        this.mask = capacity - 1;
+        this.slotSize = memory.get(ValueLayout.JAVA_INT, SLOT_SIZE_OFFSET);
+        this.maxGroups = memory.get(ValueLayout.JAVA_INT, MAX_GROUPS_OFFSET);
+        this.headerLength = memory.get(ValueLayout.JAVA_INT, HEADER_LENGTH_OFFSET);
+        this.body = bodyOffset(maxGroups);
+        this.singleProducer = (memory.get(ValueLayout.JAVA_INT, FLAGS_OFFSET) & FLAG_SINGLE_PRODUCER) != 0;
+        this.segment = segment;
+        this.pool = segment.slotPool();
+        this.counters = segment.counters();
+        this.me = segment.peerId();
+        for (int i = 0; i < CHANNEL_COUNTERS; i++) {
+            counterIds[i] = memory.get(ValueLayout.JAVA_INT, COUNTER_IDS_OFFSET + 4L * i);
+        }
+        this.dataFutex = memory.asSlice(DATA_FUTEX_OFFSET, 4);
+        this.spaceFutex = memory.asSlice(SPACE_FUTEX_OFFSET, 4);
+    }
+
+    /** A group's state word: {@code [epoch:32][owner:16][state:16]}, like the segment's tables. */
+    private static final int NO_OWNER = 0xFFFF;
+
+    private static long groupWord(int epoch, int owner, int state) {
+        return ((long) epoch << 32) | ((long) (owner & 0xFFFF) << 16) | (state & 0xFFFF);
+    }
+
+    private static int groupEpoch(long word) {
+        return (int) (word >>> 32);
+    }
+
+    private static int groupOwner(long word) {
+        return (int) ((word >>> 16) & 0xFFFF);
+    }
+
+    private static int groupStateOf(long word) {
+        return (int) (word & 0xFFFF);
+    }
+
+    // ---------------------------------------------------------------- slots and sequences
+
+    /**
+     * The Disruptor's free-slot arithmetic, as disruptor-mp states it: with {@code producer} the
+     * highest sequence claimed and {@code highestRead} the highest every gating group has done, a
+     * producer may claim this many more. (In this ring's terms: done + capacity - cursor.)
+     */
+    static long freeSlots(int capacity, long producer, long highestRead) {
+        return highestRead - (producer - capacity);
+    }
+
+    long slot(long sequence) {
+        return headerLength + (sequence & mask) * slotSize;
+    }
+
+    long header(long slot) {
+        return (long) LONG.getAcquire(memory, slot);
+    }
+
+    long cursor() {
+        return (long) LONG.getVolatile(memory, (long) CURSOR_OFFSET);
+    }
+
+    long initialSequence() {
+        return memory.get(ValueLayout.JAVA_LONG, INITIAL_SEQUENCE_OFFSET);
+    }
+
+    int inlineCapacity() {
+        return slotSize - body;
+    }
+
+    void count(int counter) {
+        int id = counterIds[counter];
+        if (id >= 0 && id < counters.capacity()) {
+            counters.increment(id);
+        }
+    }
+
+    long counter(int counter) {
+        int id = counterIds[counter];
+        return id >= 0 && id < counters.capacity() ? counters.get(id) : 0;
+    }
+
+    // ---------------------------------------------------------------- groups
+
+    long group(int g) {
+        return GROUPS_OFFSET + (long) g * GROUP_LENGTH;
+    }
+
+    int groupState(int g) {
+        return groupStateOf((long) LONG.getAcquire(memory, group(g) + GROUP_STATE_OFFSET));
+    }
+
+    boolean isRequired(int g) {
+        return (memory.get(ValueLayout.JAVA_INT, group(g) + GROUP_FLAGS_OFFSET) & GROUP_REQUIRED) != 0;
+    }
+
+    long done(int g) {
+        return (long) LONG.getVolatile(memory, group(g) + GROUP_DONE_OFFSET);
+    }
+
+    long start(int g) {
+        return (long) LONG.getVolatile(memory, group(g) + GROUP_START_OFFSET);
+    }
+
+    String groupName(int g) {
+        long at = group(g);
+        return Utf8.read(memory, at + GROUP_NAME_OFFSET, memory.get(ValueLayout.JAVA_INT, at + GROUP_NAME_LENGTH_OFFSET),
+                GROUP_NAME_CAPACITY);
+    }
+
+    /**
+     * The lowest sequence a required group still needs: producers may reuse a slot whose previous
+     * sequence is below it. {@link Long#MIN_VALUE} while a group joins (its start is not known yet);
+     * {@link Long#MAX_VALUE} when no group is required.
+     */
+    long gating() {
+        long min = Long.MAX_VALUE;
+        for (int g = 0; g < maxGroups; g++) {
+            int state = groupState(g);
+            if (state == GROUP_JOINING) {
+                return Long.MIN_VALUE;
+            }
+            if (state == GROUP_ACTIVE && isRequired(g)) {
+                long done = done(g);
+                if (done == UNSET) {
+                    return Long.MIN_VALUE;
+                }
+                min = Math.min(min, done);
+            }
+        }
+        return min;
+    }
+
+    /**
+     * Finds the group of that name, or creates it starting at the current cursor. Groups outlive
+     * their members: a required group keeps gating producers while it has none.
+     */
+    int joinGroup(String groupName, boolean required) {
+        byte[] bytes = groupName.getBytes(StandardCharsets.UTF_8);
+        if (bytes.length == 0 || bytes.length > GROUP_NAME_CAPACITY) {
+            throw new IllegalArgumentException("a group name holds 1 to " + GROUP_NAME_CAPACITY
+                    + " UTF-8 bytes; group=" + groupName + " has " + bytes.length);
+        }
+        // One joiner at a time per segment, so a name is never created twice.
+        return segment.withDirectoryLock(() -> {
+            int free = -1;
+            for (int g = 0; g < maxGroups; g++) {
+                int state = groupState(g);
+                if (state == GROUP_JOINING) {
+                    finishJoin(g); // its joiner died half-way (we hold the lock)
+                    state = GROUP_ACTIVE;
+                }
+                if (state == GROUP_ACTIVE && groupName.equals(groupName(g))) {
+                    if (isRequired(g) != required) {
+                        throw new ChannelException(ChannelException.Reason.LAYOUT_MISMATCH, "group '" + groupName
+                                + "' of channel '" + name + "' exists with required=" + isRequired(g)
+                                + "; this process subscribes with required=" + required);
+                    }
+                    return g;
+                }
+                if (state == GROUP_EMPTY && free < 0) {
+                    free = g;
+                }
+            }
+            if (free < 0) {
+                throw new ChannelException(ChannelException.Reason.GROUPS_FULL, "channel '" + name + "' has "
+                        + maxGroups + " consumer groups already; declare it with more maxGroups");
+            }
+            long at = group(free);
+            long word = (long) LONG.getAcquire(memory, at + GROUP_STATE_OFFSET);
+            int epoch = groupEpoch(word) + 1;
+            LONG.setVolatile(memory, at + GROUP_START_OFFSET, UNSET);
+            LONG.setVolatile(memory, at + GROUP_DONE_OFFSET, UNSET);
+            LONG.setVolatile(memory, at + GROUP_NEXT_OFFSET, UNSET);
+            memory.set(ValueLayout.JAVA_INT, at + GROUP_FLAGS_OFFSET, required ? GROUP_REQUIRED : 0);
+            memory.set(ValueLayout.JAVA_INT, at + GROUP_NAME_LENGTH_OFFSET,
+                    Utf8.write(memory, at + GROUP_NAME_OFFSET, groupName, GROUP_NAME_CAPACITY));
+            for (int i = 0; i < 4; i++) {
+                memory.set(ValueLayout.JAVA_LONG, at + GROUP_MEMBERS_OFFSET + 8L * i, 0L);
+            }
+            memory.set(ValueLayout.JAVA_INT, at + GROUP_REDELIVERIES_OFFSET,
+                    counters.allocate(TYPE_GROUP, free, name + "/" + groupName + " redelivered"));
+            memory.set(ValueLayout.JAVA_INT, at + GROUP_LOST_OFFSET,
+                    counters.allocate(TYPE_GROUP, free, name + "/" + groupName + " lost"));
+            LONG.setVolatile(memory, at + GROUP_STATE_OFFSET, groupWord(epoch, me, GROUP_JOINING));
+            finishJoin(free);
+            return free;
+        });
+    }
+
+    /**
+     * Completes a join: the group starts at the cursor read after it became visible as joining, so
+     * every producer that claims a sequence from there on sees the group (and waits for its start).
+     */
+    private void finishJoin(int g) {
+        long at = group(g);
+        long start = cursor();
+        LONG.setVolatile(memory, at + GROUP_START_OFFSET, start);
+        LONG.setVolatile(memory, at + GROUP_NEXT_OFFSET, start);
+        LONG.setVolatile(memory, at + GROUP_DONE_OFFSET, start);
+        long word = (long) LONG.getAcquire(memory, at + GROUP_STATE_OFFSET);
+        LONG.setVolatile(memory, at + GROUP_STATE_OFFSET,
+                groupWord(groupEpoch(word), NO_OWNER, GROUP_ACTIVE));
+    }
+
+    /** Counter type of group counters; channel counters use {@link #TYPE_CHANNEL}. */
+    static final int TYPE_CHANNEL = 2;
+    static final int TYPE_GROUP = 3;
+
+    void groupCount(int g, int offset) {
+        int id = memory.get(ValueLayout.JAVA_INT, group(g) + offset);
+        if (id >= 0 && id < counters.capacity()) {
+            counters.increment(id);
+        }
+    }
+
+    void groupAdd(int g, int offset, long delta) {
+        int id = memory.get(ValueLayout.JAVA_INT, group(g) + offset);
+        if (id >= 0 && id < counters.capacity()) {
+            counters.add(id, delta);
+        }
+    }
+
+    long groupCounter(int g, int offset) {
+        int id = memory.get(ValueLayout.JAVA_INT, group(g) + offset);
+        return id >= 0 && id < counters.capacity() ? counters.get(id) : 0;
+    }
+
+    void setMember(int g, int peer, boolean member) {
+        long at = group(g) + GROUP_MEMBERS_OFFSET + 8L * (peer >>> 6);
+        long bit = 1L << (peer & 63);
+        if (member) {
+            LONG.getAndBitwiseOr(memory, at, bit);
+        } else {
+            LONG.getAndBitwiseAnd(memory, at, ~bit);
+        }
+    }
+
+    int memberCount(int g) {
+        int count = 0;
+        for (int i = 0; i < 4; i++) {
+            count += Long.bitCount((long) LONG.getAcquire(memory, group(g) + GROUP_MEMBERS_OFFSET + 8L * i));
+        }
+        return count;
+    }
+
+    /** Moves a group's done sequence past every sequence its members finished. */
+    void advanceDone(int g) {
+        long at = group(g) + GROUP_DONE_OFFSET;
+        int claim = SLOT_CLAIMS_OFFSET + 8 * g;
+        while (true) {
+            long done = (long) LONG.getVolatile(memory, at);
+            if (done == UNSET) {
+                return;
+            }
+            long slot = slot(done);
+            long cw = (long) LONG.getAcquire(memory, slot + claim);
+            if (!isTag(cw, done) || state(cw) != DONE || !isTag(header(slot), done)) {
+                return;
+            }
+            LONG.compareAndSet(memory, at, done, done + 1);
+        }
+    }
+
+    /** Lowers a group's next sequence, so that members find a message handed back by recovery. */
+    void lowerNext(int g, long sequence) {
+        long at = group(g) + GROUP_NEXT_OFFSET;
+        while (true) {
+            long next = (long) LONG.getVolatile(memory, at);
+            if (next <= sequence || LONG.compareAndSet(memory, at, next, sequence)) {
+                return;
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- pool slots of SLOT_REF frames
+
+    /**
+     * Frees the pool slot of a published SLOT_REF frame once every required group that applies to
+     * it is done with it; a compare-and-set on the frame's release word picks the one who frees.
+     */
+    void releaseIfDone(long sequence) {
+        long slot = slot(sequence);
+        long releaseAt = slot + body + 16;
+        long rw = (long) LONG.getAcquire(memory, releaseAt);
+        if (!isTag(rw, sequence) || state(rw) != PENDING) {
+            return;
+        }
+        for (int g = 0; g < maxGroups; g++) {
+            int state = groupState(g);
+            if (state == GROUP_JOINING) {
+                return; // decided later (by a later completion, recovery or the slot's reuse)
+            }
+            if (state == GROUP_ACTIVE && isRequired(g)) {
+                long start = start(g);
+                if (start == UNSET) {
+                    return;
+                }
+                if (sequence >= start) {
+                    long cw = (long) LONG.getAcquire(memory, slot + SLOT_CLAIMS_OFFSET + 8L * g);
+                    if (!isTag(cw, sequence) || state(cw) != DONE) {
+                        return;
+                    }
+                }
+            }
+        }
+        release(slot, rw);
+    }
+
+    /** Frees the pool slot of the frame a producer is about to overwrite, if nobody did. */
+    void releaseOnReuse(long slot, long previous) {
+        if (memory.get(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET) != SLOT_REF) {
+            return;
+        }
+        long rw = (long) LONG.getAcquire(memory, slot + body + 16);
+        if (isTag(rw, previous) && state(rw) == PENDING) {
+            release(slot, rw);
+        }
+    }
+
+    private void release(long slot, long rw) {
+        // Read before the compare-and-set: once the release word moves on, the next lap's producer
+        // may write its own reference here.
+        long ref = (long) LONG.getAcquire(memory, slot + body);
+        if (LONG.compareAndSet(memory, slot + body + 16, rw, word(tag(rw), NO_PEER, RELEASED))) {
+            if (pool.ownerOf(ref) == SlotPoolDescriptor.NO_PEER) {
+                pool.release(ref);
+            } else {
+                count(CORRUPT);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- waking
+
+    void wakeConsumers() {
+        if ((int) INT.getVolatile(memory, (long) DATA_SLEEPERS_OFFSET) > 0) {
+            INT.getAndAdd(memory, (long) DATA_FUTEX_OFFSET, 1);
+            Futex.wakeAll(dataFutex);
+        }
+    }
+
+    void wakeProducers() {
+        if ((int) INT.getVolatile(memory, (long) SPACE_SLEEPERS_OFFSET) > 0) {
+            INT.getAndAdd(memory, (long) SPACE_FUTEX_OFFSET, 1);
+            Futex.wakeAll(spaceFutex);
+        }
+    }
+
+    /** Announces a sleeper on the data futex and returns the value to wait on. */
+    int sleepOnData() {
+        INT.getAndAdd(memory, (long) DATA_SLEEPERS_OFFSET, 1);
+        return (int) INT.getVolatile(memory, (long) DATA_FUTEX_OFFSET);
+    }
+
+    void awaitData(Futex.Waiter waiter, int seen, long nanos) {
+        try {
+            waiter.await(dataFutex, seen, nanos);
+        } finally {
+            INT.getAndAdd(memory, (long) DATA_SLEEPERS_OFFSET, -1);
+        }
+    }
+
+    int sleepOnSpace() {
+        INT.getAndAdd(memory, (long) SPACE_SLEEPERS_OFFSET, 1);
+        return (int) INT.getVolatile(memory, (long) SPACE_FUTEX_OFFSET);
+    }
+
+    void awaitSpace(Futex.Waiter waiter, int seen, long nanos) {
+        try {
+            waiter.await(spaceFutex, seen, nanos);
+        } finally {
+            INT.getAndAdd(memory, (long) SPACE_SLEEPERS_OFFSET, -1);
+        }
+    }
+
+    // ---------------------------------------------------------------- holes
+
+    /**
+     * Fills an unpublished sequence below the cursor with a skip record. For a slot whose header
+     * names no writer (its producer claimed the sequence but died before marking the slot) after the
+     * liveness timeout; the slot's old-lap header is replaced by compare-and-set, so a producer that
+     * only stalled finds its slot taken and claims another sequence.
+     *
+     * @return whether this call filled it
+     */
+    boolean fillUnmarkedHole(long sequence, long seen) {
+        if (!isTag(seen, sequence - capacity) || cursor() <= sequence) {
+            return false;
+        }
+        if (LONG.compareAndSet(memory, slot(sequence), seen, skipWord(sequence))) {
+            count(SKIPS);
+            wakeConsumers();
+            return true;
+        }
+        return false;
+    }
+
+    /** A skip record whose claim words are open, so every group passes it. */
+    private long skipWord(long sequence) {
+        long slot = slot(sequence);
+        for (int g = 0; g < maxGroups; g++) {
+            LONG.setOpaque(memory, slot + SLOT_CLAIMS_OFFSET + 8L * g, word(sequence, NO_PEER, OPEN));
+        }
+        memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, NONE);
+        return word(sequence, NO_PEER, SKIP);
+    }
+
+    // ---------------------------------------------------------------- recovery
+
+    /**
+     * Releases what a dead peer held in this ring: the slots it was writing (a skip record below
+     * the cursor; the old lap back above it, for a single producer), the messages it had claimed
+     * in any group (handed back, flagged redelivered), its group memberships and half-done joins;
+     * then moves every group's done sequence on and frees pool slots nobody needs any more.
+     */
+    void recover(int dead) {
+        long cursor = cursor();
+        boolean woke = false;
+        for (int i = 0; i < capacity; i++) {
+            long slot = headerLength + (long) i * slotSize;
+            long h = header(slot);
+            if (state(h) == WRITING && peer(h) == dead) {
+                long sequence = RingDescriptor.sequenceOf(tag(h), cursor + capacity);
+                if (memory.get(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET) == SLOT_REF) {
+                    long ref = memory.get(ValueLayout.JAVA_LONG, slot + body);
+                    if (pool.ownerOf(ref) == SlotPoolDescriptor.NO_PEER) {
+                        pool.release(ref); // handed to the ring, never published
+                    }
+                }
+                if (sequence < cursor) {
+                    if (LONG.compareAndSet(memory, slot, h, skipWord(sequence))) {
+                        count(SKIPS);
+                        woke = true;
+                    }
+                } else {
+                    // A single producer marks the slot before it moves the cursor: give the slot back.
+                    memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, NONE);
+                    LONG.compareAndSet(memory, slot, h, word(sequence - capacity, NO_PEER, SKIP));
+                }
+            }
+        }
+        for (int g = 0; g < maxGroups; g++) {
+            int state = groupState(g);
+            long word = (long) LONG.getAcquire(memory, group(g) + GROUP_STATE_OFFSET);
+            if (state == GROUP_JOINING && groupOwner(word) == dead) {
+                int joining = g;
+                segment.withDirectoryLock(() -> {
+                    if (groupState(joining) == GROUP_JOINING) {
+                        finishJoin(joining);
+                    }
+                    return null;
+                });
+                continue;
+            }
+            if (state != GROUP_ACTIVE) {
+                continue;
+            }
+            setMember(g, dead, false);
+            for (int i = 0; i < capacity; i++) {
+                long slot = headerLength + (long) i * slotSize;
+                long claimAt = slot + SLOT_CLAIMS_OFFSET + 8L * g;
+                long cw = (long) LONG.getAcquire(memory, claimAt);
+                long h = header(slot);
+                if (state(cw) == CLAIMED && peer(cw) == dead && tag(h) == tag(cw)
+                        && (state(h) == PUBLISHED || state(h) == SKIP)) {
+                    long sequence = RingDescriptor.sequenceOf(tag(cw), cursor);
+                    if (LONG.compareAndSet(memory, claimAt, cw, word(sequence, NO_PEER, REDELIVER))) {
+                        lowerNext(g, sequence);
+                        groupCount(g, GROUP_REDELIVERIES_OFFSET);
+                        woke = true;
+                    }
+                }
+            }
+            advanceDone(g);
+        }
+        long low = Math.max(cursor - capacity, initialSequence());
+        for (long sequence = low; sequence < cursor; sequence++) {
+            long slot = slot(sequence);
+            if (isTag(header(slot), sequence) && memory.get(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET) == SLOT_REF) {
+                releaseIfDone(sequence);
+            }
+        }
+        if (woke) {
+            INT.getAndAdd(memory, (long) DATA_FUTEX_OFFSET, 1);
+            Futex.wakeAll(dataFutex);
+        }
+        wakeProducers();
+    }
+
+    void countCorrupt() {
+        count(CORRUPT);
+        counters.increment(SegmentCounters.CORRUPT_FRAMES_REJECTED);
+    }
+}

@@ -1,0 +1,285 @@
+package dev.shm.core.ring;
+
+import dev.shm.core.ring.ChannelException.Reason;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.VarHandle;
+
+/**
+ * The binary layout of a channel's ring (version 1): a header, a table of consumer groups, then
+ * {@code capacity} slots of {@code slotSize} bytes. All integers little-endian.
+ *
+ * <pre>
+ * Ring header (512 bytes, then maxGroups x 256 bytes of groups; slots start at headerLength)
+ *  0        8    12   16   20   24   28   32            40            48             56
+ *  +--------+----+----+----+----+----+----+-------------+-------------+--------------+
+ *  | magic  |ver |hlen|cap |slot|grps|flag| payloadOff  | payloadLen  | initialSeq   |
+ *  +--------+----+----+----+----+----+----+-------------+-------------+--------------+
+ *  64: counter ids (full-waits, drops, skips, corrupt)   128: cursor (own line)
+ *  192: data futex, data sleepers                        256: space futex, space sleepers
+ *
+ * Group entry (256 bytes)
+ *  0 state word [epoch:32][owner:16][state:16]  8 flags  12 name length  16 name (48 bytes)
+ *  64 start  72 redeliveries counter  76 lost counter  80 members (256-bit set of peers)
+ *  128 done (own line: every sequence below it is done by the group)
+ *  192 next (own line: where members look for the next message)
+ *
+ * Slot (slotSize bytes)
+ *  0 header word [tag:48][peer:8][state:8]   8 frame type   12 inline length
+ *  16 claim word of group 0, 1, ... maxGroups-1: [tag:48][peer:8][state:8]
+ *  16 + 8 x maxGroups: body: inline bytes | SLOT_REF: ref, length, release word | MEMFD_REF: lease, generation, length
+ * </pre>
+ *
+ * <p>A <em>tag</em> is a sequence's low 48 bits: the words of a slot say which lap they belong to,
+ * so a process that resumes late can never act on a later lap's message.
+ */
+public final class RingDescriptor {
+
+    /** {@code "shmRING1"} read as a little-endian long. */
+    public static final long MAGIC = 0x31474e4952_6d6873L;
+    /** The layout version. */
+    public static final int VERSION = 1;
+
+    public static final int MAGIC_OFFSET = 0;
+    public static final int VERSION_OFFSET = 8;
+    public static final int HEADER_LENGTH_OFFSET = 12;
+    public static final int CAPACITY_OFFSET = 16;
+    public static final int SLOT_SIZE_OFFSET = 20;
+    public static final int MAX_GROUPS_OFFSET = 24;
+    public static final int FLAGS_OFFSET = 28;
+    public static final int PAYLOAD_OFFSET_OFFSET = 32;
+    public static final int PAYLOAD_LENGTH_OFFSET = 40;
+    public static final int INITIAL_SEQUENCE_OFFSET = 48;
+    public static final int COUNTER_IDS_OFFSET = 64;
+    public static final int CURSOR_OFFSET = 128;
+    public static final int DATA_FUTEX_OFFSET = 192;
+    public static final int DATA_SLEEPERS_OFFSET = 196;
+    public static final int SPACE_FUTEX_OFFSET = 256;
+    public static final int SPACE_SLEEPERS_OFFSET = 260;
+    public static final int GROUPS_OFFSET = 512;
+
+    /** Channel counters, in the order of their ids at {@link #COUNTER_IDS_OFFSET}. */
+    public static final int FULL_WAITS = 0;
+    public static final int DROPS = 1;
+    public static final int SKIPS = 2;
+    public static final int CORRUPT = 3;
+    public static final int CHANNEL_COUNTERS = 4;
+
+    /** Flag: one producer thread in one process sends (declared so by every process). */
+    public static final int FLAG_SINGLE_PRODUCER = 1;
+
+    public static final int GROUP_LENGTH = 256;
+    public static final int GROUP_STATE_OFFSET = 0;
+    public static final int GROUP_FLAGS_OFFSET = 8;
+    public static final int GROUP_NAME_LENGTH_OFFSET = 12;
+    public static final int GROUP_NAME_OFFSET = 16;
+    public static final int GROUP_NAME_CAPACITY = 48;
+    public static final int GROUP_START_OFFSET = 64;
+    public static final int GROUP_REDELIVERIES_OFFSET = 72;
+    public static final int GROUP_LOST_OFFSET = 76;
+    public static final int GROUP_MEMBERS_OFFSET = 80;
+    public static final int GROUP_DONE_OFFSET = 128;
+    public static final int GROUP_NEXT_OFFSET = 192;
+    /** Group flag: the group gates producers. */
+    public static final int GROUP_REQUIRED = 1;
+    public static final int GROUP_EMPTY = 0;
+    public static final int GROUP_JOINING = 1;
+    public static final int GROUP_ACTIVE = 2;
+
+    public static final int SLOT_HEADER_OFFSET = 0;
+    public static final int SLOT_TYPE_OFFSET = 8;
+    public static final int SLOT_LENGTH_OFFSET = 12;
+    public static final int SLOT_CLAIMS_OFFSET = 16;
+
+    /** Slot header states. */
+    public static final int WRITING = 1;
+    public static final int PUBLISHED = 2;
+    public static final int SKIP = 3;
+
+    /** Claim word states. */
+    public static final int OPEN = 1;
+    public static final int CLAIMED = 2;
+    public static final int DONE = 3;
+    public static final int REDELIVER = 4;
+
+    /** Release word states (the pool slot of a {@link #SLOT_REF} frame). */
+    public static final int PENDING = 1;
+    public static final int RELEASED = 2;
+
+    /** Frame types. */
+    public static final int NONE = 0;
+    public static final int INLINE = 1;
+    public static final int SLOT_REF = 2;
+    public static final int MEMFD_REF = 3;
+    public static final int SLOT_REF_LENGTH = 24;
+    public static final int MEMFD_REF_LENGTH = 16;
+
+    /** No peer, in header and claim words. */
+    public static final int NO_PEER = 0xFF;
+
+    public static final int MAX_GROUPS = 16;
+    public static final int MAX_CAPACITY = 1 << 24;
+    public static final int MAX_SLOT_SIZE = 1 << 20;
+
+    static final long TAG_MASK = (1L << 48) - 1;
+    private static final VarHandle LONG = ValueLayout.JAVA_LONG.varHandle();
+
+    private RingDescriptor() {
+    }
+
+    /**
+     * Returns the header length (header plus group table) for a group count.
+     *
+     * @param maxGroups the number of group entries
+     * @return the length, a multiple of 64
+     */
+    public static int headerLength(int maxGroups) {
+        return GROUPS_OFFSET + maxGroups * GROUP_LENGTH;
+    }
+
+    /**
+     * Returns the offset of a slot's body (after header and claim words).
+     *
+     * @param maxGroups the number of group entries
+     * @return the body's offset in the slot
+     */
+    public static int bodyOffset(int maxGroups) {
+        return SLOT_CLAIMS_OFFSET + 8 * maxGroups;
+    }
+
+    /**
+     * Returns the total length of a ring structure.
+     *
+     * @param capacity slots
+     * @param slotSize bytes per slot
+     * @param maxGroups group entries
+     * @return header plus slots
+     */
+    public static long length(int capacity, int slotSize, int maxGroups) {
+        return headerLength(maxGroups) + (long) capacity * slotSize;
+    }
+
+    static long word(long sequence, int peer, int state) {
+        return ((sequence & TAG_MASK) << 16) | ((long) (peer & 0xFF) << 8) | (state & 0xFF);
+    }
+
+    static long tag(long word) {
+        return word >>> 16;
+    }
+
+    static int peer(long word) {
+        return (int) (word >>> 8) & 0xFF;
+    }
+
+    static int state(long word) {
+        return (int) word & 0xFF;
+    }
+
+    static boolean isTag(long word, long sequence) {
+        return (word >>> 16) == (sequence & TAG_MASK);
+    }
+
+    /** The full sequence whose tag is {@code tag}, at most {@code cursor} and within 2^47 below it. */
+    static long sequenceOf(long tag, long cursor) {
+        return cursor - (((cursor & TAG_MASK) - tag) & TAG_MASK);
+    }
+
+    /**
+     * Formats a ring: header, empty groups, every slot consumed (a skip of the lap before the first).
+     * The magic is written last, with release.
+     *
+     * @param memory the structure, {@link #length} bytes, zeroed
+     * @param capacity slots, a power of two
+     * @param slotSize bytes per slot
+     * @param maxGroups group entries
+     * @param flags {@link #FLAG_SINGLE_PRODUCER} or 0
+     * @param initialSequence the first sequence
+     * @param counterIds the channel's counter ids
+     */
+    static void format(MemorySegment memory, int capacity, int slotSize, int maxGroups, int flags,
+                       long initialSequence, int[] counterIds) {
+        int headerLength = headerLength(maxGroups);
+        memory.set(ValueLayout.JAVA_INT, VERSION_OFFSET, VERSION);
+        memory.set(ValueLayout.JAVA_INT, HEADER_LENGTH_OFFSET, headerLength);
+        memory.set(ValueLayout.JAVA_INT, CAPACITY_OFFSET, capacity);
+        memory.set(ValueLayout.JAVA_INT, SLOT_SIZE_OFFSET, slotSize);
+        memory.set(ValueLayout.JAVA_INT, MAX_GROUPS_OFFSET, maxGroups);
+        memory.set(ValueLayout.JAVA_INT, FLAGS_OFFSET, flags);
+        memory.set(ValueLayout.JAVA_LONG, PAYLOAD_OFFSET_OFFSET, headerLength);
+        memory.set(ValueLayout.JAVA_LONG, PAYLOAD_LENGTH_OFFSET, (long) capacity * slotSize);
+        memory.set(ValueLayout.JAVA_LONG, INITIAL_SEQUENCE_OFFSET, initialSequence);
+        for (int i = 0; i < CHANNEL_COUNTERS; i++) {
+            memory.set(ValueLayout.JAVA_INT, COUNTER_IDS_OFFSET + 4L * i, counterIds[i]);
+        }
+        memory.set(ValueLayout.JAVA_LONG, CURSOR_OFFSET, initialSequence);
+        for (long sequence = initialSequence - capacity; sequence < initialSequence; sequence++) {
+            memory.set(ValueLayout.JAVA_LONG, headerLength + (sequence & (capacity - 1)) * slotSize,
+                    word(sequence, NO_PEER, SKIP));
+        }
+        LONG.setRelease(memory, (long) MAGIC_OFFSET, MAGIC);
+    }
+
+    /**
+     * Validates a ring's descriptor against its declaration and its structure's length, before
+     * anything else of it is touched (disruptor-mp's cases, each with its own reason).
+     *
+     * @param memory the structure as mapped
+     * @param name the channel, for messages
+     * @param capacity the declared capacity
+     * @param slotSize the declared slot size
+     * @param maxGroups the declared group entries
+     * @param flags the declared flags
+     * @throws ChannelException naming what was expected and what was found
+     */
+    static void validate(MemorySegment memory, String name, int capacity, int slotSize, int maxGroups, int flags) {
+        String subject = "ring of channel '" + name + "'";
+        if (memory.byteSize() < GROUPS_OFFSET) {
+            throw new ChannelException(Reason.TRUNCATED_HEADER, subject + " is truncated: its structure has "
+                    + memory.byteSize() + " bytes, shorter than the " + GROUPS_OFFSET + "-byte ring header");
+        }
+        long magic = (long) LONG.getAcquire(memory, (long) MAGIC_OFFSET);
+        if (magic != MAGIC) {
+            throw new ChannelException(Reason.BAD_MAGIC, subject + " has magic 0x" + Long.toHexString(magic)
+                    + ", expected 0x" + Long.toHexString(MAGIC) + ": not a ring, or damaged");
+        }
+        int version = memory.get(ValueLayout.JAVA_INT, VERSION_OFFSET);
+        if (version != VERSION) {
+            throw new ChannelException(Reason.UNSUPPORTED_VERSION, subject + " has layout version " + version
+                    + "; this code reads version " + VERSION);
+        }
+        int foundSlotSize = memory.get(ValueLayout.JAVA_INT, SLOT_SIZE_OFFSET);
+        if (foundSlotSize != slotSize) {
+            throw new ChannelException(Reason.ELEMENT_SIZE_MISMATCH, subject + ": element size mismatch: the ring"
+                    + " has " + foundSlotSize + "-byte slots, the declaration expects " + slotSize);
+        }
+        int foundCapacity = memory.get(ValueLayout.JAVA_INT, CAPACITY_OFFSET);
+        if (foundCapacity != capacity || Integer.bitCount(foundCapacity) != 1) {
+            throw new ChannelException(Reason.CAPACITY_MISMATCH, subject + ": capacity mismatch: the ring has "
+                    + foundCapacity + " slots, the declaration expects " + capacity + " (a power of two)");
+        }
+        int foundGroups = memory.get(ValueLayout.JAVA_INT, MAX_GROUPS_OFFSET);
+        int foundFlags = memory.get(ValueLayout.JAVA_INT, FLAGS_OFFSET);
+        int foundHeader = memory.get(ValueLayout.JAVA_INT, HEADER_LENGTH_OFFSET);
+        if (foundGroups != maxGroups || foundFlags != flags || foundHeader != headerLength(maxGroups)) {
+            throw new ChannelException(Reason.LAYOUT_MISMATCH, subject + " has maxGroups=" + foundGroups + ", flags="
+                    + foundFlags + ", header length " + foundHeader + "; the declaration expects maxGroups="
+                    + maxGroups + ", flags=" + flags + ", header length " + headerLength(maxGroups));
+        }
+        if (memory.byteSize() < foundHeader) {
+            throw new ChannelException(Reason.TRUNCATED_HEADER, subject + " is truncated: its structure has "
+                    + memory.byteSize() + " bytes, shorter than its " + foundHeader + "-byte header and groups");
+        }
+        long payloadOffset = memory.get(ValueLayout.JAVA_LONG, PAYLOAD_OFFSET_OFFSET);
+        long payloadLength = memory.get(ValueLayout.JAVA_LONG, PAYLOAD_LENGTH_OFFSET);
+        long expected = (long) capacity * slotSize;
+        if (payloadOffset != foundHeader || payloadLength != expected) {
+            throw new ChannelException(Reason.LAYOUT_MISMATCH, subject + " places its slots at " + payloadOffset
+                    + " (" + payloadLength + " bytes); expected " + foundHeader + " (" + expected + " bytes)");
+        }
+        if (memory.byteSize() < foundHeader + expected) {
+            throw new ChannelException(Reason.TRUNCATED_PAYLOAD, subject + " is truncated: its structure has "
+                    + memory.byteSize() + " bytes, its " + capacity + " slots of " + slotSize + " bytes need "
+                    + (foundHeader + expected));
+        }
+    }
+}

@@ -1,0 +1,328 @@
+package dev.shm.core.ring;
+
+import static dev.shm.core.ring.RingDescriptor.*;
+
+import dev.shm.core.internal.Futex;
+import dev.shm.core.memory.MemfdBuffer;
+import dev.shm.core.segment.LeaseTable;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.time.Duration;
+
+/**
+ * One member of a consumer group: it competes with the group's other members, in this and other
+ * processes, for the group's messages.
+ *
+ * <h2>Receiving</h2>
+ * {@link #poll} hands the messages available now to a handler; {@link #take} waits for at least
+ * one, with the channel's wait strategy, up to a timeout. A member claims a message (a
+ * compare-and-set on the slot's claim word for its group), hands it to the handler, then marks it
+ * done; the group's done sequence moves on over every finished message, and a pool slot is freed
+ * when every required group is done with it.
+ *
+ * <p>Members of a required group read payloads in place; members of an optional group, which
+ * producers may overrun, read a copy that is checked against overrun before it is handed out.
+ *
+ * <h2>Crashes</h2>
+ * A member that dies with a message claimed leaves it to recovery, which hands it back to the group
+ * flagged redelivered. A producer that dies between claim and publish leaves a hole that recovery
+ * (or, when its slot names no writer, a member after the liveness timeout) fills with a skip.
+ *
+ * <p>Thread-safety: one thread per subscription.
+ */
+public final class Subscription implements AutoCloseable {
+
+    private final Ring ring;
+    private final int group;
+    private final boolean required;
+    private final int claimOffset;
+    private final Message message = new Message();
+    private final Idler idler;
+    private final WaitStrategy strategy;
+    private final Futex.Waiter waiter;
+    private final long livenessNanos;
+    private MemorySegment copy = MemorySegment.NULL;
+    private long holeSequence = -1;
+    private long holeSince;
+    private boolean closed;
+
+    Subscription(Ring ring, int group, boolean required, WaitStrategy strategy) {
+        this.ring = ring;
+        this.group = group;
+        this.required = required;
+        this.claimOffset = SLOT_CLAIMS_OFFSET + 8 * group;
+        this.strategy = strategy;
+        this.idler = new Idler(strategy);
+        this.waiter = strategy == WaitStrategy.BLOCKING ? new Futex.Waiter() : null;
+        this.livenessNanos = ring.segment.options().livenessTimeout().toNanos();
+        ring.setMember(group, ring.me, true);
+    }
+
+    /**
+     * Returns the group's name.
+     *
+     * @return the name
+     */
+    public String group() {
+        return ring.groupName(group);
+    }
+
+    /**
+     * Hands the messages available now, at most {@code limit}, to {@code handler}.
+     *
+     * @param handler receives each message
+     * @param limit the most messages to hand out
+     * @return how many were handed out
+     */
+    public int poll(MessageHandler handler, int limit) {
+        if (closed) {
+            throw new IllegalStateException("subscription to group '" + group() + "' of channel '" + ring.name
+                    + "' is closed");
+        }
+        MemorySegment memory = ring.memory;
+        long nextAt = ring.group(group) + GROUP_NEXT_OFFSET;
+        long n = (long) Ring.LONG.getAcquire(memory, nextAt);
+        int delivered = 0;
+        while (delivered < limit) {
+            long slot = ring.slot(n);
+            long h = ring.header(slot);
+            if (!isTag(h, n)) {
+                if (isTag(h, n - ring.capacity)) {
+                    checkHole(n, h);
+                    break; // not published yet
+                }
+                long done = ring.done(group);
+                if (n < done) {
+                    n = done; // everything up to done is finished, and the slot moved on: jump
+                    Ring.LONG.compareAndSet(memory, nextAt, n, done);
+                    continue;
+                }
+                if (!required) {
+                    n = overrun(n, h);
+                    continue;
+                }
+                ring.countCorrupt(); // a required group's slot cannot have moved on
+                break;
+            }
+            int state = state(h);
+            if (state == WRITING) {
+                break;
+            }
+            if (state != PUBLISHED && state != SKIP) {
+                ring.countCorrupt();
+                break;
+            }
+            long claimAt = slot + claimOffset;
+            long cw = (long) Ring.LONG.getAcquire(memory, claimAt);
+            int claim = state(cw);
+            if (isTag(cw, n) && (claim == OPEN || claim == REDELIVER)) {
+                if (!Ring.LONG.compareAndSet(memory, claimAt, cw, word(n, ring.me, CLAIMED))) {
+                    continue; // another member took it, or recovery handed it back: look again
+                }
+                Ring.LONG.compareAndSet(memory, nextAt, n, n + 1);
+                boolean handed = false;
+                try {
+                    if (state == PUBLISHED) {
+                        handed = deliver(handler, n, slot, claim == REDELIVER);
+                    }
+                } finally {
+                    Ring.LONG.setRelease(memory, claimAt, word(n, ring.me, DONE));
+                    ring.advanceDone(group);
+                    if (state == PUBLISHED && memory.get(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET) == SLOT_REF) {
+                        ring.releaseIfDone(n);
+                    }
+                    ring.wakeProducers();
+                }
+                if (handed) {
+                    delivered++;
+                }
+                n++;
+            } else if (isTag(cw, n)) {
+                // Claimed or done by another member: move on.
+                Ring.LONG.compareAndSet(memory, nextAt, n, n + 1);
+                n++;
+            } else if (!isTag(ring.header(slot), n)) {
+                continue; // the slot moved on while we looked (an optional group overrun)
+            } else {
+                ring.countCorrupt(); // a published slot's claim word names another lap
+                Ring.LONG.compareAndSet(memory, claimAt, cw, word(n, ring.me, DONE));
+            }
+        }
+        return delivered;
+    }
+
+    /**
+     * Waits for messages with the channel's wait strategy and hands them to {@code handler}.
+     *
+     * @param handler receives each message
+     * @param limit the most messages to hand out
+     * @param timeout the longest wait
+     * @return how many were handed out; 0 after the timeout
+     */
+    public int take(MessageHandler handler, int limit, Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        idler.reset();
+        while (true) {
+            int delivered = poll(handler, limit);
+            if (delivered > 0) {
+                return delivered;
+            }
+            long now = System.nanoTime();
+            if (now - deadline >= 0) {
+                return 0;
+            }
+            if (waiter != null && idler.shouldSleep()) {
+                int seen = ring.sleepOnData();
+                if (available()) {
+                    ring.awaitData(waiter, seen + 1, 1); // cancel the sleep: something arrived
+                } else {
+                    // Bounded, so that holes are checked and timeouts kept while nothing wakes us.
+                    ring.awaitData(waiter, seen, Math.min(deadline - now, 50_000_000L));
+                }
+            } else {
+                idler.idle();
+            }
+        }
+    }
+
+    /** Whether the next message of the group (or a hole to check) is there. */
+    private boolean available() {
+        long n = (long) Ring.LONG.getAcquire(ring.memory, ring.group(group) + GROUP_NEXT_OFFSET);
+        long h = ring.header(ring.slot(n));
+        return (isTag(h, n) && state(h) != WRITING) || ring.cursor() > n;
+    }
+
+    private boolean deliver(MessageHandler handler, long n, long slot, boolean redelivered) {
+        MemorySegment memory = ring.memory;
+        int type = memory.get(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET);
+        switch (type) {
+            case INLINE -> {
+                int length = memory.get(ValueLayout.JAVA_INT, slot + SLOT_LENGTH_OFFSET);
+                if (length < 0 || length > ring.inlineCapacity()) {
+                    ring.countCorrupt();
+                    return false;
+                }
+                if (required) {
+                    message.set(ring.readOnly, slot + ring.body, length, n, redelivered, INLINE);
+                } else {
+                    MemorySegment local = scratch(length);
+                    MemorySegment.copy(memory, slot + ring.body, local, 0, length);
+                    if (!isTag(ring.header(slot), n)) {
+                        lost();
+                        return false;
+                    }
+                    message.set(local.asReadOnly(), 0, length, n, redelivered, INLINE);
+                }
+            }
+            case SLOT_REF -> {
+                long ref = memory.get(ValueLayout.JAVA_LONG, slot + ring.body);
+                long length = memory.get(ValueLayout.JAVA_LONG, slot + ring.body + 8);
+                long capacity = ring.pool.capacityOf(ref);
+                if (capacity < 0 || length < 0 || length > capacity) {
+                    ring.countCorrupt();
+                    return false;
+                }
+                if (!ring.pool.isCurrent(ref)) {
+                    lost(); // freed under an optional group, or its sender died before publishing
+                    return false;
+                }
+                MemorySegment data = ring.pool.data(ref);
+                if (required) {
+                    message.set(data.asReadOnly(), 0, length, n, redelivered, SLOT_REF);
+                } else {
+                    MemorySegment local = scratch(length);
+                    MemorySegment.copy(data, 0, local, 0, length);
+                    if (!ring.pool.isCurrent(ref)) {
+                        lost();
+                        return false;
+                    }
+                    message.set(local.asReadOnly(), 0, length, n, redelivered, SLOT_REF);
+                }
+            }
+            case MEMFD_REF -> {
+                int index = memory.get(ValueLayout.JAVA_INT, slot + ring.body);
+                int generation = memory.get(ValueLayout.JAVA_INT, slot + ring.body + 4);
+                long length = memory.get(ValueLayout.JAVA_LONG, slot + ring.body + 8);
+                LeaseTable.Lease lease = ring.segment.leases().lookup(index, generation);
+                if (lease == null || length < 0 || length > lease.size()) {
+                    lost(); // its sender died, or closed it before this group read it
+                    return false;
+                }
+                MemfdBuffer buffer;
+                try {
+                    buffer = MemfdBuffer.open(lease.pid(), lease.fd(), length);
+                } catch (RuntimeException e) {
+                    lost();
+                    return false;
+                }
+                try (buffer) {
+                    message.set(buffer.readOnlySlice(0, length), 0, length, n, redelivered, MEMFD_REF);
+                    handler.onMessage(message);
+                    return true;
+                }
+            }
+            default -> {
+                ring.countCorrupt();
+                return false;
+            }
+        }
+        handler.onMessage(message);
+        return true;
+    }
+
+    private MemorySegment scratch(long length) {
+        if (copy.byteSize() < length) {
+            copy = Arena.ofAuto().allocate(Math.max(length, 2 * copy.byteSize()), 8);
+        }
+        return copy;
+    }
+
+    private void lost() {
+        ring.groupCount(group, GROUP_LOST_OFFSET);
+    }
+
+    /** An optional group fell a lap behind: skip to the oldest sequence still in the ring, counting the loss. */
+    private long overrun(long n, long h) {
+        long cursor = ring.cursor();
+        long oldest = Math.max(n + 1, cursor - ring.capacity);
+        ring.groupAdd(group, GROUP_LOST_OFFSET, oldest - n);
+        long doneAt = ring.group(group) + GROUP_DONE_OFFSET;
+        long nextAt = ring.group(group) + GROUP_NEXT_OFFSET;
+        long done = ring.done(group);
+        if (done < oldest) {
+            Ring.LONG.compareAndSet(ring.memory, doneAt, done, oldest);
+        }
+        Ring.LONG.compareAndSet(ring.memory, nextAt, n, oldest);
+        return oldest;
+    }
+
+    /** A sequence below the cursor whose slot is still the old lap's: fill it after the liveness timeout. */
+    private void checkHole(long n, long h) {
+        if (ring.singleProducer || ring.cursor() <= n) {
+            holeSequence = -1;
+            return;
+        }
+        long now = System.nanoTime();
+        if (holeSequence != n) {
+            holeSequence = n;
+            holeSince = now;
+        } else if (now - holeSince > livenessNanos) {
+            ring.fillUnmarkedHole(n, h);
+            holeSequence = -1;
+        }
+    }
+
+    /** Leaves the group (the group itself stays, and a required one keeps gating producers). */
+    @Override
+    public void close() {
+        if (!closed) {
+            closed = true;
+            ring.setMember(group, ring.me, false);
+        }
+    }
+
+    WaitStrategy strategy() {
+        return strategy;
+    }
+}

@@ -1,0 +1,144 @@
+package dev.shm.core.ring;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.shm.core.segment.Segment;
+import dev.shm.core.segment.SegmentOptions;
+import dev.shm.core.segment.SlotClass;
+import dev.shm.core.testing.ChildJvm;
+import dev.shm.core.testing.ShmDirectory;
+import java.io.DataInputStream;
+import java.io.EOFException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.BitSet;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/** Channels across real processes: producers and consumers are child JVMs. */
+class ChannelProcessesTest {
+
+    static final ChannelOptions CHANNEL_OPTIONS = ChannelOptions.defaults().withCapacity(1024).withSlotSize(128)
+            .withSendTimeout(Duration.ofMillis(200));
+    private static final Duration LINE = Duration.ofSeconds(60);
+
+    @RegisterExtension
+    final ShmDirectory shm = new ShmDirectory();
+
+    static SegmentOptions segmentOptions(Path directory) {
+        return SegmentOptions.named("bus")
+                .withDirectory(directory)
+                .withSize(32L << 20)
+                .withMaxPeers(16)
+                .withLiveness(Duration.ofMillis(50), Duration.ofSeconds(1))
+                .withSlotClasses(List.of(new SlotClass(512, 512), new SlotClass(4096, 128)))
+                .withLanes(4, 4096);
+    }
+
+    private record Received(int producer, int index, int flags) {
+    }
+
+    private static List<Received> read(Path file) throws Exception {
+        List<Received> records = new ArrayList<>();
+        try (InputStream in = Files.newInputStream(file);
+             DataInputStream data = new DataInputStream(new java.io.BufferedInputStream(in))) {
+            while (true) {
+                try {
+                    records.add(new Received(data.readInt(), data.readInt(), data.readInt()));
+                } catch (EOFException end) {
+                    return records;
+                }
+            }
+        }
+    }
+
+    @Test
+    void threeProducersTwoGroupsAndCompetingConsumersLoseNothingAndDuplicateNothing() throws Exception {
+        Path directory = shm.directory("bus");
+        int producers = 3;
+        int each = 70_000;
+        SegmentOptions options = segmentOptions(directory);
+        List<ChildJvm> children = new ArrayList<>();
+        try (Segment parent = Segment.open(options, "test");
+             Channel channel = Channel.declare(parent, ChannelChild.CHANNEL, CHANNEL_OPTIONS)) {
+            channel.subscribe("billing", true).close(); // both groups exist before the first message
+            channel.subscribe("audit", true).close();
+            Path billing1 = directory.resolve("billing-1.bin");
+            Path billing2 = directory.resolve("billing-2.bin");
+            Path audit = directory.resolve("audit.bin");
+            List<ChildJvm> consumers = List.of(
+                    ChildJvm.start(ChannelChild.class, "consume", directory.toString(), "billing", billing1.toString()),
+                    ChildJvm.start(ChannelChild.class, "consume", directory.toString(), "billing", billing2.toString()),
+                    ChildJvm.start(ChannelChild.class, "consume", directory.toString(), "audit", audit.toString()));
+            children.addAll(consumers);
+            List<ChildJvm> senders = new ArrayList<>();
+            for (int p = 0; p < producers; p++) {
+                senders.add(ChildJvm.start(ChannelChild.class, "produce", directory.toString(), Integer.toString(p),
+                        Integer.toString(each)));
+            }
+            children.addAll(senders);
+            children.forEach(c -> c.awaitLine("READY", LINE));
+            senders.forEach(c -> c.send("GO"));
+            for (ChildJvm sender : senders) {
+                sender.awaitLine("DONE", Duration.ofSeconds(240));
+            }
+            long deadline = System.nanoTime() + LINE.toNanos();
+            while (channel.stats().occupancy() > 0 && System.nanoTime() < deadline) {
+                Thread.sleep(10); // a bounded poll of the consumers' progress
+            }
+            consumers.forEach(c -> c.send("STOP"));
+            long[] delivered = new long[3];
+            for (int i = 0; i < 3; i++) {
+                String[] done = consumers.get(i).awaitLine("DONE", LINE).trim().split(" ");
+                delivered[i] = Long.parseLong(done[0]);
+                assertThat(Long.parseLong(done[1])).as("messages with a bad checksum or length").isZero();
+            }
+
+            Channel.Stats stats = channel.stats();
+            assertThat(stats.published()).isEqualTo((long) producers * each);
+            assertThat(stats.groups()).allSatisfy(g -> {
+                assertThat(g.lag()).isZero();
+                assertThat(g.lost()).isZero();
+                assertThat(g.redeliveries()).isZero();
+            });
+            assertThat(stats.skips()).isZero();
+            assertThat(stats.corrupt()).isZero();
+
+            checkExactlyOnce(List.of(read(billing1), read(billing2)), producers, each);
+            checkExactlyOnce(List.of(read(audit)), producers, each);
+            assertThat(delivered[0]).as("both billing members got work").isPositive();
+            assertThat(delivered[1]).isPositive();
+            assertThat(delivered[0] + delivered[1]).isEqualTo((long) producers * each);
+            assertThat(parent.slotPool().stats()).allSatisfy(c -> assertThat(c.free()).isEqualTo(c.total()));
+            assertThat(parent.leases().leases()).isEmpty();
+        } finally {
+            children.forEach(ChildJvm::close);
+        }
+    }
+
+    /** Every (producer, index) exactly once across the members; each member saw each producer in order. */
+    private static void checkExactlyOnce(List<List<Received>> members, int producers, int each) {
+        BitSet[] seen = new BitSet[producers];
+        for (int p = 0; p < producers; p++) {
+            seen[p] = new BitSet(each);
+        }
+        for (List<Received> member : members) {
+            int[] last = new int[producers];
+            java.util.Arrays.fill(last, -1);
+            for (Received r : member) {
+                assertThat(r.flags()).as("checksum and redelivery flags").isZero();
+                assertThat(r.index()).as("per-producer order within a member").isGreaterThan(last[r.producer()]);
+                last[r.producer()] = r.index();
+                assertThat(seen[r.producer()].get(r.index())).as("duplicate %s", r).isFalse();
+                seen[r.producer()].set(r.index());
+            }
+        }
+        for (int p = 0; p < producers; p++) {
+            assertThat(seen[p].cardinality()).as("messages of producer %d", p).isEqualTo(each);
+        }
+    }
+}

@@ -1,0 +1,276 @@
+package dev.shm.core.ring;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.shm.core.segment.Segment;
+import dev.shm.core.segment.SegmentException;
+import dev.shm.core.segment.SegmentOptions;
+import dev.shm.core.segment.TestSegments;
+import dev.shm.core.testing.ShmDirectory;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+class ChannelTest {
+
+    @RegisterExtension
+    final ShmDirectory shm = new ShmDirectory();
+
+    private SegmentOptions options;
+    private final ChannelOptions small = ChannelOptions.defaults().withCapacity(16).withSlotSize(128);
+
+    @BeforeEach
+    void options() {
+        options = TestSegments.options(shm.directory("rings"), "bus");
+    }
+
+    private static byte[] bytes(int length, int seed) {
+        byte[] b = new byte[length];
+        for (int i = 0; i < length; i++) {
+            b[i] = (byte) (seed * 31 + i);
+        }
+        return b;
+    }
+
+    private static List<byte[]> drain(Subscription subscription) {
+        List<byte[]> received = new ArrayList<>();
+        while (subscription.poll(m -> received.add(m.toByteArray()), 64) > 0) {
+            // keep polling
+        }
+        return received;
+    }
+
+    @Test
+    void everyGroupReceivesEveryMessageAndMembersOfAGroupCompete() {
+        try (Segment a = Segment.open(options, "a"); Segment b = Segment.open(options, "b")) {
+            Channel producer = Channel.declare(a, "orders", small);
+            Channel consumer = Channel.declare(b, "orders", small);
+            Subscription billing1 = consumer.subscribe("billing", true);
+            Subscription billing2 = producer.subscribe("billing", true);
+            Subscription audit = consumer.subscribe("audit", true);
+            for (int i = 0; i < 10; i++) {
+                assertThat(producer.send(bytes(20, i))).isEqualTo(SendOutcome.SENT);
+            }
+            List<byte[]> first = new ArrayList<>();
+            billing1.poll(m -> first.add(m.toByteArray()), 4);
+            List<byte[]> second = drain(billing2);
+            List<byte[]> all = drain(audit);
+            assertThat(first).hasSize(4);
+            assertThat(second).hasSize(6);
+            assertThat(all).hasSize(10);
+            for (int i = 0; i < 10; i++) {
+                assertThat(all.get(i)).isEqualTo(bytes(20, i));
+            }
+            assertThat(first.get(0)).isEqualTo(bytes(20, 0));
+            assertThat(second.get(0)).isEqualTo(bytes(20, 4));
+            Channel.Stats stats = producer.stats();
+            assertThat(stats.published()).isEqualTo(10);
+            assertThat(stats.occupancy()).isZero();
+            assertThat(stats.groups()).extracting(Channel.GroupStats::name).containsExactly("billing", "audit");
+            assertThat(stats.groups().getFirst().members()).isEqualTo(2);
+            assertThat(stats.groups().getFirst().consumed()).isEqualTo(10);
+        }
+    }
+
+    @Test
+    void aRequiredGroupGatesProducersPerBackpressure() {
+        try (Segment a = Segment.open(options, "a")) {
+            Channel fail = Channel.declare(a, "jobs", small.withBackpressure(Backpressure.FAIL));
+            Subscription slow = fail.subscribe("workers", true);
+            for (int i = 0; i < 16; i++) {
+                assertThat(fail.send(bytes(8, i))).isEqualTo(SendOutcome.SENT);
+            }
+            assertThat(fail.send(bytes(8, 99))).isEqualTo(SendOutcome.FULL);
+            Channel drop = Channel.declare(a, "jobs", small.withBackpressure(Backpressure.DROP));
+            assertThat(drop.send(bytes(8, 99))).isEqualTo(SendOutcome.DROPPED);
+            Channel block = Channel.declare(a, "jobs", small.withSendTimeout(Duration.ofMillis(50)));
+            assertThat(block.send(bytes(8, 99))).isEqualTo(SendOutcome.TIMEOUT);
+            assertThat(fail.stats().drops()).isEqualTo(1);
+            assertThat(fail.stats().fullWaits()).isEqualTo(1);
+            assertThat(fail.stats().occupancy()).isEqualTo(16);
+            assertThat(slow.poll(m -> { }, 1)).isEqualTo(1);
+            assertThat(fail.send(bytes(8, 16))).isEqualTo(SendOutcome.SENT);
+            List<byte[]> rest = drain(slow);
+            assertThat(rest).hasSize(16);
+            assertThat(rest.getLast()).isEqualTo(bytes(8, 16));
+        }
+    }
+
+    @Test
+    void anOptionalGroupIsOverrunAndCountsWhatItLost() {
+        try (Segment a = Segment.open(options, "a")) {
+            Channel channel = Channel.declare(a, "ticks", small.withBackpressure(Backpressure.FAIL));
+            Subscription monitor = channel.subscribe("monitor", false);
+            for (int i = 0; i < 40; i++) {
+                assertThat(channel.send(bytes(8, i))).isEqualTo(SendOutcome.SENT);
+            }
+            List<byte[]> seen = drain(monitor);
+            assertThat(seen).hasSize(16);
+            assertThat(seen.getFirst()).isEqualTo(bytes(8, 24));
+            assertThat(channel.stats().groups().getFirst().lost()).isEqualTo(24);
+        }
+    }
+
+    @Test
+    void payloadsTravelInlineInAPoolSlotOrInAMemfdAtEveryBoundary() {
+        try (Segment a = Segment.open(options, "a")) {
+            Channel channel = Channel.declare(a, "blobs", small);
+            Subscription sub = channel.subscribe("readers", true);
+            int inline = channel.inlineCapacity();
+            long largest = a.slotPool().largestSlotSize();
+            int[] lengths = {0, 1, inline - 1, inline, inline + 1, 255, 256, 257, 4095, 4096, 4097};
+            List<Integer> types = new ArrayList<>();
+            for (int length : lengths) {
+                byte[] payload = bytes(length, length);
+                assertThat(channel.send(payload)).isEqualTo(SendOutcome.SENT);
+                sub.poll(m -> {
+                    assertThat(m.toByteArray()).isEqualTo(payload);
+                    assertThat(m.buffer().isReadOnly()).isTrue();
+                    types.add(m.frameType());
+                }, 1);
+            }
+            assertThat(largest).isEqualTo(4096);
+            assertThat(types).containsExactly(RingDescriptor.INLINE, RingDescriptor.INLINE, RingDescriptor.INLINE,
+                    RingDescriptor.INLINE, RingDescriptor.SLOT_REF, RingDescriptor.SLOT_REF, RingDescriptor.SLOT_REF,
+                    RingDescriptor.SLOT_REF, RingDescriptor.SLOT_REF, RingDescriptor.SLOT_REF, RingDescriptor.MEMFD_REF);
+            assertThat(a.slotPool().stats()).allSatisfy(c -> assertThat(c.free()).isEqualTo(c.total()));
+        }
+    }
+
+    @Test
+    void a64MiBPayloadCrossesThroughAMemfd() {
+        try (Segment a = Segment.open(options, "a")) {
+            Channel channel = Channel.declare(a, "video", small);
+            Subscription sub = channel.subscribe("player", true);
+            MemorySegment big = MemorySegment.ofArray(new long[8 << 20]); // 64 MiB
+            for (long i = 0; i < big.byteSize(); i += 4096) {
+                big.set(ValueLayout.JAVA_LONG, i, i * 7);
+            }
+            assertThat(channel.send(big, 0, big.byteSize())).isEqualTo(SendOutcome.SENT);
+            AtomicInteger checked = new AtomicInteger();
+            assertThat(sub.take(m -> {
+                assertThat(m.length()).isEqualTo(64L << 20);
+                assertThat(m.frameType()).isEqualTo(RingDescriptor.MEMFD_REF);
+                assertThat(m.buffer().mismatch(big)).isEqualTo(-1);
+                checked.incrementAndGet();
+            }, 1, Duration.ofSeconds(10))).isEqualTo(1);
+            assertThat(checked).hasValue(1);
+            assertThat(channel.send(bytes(8, 1))).isEqualTo(SendOutcome.SENT); // reclaims the memfd
+            assertThat(a.leases().leases()).isEmpty();
+        }
+    }
+
+    @Test
+    void sequencesWrapTheirTagsAndTheRingLapsManyTimes() {
+        long start = (1L << 48) - 40;
+        try (Segment a = Segment.open(options, "a")) {
+            Channel channel = Channel.declare(a, "wrap", small.withInitialSequence(start));
+            Subscription one = channel.subscribe("one", true);
+            Subscription two = channel.subscribe("two", true);
+            List<Long> sequences = new ArrayList<>();
+            for (int i = 0; i < 200; i++) {
+                assertThat(channel.send(bytes(300, i))).isEqualTo(SendOutcome.SENT); // pool slots too
+                int index = i;
+                assertThat(one.poll(m -> {
+                    assertThat(m.toByteArray()).isEqualTo(bytes(300, index));
+                    sequences.add(m.sequence());
+                }, 1)).isEqualTo(1);
+                assertThat(two.poll(m -> { }, 1)).isEqualTo(1);
+            }
+            assertThat(sequences.getFirst()).isEqualTo(start);
+            assertThat(sequences.getLast()).isEqualTo(start + 199);
+            assertThat(a.slotPool().stats()).allSatisfy(c -> assertThat(c.free()).isEqualTo(c.total()));
+        }
+    }
+
+    @Test
+    void threadsOfOneProcessSendConcurrentlyWithoutLossOrDuplicates() throws Exception {
+        try (Segment a = Segment.open(options, "a")) {
+            Channel channel = Channel.declare(a, "mp", ChannelOptions.defaults().withCapacity(64).withSlotSize(128));
+            Subscription sub = channel.subscribe("all", true);
+            int producers = 3;
+            int each = 20_000;
+            List<Thread> threads = new ArrayList<>();
+            for (int p = 0; p < producers; p++) {
+                int id = p;
+                threads.add(Thread.ofPlatform().start(() -> {
+                    MemorySegment buffer = MemorySegment.ofArray(new long[64]);
+                    for (int i = 0; i < each; i++) {
+                        buffer.set(ValueLayout.JAVA_INT, 0, id);
+                        buffer.set(ValueLayout.JAVA_INT, 4, i);
+                        int length = i % 7 == 0 ? 200 : 8;
+                        if (channel.send(buffer, 0, length) != SendOutcome.SENT) {
+                            throw new AssertionError("send failed");
+                        }
+                    }
+                }));
+            }
+            int[] last = {-1, -1, -1};
+            ConcurrentHashMap<Long, Boolean> seen = new ConcurrentHashMap<>();
+            int total = 0;
+            long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+            while (total < producers * each && System.nanoTime() < deadline) {
+                total += sub.poll(m -> {
+                    int id = m.buffer().get(ValueLayout.JAVA_INT, m.offset());
+                    int i = m.buffer().get(ValueLayout.JAVA_INT, m.offset() + 4);
+                    assertThat(i).as(() -> "per-producer order " + channel.stats() + " " + m.sequence() + " "
+                            + a.counters().get(dev.shm.core.counters.SegmentCounters.STALE_FREES_REJECTED))
+                            .isEqualTo(last[id] + 1);
+                    last[id] = i;
+                    assertThat(seen.put(((long) id << 32) | i, true)).isNull();
+                }, 256);
+            }
+            for (Thread t : threads) {
+                t.join(10_000);
+            }
+            assertThat(total).isEqualTo(producers * each);
+            assertThat(a.slotPool().stats()).allSatisfy(c -> assertThat(c.free()).isEqualTo(c.total()));
+        }
+    }
+
+    @Test
+    void aSecondDeclarationWithAnotherLayoutIsRefusedNamingBothValues() {
+        try (Segment a = Segment.open(options, "a")) {
+            Channel.declare(a, "orders", small);
+            assertThatThrownBy(() -> Channel.declare(a, "orders", small.withCapacity(32)))
+                    .isInstanceOf(SegmentException.class)
+                    .hasMessageContaining("capacity=16").hasMessageContaining("capacity=32");
+        }
+    }
+
+    @Test
+    void theDescriptorIsValidatedWithTheSeedsCases() {
+        MemorySegment ring = MemorySegment.ofArray(new long[(int) RingDescriptor.length(8, 128, 2) / 8]);
+        RingDescriptor.format(ring, 8, 128, 2, 0, 0, new int[] {-1, -1, -1, -1});
+        RingDescriptor.validate(ring, "ok", 8, 128, 2, 0);
+        assertThatThrownBy(() -> RingDescriptor.validate(ring, "r", 8, 64, 2, 0))
+                .isInstanceOf(ChannelException.class).hasMessageContaining("element size mismatch")
+                .extracting(e -> ((ChannelException) e).reason()).isEqualTo(ChannelException.Reason.ELEMENT_SIZE_MISMATCH);
+        assertThatThrownBy(() -> RingDescriptor.validate(ring, "r", 16, 128, 2, 0))
+                .extracting(e -> ((ChannelException) e).reason()).isEqualTo(ChannelException.Reason.CAPACITY_MISMATCH);
+        assertThatThrownBy(() -> RingDescriptor.validate(ring.asSlice(0, 100), "r", 8, 128, 2, 0))
+                .extracting(e -> ((ChannelException) e).reason()).isEqualTo(ChannelException.Reason.TRUNCATED_HEADER);
+        assertThatThrownBy(() -> RingDescriptor.validate(ring.asSlice(0, ring.byteSize() - 1), "r", 8, 128, 2, 0))
+                .extracting(e -> ((ChannelException) e).reason()).isEqualTo(ChannelException.Reason.TRUNCATED_PAYLOAD);
+        MemorySegment foreign = MemorySegment.ofArray(new long[512]);
+        assertThatThrownBy(() -> RingDescriptor.validate(foreign, "r", 8, 128, 2, 0))
+                .extracting(e -> ((ChannelException) e).reason()).isEqualTo(ChannelException.Reason.BAD_MAGIC);
+    }
+
+    @Test
+    void freeSlotArithmeticMatchesTheSeed() {
+        // disruptor-mp: free = highestReadByConsumers - (producer - size)
+        assertThat(Ring.freeSlots(8, 7, 0)).isEqualTo(1);
+        assertThat(Ring.freeSlots(8, 8, 0)).isZero();
+        assertThat(Ring.freeSlots(8, 0, 0)).isEqualTo(8);
+        assertThat(Ring.freeSlots(8, 3, -1)).isEqualTo(4);
+    }
+}
