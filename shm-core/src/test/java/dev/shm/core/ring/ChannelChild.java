@@ -30,6 +30,7 @@ public final class ChannelChild {
             switch (args[0]) {
                 case "produce" -> produce(options, Integer.parseInt(args[2]), Integer.parseInt(args[3]));
                 case "consume" -> consume(options, args[2], Path.of(args[3]));
+                case "hold" -> hold(options, args[2]);
                 default -> throw new IllegalArgumentException("unknown role " + args[0]);
             }
         } catch (Throwable t) {
@@ -94,6 +95,22 @@ public final class ChannelChild {
             say("SENT " + count);
         }
         say("DONE");
+    }
+
+    /** Claims one message of the group and never finishes it: the parent kills this process mid-message. */
+    private static void hold(SegmentOptions options, String group) throws Exception {
+        Segment segment = Segment.open(options, "holder");
+        Channel channel = Channel.declare(segment, CHANNEL, ChannelProcessesTest.CHANNEL_OPTIONS);
+        Subscription subscription = channel.subscribe(group, true);
+        say("READY");
+        subscription.take(m -> {
+            say("HOLDING " + m.buffer().get(ValueLayout.JAVA_INT_UNALIGNED, m.offset() + 4));
+            try {
+                Thread.sleep(Duration.ofMinutes(5));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }, 1, Duration.ofSeconds(60));
     }
 
     private static void consume(SegmentOptions options, String group, Path out) throws Exception {

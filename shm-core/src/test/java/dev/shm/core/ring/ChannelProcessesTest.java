@@ -10,6 +10,8 @@ import dev.shm.core.testing.ShmDirectory;
 import java.io.DataInputStream;
 import java.io.EOFException;
 import java.io.InputStream;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -117,6 +119,40 @@ class ChannelProcessesTest {
             assertThat(parent.leases().leases()).isEmpty();
         } finally {
             children.forEach(ChildJvm::close);
+        }
+    }
+
+    @Test
+    void aMessageWhoseConsumerIsKilledMidMessageIsRedeliveredToAnotherMemberFlagged() throws Exception {
+        Path directory = shm.directory("bus");
+        try (Segment parent = Segment.open(segmentOptions(directory), "test");
+             Channel channel = Channel.declare(parent, ChannelChild.CHANNEL, CHANNEL_OPTIONS);
+             Subscription survivor = channel.subscribe("billing", true);
+             ChildJvm holder = ChildJvm.start(ChannelChild.class, "hold", directory.toString(), "billing")) {
+            holder.awaitLine("READY", LINE);
+            MemorySegment buffer = MemorySegment.ofArray(new long[512]);
+            ChannelChild.fill(buffer, 7, 0, 300); // a pool slot, so its release is checked too
+            assertThat(channel.send(buffer, 0, 300)).isEqualTo(SendOutcome.SENT);
+            assertThat(holder.awaitLine("HOLDING", LINE)).isEqualTo("0");
+            assertThat(survivor.poll(m -> { }, 10)).as("the held message is claimed by the other member").isZero();
+
+            holder.kill();
+            List<Boolean> flags = new ArrayList<>();
+            long deadline = System.nanoTime() + LINE.toNanos();
+            while (flags.isEmpty() && System.nanoTime() < deadline) {
+                survivor.take(m -> {
+                    assertThat(m.buffer().get(ValueLayout.JAVA_INT_UNALIGNED, m.offset() + 4)).isZero();
+                    assertThat(m.buffer().get(ValueLayout.JAVA_LONG_UNALIGNED, m.offset() + 8))
+                            .isEqualTo(ChannelChild.checksum(m.buffer(), m.offset(), m.length()));
+                    flags.add(m.isRedelivered());
+                }, 1, Duration.ofMillis(100));
+            }
+            assertThat(flags).containsExactly(true);
+            Channel.GroupStats billing = channel.stats().groups().getFirst();
+            assertThat(billing.redeliveries()).isEqualTo(1);
+            assertThat(billing.members()).as("the dead member left the group").isEqualTo(1);
+            assertThat(billing.lag()).isZero();
+            assertThat(parent.slotPool().stats()).allSatisfy(c -> assertThat(c.free()).isEqualTo(c.total()));
         }
     }
 
