@@ -308,7 +308,7 @@ public final class Channel implements AutoCloseable {
                     Thread.onSpinWait(); // the previous lap is still being skipped by recovery
                     continue;
                 }
-                LONG_HANDLE.setOpaque(ring.memory, slot, word(cursor, me, WRITING));
+                Ring.LONG.setOpaque(ring.memory, slot, word(cursor, me, WRITING));
                 ring.releaseOnReuse(slot, wrap);
                 ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, NONE);
                 return cursor;
@@ -318,13 +318,13 @@ public final class Channel implements AutoCloseable {
                 Thread.onSpinWait();
                 continue;
             }
-            if (!LONG_HANDLE.compareAndSet(ring.memory, (long) CURSOR_OFFSET, cursor, cursor + 1)) {
+            if (!Ring.LONG.compareAndSet(ring.memory, (long) CURSOR_OFFSET, cursor, cursor + 1)) {
                 continue;
             }
             while (true) {
                 previous = ring.header(slot);
                 if (isTag(previous, wrap) && (state(previous) == PUBLISHED || state(previous) == SKIP)) {
-                    if (LONG_HANDLE.compareAndSet(ring.memory, slot, previous, word(cursor, me, WRITING))) {
+                    if (Ring.LONG.compareAndSet(ring.memory, slot, previous, word(cursor, me, WRITING))) {
                         ring.releaseOnReuse(slot, wrap);
                         ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, NONE);
                         return cursor;
@@ -337,8 +337,6 @@ public final class Channel implements AutoCloseable {
             }
         }
     }
-
-    private static final java.lang.invoke.VarHandle LONG_HANDLE = Ring.LONG;
 
     /** Whether sequence {@code cursor} may be claimed with the groups at {@code gating}. */
     private boolean hasRoom(long cursor, long gating) {
@@ -353,13 +351,13 @@ public final class Channel implements AutoCloseable {
         MemorySegment memory = ring.memory;
         long open = word(sequence, NO_PEER, OPEN);
         for (int g = 0; g < ring.maxGroups; g++) {
-            LONG_HANDLE.setOpaque(memory, slot + SLOT_CLAIMS_OFFSET + 8L * g, open);
+            Ring.LONG.setOpaque(memory, slot + SLOT_CLAIMS_OFFSET + 8L * g, open);
         }
         if (ring.singleProducer) {
-            LONG_HANDLE.setVolatile(memory, slot, word(sequence, me, PUBLISHED));
+            Ring.LONG.setVolatile(memory, slot, word(sequence, me, PUBLISHED));
             localCursor = sequence + 1;
-            LONG_HANDLE.setVolatile(memory, (long) CURSOR_OFFSET, sequence + 1);
-        } else if (!LONG_HANDLE.compareAndSet(memory, slot, word(sequence, me, WRITING), word(sequence, me, PUBLISHED))) {
+            Ring.LONG.setVolatile(memory, (long) CURSOR_OFFSET, sequence + 1);
+        } else if (!Ring.LONG.compareAndSet(memory, slot, word(sequence, me, WRITING), word(sequence, me, PUBLISHED))) {
             return false;
         }
         ring.wakeConsumers();

@@ -39,10 +39,10 @@ public final class Subscription implements AutoCloseable {
     private final int claimOffset;
     private final Message message = new Message();
     private final Idler idler;
-    private final WaitStrategy strategy;
     private final Futex.Waiter waiter;
     private final long livenessNanos;
     private MemorySegment copy = MemorySegment.NULL;
+    private MemorySegment copyView = MemorySegment.NULL;
     private long holeSequence = -1;
     private long holeSince;
     private boolean closed;
@@ -52,7 +52,6 @@ public final class Subscription implements AutoCloseable {
         this.group = group;
         this.required = required;
         this.claimOffset = SLOT_CLAIMS_OFFSET + 8 * group;
-        this.strategy = strategy;
         this.idler = new Idler(strategy);
         this.waiter = strategy == WaitStrategy.BLOCKING ? new Futex.Waiter() : null;
         this.livenessNanos = ring.segment.options().livenessTimeout().toNanos();
@@ -212,7 +211,7 @@ public final class Subscription implements AutoCloseable {
                         lost();
                         return false;
                     }
-                    message.set(local.asReadOnly(), 0, length, n, redelivered, INLINE);
+                    message.set(copyView, 0, length, n, redelivered, INLINE);
                 }
             }
             case SLOT_REF -> {
@@ -237,7 +236,7 @@ public final class Subscription implements AutoCloseable {
                         lost();
                         return false;
                     }
-                    message.set(local.asReadOnly(), 0, length, n, redelivered, SLOT_REF);
+                    message.set(copyView, 0, length, n, redelivered, SLOT_REF);
                 }
             }
             case MEMFD_REF -> {
@@ -274,6 +273,7 @@ public final class Subscription implements AutoCloseable {
     private MemorySegment scratch(long length) {
         if (copy.byteSize() < length) {
             copy = Arena.ofAuto().allocate(Math.max(length, 2 * copy.byteSize()), 8);
+            copyView = copy.asReadOnly();
         }
         return copy;
     }
@@ -320,9 +320,5 @@ public final class Subscription implements AutoCloseable {
             closed = true;
             ring.setMember(group, ring.me, false);
         }
-    }
-
-    WaitStrategy strategy() {
-        return strategy;
     }
 }
