@@ -47,6 +47,7 @@ public final class Channel implements AutoCloseable {
     private final int me;
     private final ArrayDeque<PendingMemfd> pendingMemfds = new ArrayDeque<>();
     private final long sendTimeoutNanos;
+    private final long livenessNanos;
     /** The last gating sequence seen: racy by design, only ever a conservative hint. */
     private long gatingCache = Long.MIN_VALUE;
     /** The single producer's next sequence. */
@@ -63,6 +64,7 @@ public final class Channel implements AutoCloseable {
         this.leases = segment.leases();
         this.me = segment.peerId();
         this.sendTimeoutNanos = options.sendTimeout().toNanos();
+        this.livenessNanos = segment.options().livenessTimeout().toNanos();
         this.localCursor = ring.cursor();
     }
 
@@ -262,6 +264,7 @@ public final class Channel implements AutoCloseable {
     private long claim() {
         long deadline = 0;
         boolean waited = false;
+        long blockedSince = 0; // when this call first found its slot in a state it cannot take
         Idler idler = null;
         Futex.Waiter waiter = null;
         while (true) {
@@ -305,7 +308,14 @@ public final class Channel implements AutoCloseable {
             boolean free = isTag(previous, wrap) && (state(previous) == PUBLISHED || state(previous) == SKIP);
             if (ring.singleProducer) {
                 if (!free) {
-                    Thread.onSpinWait(); // the previous lap is still being skipped by recovery
+                    // The previous lap is still being skipped by recovery, or the header is damaged.
+                    if (blockedSince == 0) {
+                        blockedSince = System.nanoTime();
+                    } else if (System.nanoTime() - blockedSince > livenessNanos
+                            && ring.isDamaged(previous, wrap, cursor) && takeDamaged(slot, previous, cursor)) {
+                        return cursor;
+                    }
+                    Thread.onSpinWait();
                     continue;
                 }
                 Ring.LONG.setOpaque(ring.memory, slot, word(cursor, me, WRITING));
@@ -314,9 +324,16 @@ public final class Channel implements AutoCloseable {
                 return cursor;
             }
             if (!free && !isTag(previous, cursor)) {
-                // No required group: a producer may lap a slow writer of the previous lap. Wait for it.
-                Thread.onSpinWait();
-                continue;
+                // No required group: a producer may lap a slow writer of the previous lap. Wait for it,
+                // unless the header is damaged past the liveness timeout: then claim and take the slot.
+                if (blockedSince == 0) {
+                    blockedSince = System.nanoTime();
+                    continue;
+                }
+                if (System.nanoTime() - blockedSince <= livenessNanos || !ring.isDamaged(previous, wrap, cursor)) {
+                    Thread.onSpinWait();
+                    continue;
+                }
             }
             if (!Ring.LONG.compareAndSet(ring.memory, (long) CURSOR_OFFSET, cursor, cursor + 1)) {
                 continue;
@@ -332,10 +349,30 @@ public final class Channel implements AutoCloseable {
                 } else if (isTag(previous, cursor)) {
                     break; // filled with a skip while this thread stalled: claim another sequence
                 } else {
-                    Thread.onSpinWait(); // the previous lap's writer has not finished
+                    // The previous lap's writer has not finished, or the header is damaged.
+                    if (blockedSince == 0) {
+                        blockedSince = System.nanoTime();
+                    } else if (System.nanoTime() - blockedSince > livenessNanos
+                            && ring.isDamaged(previous, wrap, cursor) && takeDamaged(slot, previous, cursor)) {
+                        return cursor;
+                    }
+                    Thread.onSpinWait();
                 }
             }
         }
+    }
+
+    /**
+     * Takes a slot whose header is damaged for {@code sequence}, counted as corrupt. The old lap's
+     * fields are not trusted, so nothing it named is released.
+     */
+    private boolean takeDamaged(long slot, long previous, long sequence) {
+        if (!Ring.LONG.compareAndSet(ring.memory, slot, previous, word(sequence, me, WRITING))) {
+            return false;
+        }
+        ring.countCorrupt();
+        ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, NONE);
+        return true;
     }
 
     /** Whether sequence {@code cursor} may be claimed with the groups at {@code gating}. */
