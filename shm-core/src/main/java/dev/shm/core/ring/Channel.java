@@ -10,6 +10,7 @@ import dev.shm.core.segment.Directory;
 import dev.shm.core.segment.DirectoryDescriptor;
 import dev.shm.core.segment.LeaseTable;
 import dev.shm.core.segment.Segment;
+import dev.shm.core.segment.SegmentInspector;
 import dev.shm.core.segment.SegmentException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -468,6 +469,29 @@ public final class Channel implements AutoCloseable {
      */
     public Stats stats() {
         return stats(ring);
+    }
+
+    /**
+     * Reads the state of a channel of a segment seen from outside, without attaching (what the
+     * {@code stat} command prints). The ring is validated against its directory entry first.
+     *
+     * @param inspector the segment, open read-only
+     * @param entry the channel's directory entry
+     * @return the state
+     * @throws ChannelException when the ring does not match its entry, or the entry's parameters
+     *     are out of range
+     */
+    public static Stats inspect(SegmentInspector inspector, Directory.Entry entry) {
+        long[] p = entry.params();
+        if (entry.type() != DirectoryDescriptor.CHANNEL || p.length != PARAM_NAMES.length
+                || p[0] < 1 || p[0] > Integer.MAX_VALUE || p[1] < 1 || p[1] > Integer.MAX_VALUE || p[2] < 1
+                || p[2] > MAX_GROUPS || p[3] < 0 || p[3] > Integer.MAX_VALUE) {
+            throw new ChannelException(ChannelException.Reason.LAYOUT_MISMATCH, "directory entry '" + entry.name()
+                    + "' is not a channel with parameters in range: " + java.util.Arrays.toString(p));
+        }
+        MemorySegment memory = inspector.structure(entry);
+        RingDescriptor.validate(memory, entry.name(), (int) p[0], (int) p[1], (int) p[2], (int) p[3]);
+        return stats(new Ring(memory, entry.name(), inspector.counters()));
     }
 
     static Stats stats(Ring ring) {

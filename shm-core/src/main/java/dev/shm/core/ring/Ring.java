@@ -45,6 +45,15 @@ final class Ring {
     private final MemorySegment spaceFutex;
 
     Ring(MemorySegment memory, String name, Segment segment) {
+        this(memory, name, segment, segment.slotPool(), segment.counters(), segment.peerId());
+    }
+
+    /** A ring seen from outside (read-only, no segment attached): only its state can be read. */
+    Ring(MemorySegment memory, String name, Counters counters) {
+        this(memory, name, null, null, counters, NO_PEER);
+    }
+
+    private Ring(MemorySegment memory, String name, Segment segment, SlotPool pool, Counters counters, int me) {
         this.memory = memory;
         this.readOnly = memory.asReadOnly();
         this.name = name;
@@ -56,9 +65,9 @@ final class Ring {
         this.body = bodyOffset(maxGroups);
         this.singleProducer = (memory.get(ValueLayout.JAVA_INT, FLAGS_OFFSET) & FLAG_SINGLE_PRODUCER) != 0;
         this.segment = segment;
-        this.pool = segment.slotPool();
-        this.counters = segment.counters();
-        this.me = segment.peerId();
+        this.pool = pool;
+        this.counters = counters;
+        this.me = me;
         for (int i = 0; i < CHANNEL_COUNTERS; i++) {
             counterIds[i] = memory.get(ValueLayout.JAVA_INT, COUNTER_IDS_OFFSET + 4L * i);
         }
