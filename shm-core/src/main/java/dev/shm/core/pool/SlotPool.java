@@ -605,6 +605,40 @@ public final class SlotPool {
     }
 
     /**
+     * Returns, read-only, the memory of the extent that holds the slot a reference names; the slot
+     * starts at {@link #offsetInExtent}. A reader views a slot this way without creating a slice.
+     * Checked as {@link #data} is.
+     *
+     * @param ref the slot reference
+     * @return the extent's slot memory, read-only
+     * @throws CorruptionException when the reference names no slot
+     */
+    public MemorySegment readOnlyExtent(long ref) {
+        ClassView c = view(ref);
+        if (c == null) {
+            throw new CorruptionException("slot reference 0x" + Long.toHexString(ref) + " names no slot: class "
+                    + refClass(ref) + " of " + classes.length + ", index " + refIndex(ref));
+        }
+        return c.extent(refIndex(ref)).readOnlyData;
+    }
+
+    /**
+     * Returns where the slot a reference names starts in {@link #readOnlyExtent}.
+     *
+     * @param ref the slot reference, valid
+     * @return the offset
+     * @throws CorruptionException when the reference names no slot
+     */
+    public long offsetInExtent(long ref) {
+        ClassView c = view(ref);
+        if (c == null) {
+            throw new CorruptionException("slot reference 0x" + Long.toHexString(ref) + " names no slot");
+        }
+        int index = refIndex(ref);
+        return (long) (index - c.extent(index).base) * c.slotSize;
+    }
+
+    /**
      * Returns the slot size of the slot a reference names.
      *
      * @param ref the slot reference
@@ -908,8 +942,8 @@ public final class SlotPool {
 
     // ---------------------------------------------------------------- local views of extents
 
-    /** One mapped extent: slots {@code [base, base + count)} of a class. */
-    private record Extent(int base, int count, MemorySegment meta, MemorySegment data) {
+    /** One mapped extent: slots {@code [base, base + count)} of a class, and their data read-only for readers. */
+    private record Extent(int base, int count, MemorySegment meta, MemorySegment data, MemorySegment readOnlyData) {
         long metaAt(int index) {
             return (long) (index - base) * META_LENGTH + META_WORD_OFFSET;
         }
@@ -980,7 +1014,8 @@ public final class SlotPool {
                 }
                 MemorySegment memory = space.map(offset, extentLength(count, slotSize));
                 long data = dataOffset(count);
-                more[k] = new Extent(base, count, memory.asSlice(0, data), memory.asSlice(data));
+                MemorySegment slots = memory.asSlice(data);
+                more[k] = new Extent(base, count, memory.asSlice(0, data), slots, slots.asReadOnly());
                 expectedBase = base + count;
             }
             extents = more;

@@ -227,12 +227,14 @@ public final class Subscription implements AutoCloseable {
                     lost(); // freed under an optional group, or its sender died before publishing
                     return false;
                 }
-                MemorySegment data = ring.pool.data(ref);
+                // The extent's read-only view and an offset: no slice per message.
+                MemorySegment extent = ring.pool.readOnlyExtent(ref);
+                long at = ring.pool.offsetInExtent(ref);
                 if (required) {
-                    message.set(data.asReadOnly(), 0, length, n, redelivered, SLOT_REF);
+                    message.set(extent, at, length, n, redelivered, SLOT_REF);
                 } else {
                     MemorySegment local = scratch(length);
-                    MemorySegment.copy(data, 0, local, 0, length);
+                    MemorySegment.copy(extent, at, local, 0, length);
                     if (!ring.pool.isCurrent(ref)) {
                         lost();
                         return false;
