@@ -239,11 +239,11 @@ public final class ShmCli {
         out.println();
         out.println("slot pool (" + classes.size() + " classes)");
         List<String[]> rows = new ArrayList<>();
-        rows.add(new String[] {"CLASS", "SLOT SIZE", "TOTAL", "FREE", "ALLOCATED", "FREEING", "EXTENTS"});
+        rows.add(new String[] {"CLASS", "SLOT SIZE", "TOTAL", "FREE", "ALLOCATED", "FREEING", "EXTENTS", "RECLAIMED"});
         for (SlotPool.ClassStats c : classes) {
             rows.add(new String[] {String.valueOf(c.classIndex()), bytes(c.slotSize()), String.valueOf(c.total()),
                     String.valueOf(c.free()), String.valueOf(c.allocated()), String.valueOf(c.freeing()),
-                    String.valueOf(c.extents())});
+                    String.valueOf(c.extents()), String.valueOf(c.reclaimed())});
         }
         table(rows);
     }

@@ -10,6 +10,7 @@ import static dev.shm.core.pool.SlotPoolDescriptor.EXTENT_ENTRY_LENGTH;
 import static dev.shm.core.pool.SlotPoolDescriptor.EXTENT_OFFSET_OFFSET;
 import static dev.shm.core.pool.SlotPoolDescriptor.FREE;
 import static dev.shm.core.pool.SlotPoolDescriptor.FREEING;
+import static dev.shm.core.pool.SlotPoolDescriptor.RECLAIMED_OFFSET;
 import static dev.shm.core.pool.SlotPoolDescriptor.GROWTH_IDLE;
 import static dev.shm.core.pool.SlotPoolDescriptor.GROWTH_PUSHING;
 import static dev.shm.core.pool.SlotPoolDescriptor.GROWTH_RECORD_OFFSET;
@@ -757,6 +758,7 @@ public final class SlotPool {
     public int reclaim(int dead, boolean count) {
         int freed = 0;
         for (ClassView c : classes) {
+            int freedBefore = freed;
             long h = (long) LONG.getVolatile(table, c.entry + HEAD_OFFSET);
             if (headOp(h) != OP_NONE && headPeer(h) == dead) {
                 help(c, h);
@@ -798,11 +800,28 @@ public final class SlotPool {
                     }
                 }
             }
+            if (count && freed > freedBefore) {
+                LONG.getAndAdd(table, c.entry + RECLAIMED_OFFSET, (long) (freed - freedBefore));
+            }
         }
         if (count && freed > 0) {
             counters.add(SegmentCounters.SLOTS_RECLAIMED, freed);
         }
         return freed;
+    }
+
+    /**
+     * Counts a slot that crash recovery freed outside {@link #reclaim} (one a dead peer had sent on
+     * a lane, say) as reclaimed, in its class and in the segment's counter.
+     *
+     * @param ref the freed slot's reference
+     */
+    public void countReclaimed(long ref) {
+        ClassView c = view(ref);
+        if (c != null) {
+            LONG.getAndAdd(table, c.entry + RECLAIMED_OFFSET, 1L);
+        }
+        counters.increment(SegmentCounters.SLOTS_RECLAIMED);
     }
 
     /** Pushes the chain of an extent that a dead grower published but did not link. */
@@ -859,9 +878,10 @@ public final class SlotPool {
      * @param allocated slots owned by a peer
      * @param freeing slots being freed
      * @param extents the published extents
+     * @param reclaimed slots of the class freed by crash recovery since the segment was created
      */
     public record ClassStats(int classIndex, long slotSize, long total, long free, long allocated, long freeing,
-                             int extents) {
+                             int extents, long reclaimed) {
     }
 
     /**
@@ -886,7 +906,8 @@ public final class SlotPool {
                 }
             }
             stats.add(new ClassStats(c.index, c.slotSize, total, free, allocated, freeing,
-                    (int) INT.getAcquire(table, c.entry + EXTENT_COUNT_OFFSET)));
+                    (int) INT.getAcquire(table, c.entry + EXTENT_COUNT_OFFSET),
+                    (long) LONG.getVolatile(table, c.entry + RECLAIMED_OFFSET)));
         }
         return stats;
     }

@@ -482,6 +482,33 @@ public final class Channel implements AutoCloseable {
      *     are out of range
      */
     public static Stats inspect(SegmentInspector inspector, Directory.Entry entry) {
+        checkEntry(entry);
+        long[] p = entry.params();
+        MemorySegment memory = inspector.structure(entry);
+        RingDescriptor.validate(memory, entry.name(), (int) p[0], (int) p[1], (int) p[2], (int) p[3]);
+        return stats(new Ring(memory, entry.name(), inspector.counters()));
+    }
+
+    /**
+     * Reads the state of any channel of an attached segment, declared here or by another process
+     * (for metrics and endpoints that list every channel). Allocates a view per call: not for a
+     * hot path.
+     *
+     * @param segment the segment
+     * @param entry the channel's directory entry
+     * @return the state
+     * @throws ChannelException when the ring does not match its entry, or the entry's parameters
+     *     are out of range
+     */
+    public static Stats inspect(Segment segment, Directory.Entry entry) {
+        checkEntry(entry);
+        long[] p = entry.params();
+        MemorySegment memory = segment.extents().map(entry.structureOffset(), entry.structureLength()).asReadOnly();
+        RingDescriptor.validate(memory, entry.name(), (int) p[0], (int) p[1], (int) p[2], (int) p[3]);
+        return stats(new Ring(memory, entry.name(), segment.counters()));
+    }
+
+    private static void checkEntry(Directory.Entry entry) {
         long[] p = entry.params();
         if (entry.type() != DirectoryDescriptor.CHANNEL || p.length != PARAM_NAMES.length
                 || p[0] < 1 || p[0] > Integer.MAX_VALUE || p[1] < 1 || p[1] > Integer.MAX_VALUE || p[2] < 1
@@ -489,9 +516,6 @@ public final class Channel implements AutoCloseable {
             throw new ChannelException(ChannelException.Reason.LAYOUT_MISMATCH, "directory entry '" + entry.name()
                     + "' is not a channel with parameters in range: " + java.util.Arrays.toString(p));
         }
-        MemorySegment memory = inspector.structure(entry);
-        RingDescriptor.validate(memory, entry.name(), (int) p[0], (int) p[1], (int) p[2], (int) p[3]);
-        return stats(new Ring(memory, entry.name(), inspector.counters()));
     }
 
     static Stats stats(Ring ring) {

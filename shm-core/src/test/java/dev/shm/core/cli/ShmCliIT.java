@@ -118,8 +118,8 @@ class ShmCliIT {
                     .containsPattern("orders +audit +no +0 +0 +5 +0 +0")
                     .containsPattern("ACTIVE +\\d+ +0 +0 +0 +4 KiB")
                     .contains("slot pool (2 classes)")
-                    .containsPattern("0 +256 B +64 +63 +1 +0 +1")
-                    .containsPattern("1 +4 KiB +16 +16 +0 +0 +1")
+                    .containsPattern("0 +256 B +64 +63 +1 +0 +1 +0")
+                    .containsPattern("1 +4 KiB +16 +16 +0 +0 +1 +0")
                     .contains("memfd leases (1)")
                     .containsPattern("peers recovered +0")
                     .containsPattern("slots reclaimed +0");
