@@ -44,6 +44,8 @@ final class AeronEndpoint extends Endpoint {
     private final int payload;
     private final FragmentHandler receiver;
     private final FragmentHandler echoer;
+    /** Whole messages handed out by the current poll (Aeron's poll counts fragments). */
+    private int delivered;
 
     AeronEndpoint(Spec spec, boolean parent) {
         this.payload = spec.payload();
@@ -124,29 +126,34 @@ final class AeronEndpoint extends Endpoint {
                 throw new IllegalStateException("Aeron offer failed: " + Publication.errorString(result));
             }
             service(); // BACK_PRESSURED, NOT_CONNECTED or ADMIN_ACTION: retry
+            checkAborted();
             Thread.onSpinWait();
         }
     }
 
     @Override
     public int poll(int limit) {
-        int n = subscription.poll(receiver, limit);
-        if (n == 0) {
+        delivered = 0;
+        if (subscription.poll(receiver, limit) == 0) {
             service();
         }
-        return n;
+        return delivered;
     }
 
     @Override
     public int echo(int limit) {
-        return subscription.poll(echoer, limit);
+        delivered = 0;
+        subscription.poll(echoer, limit);
+        return delivered;
     }
 
     private void onMessage(DirectBuffer buffer, int offset, int length, Header header) {
+        delivered++;
         received(buffer.getLong(offset));
     }
 
     private void onEcho(DirectBuffer buffer, int offset, int length, Header header) {
+        delivered++;
         received(buffer.getLong(offset));
         offer(buffer, offset, length);
     }

@@ -74,6 +74,7 @@ final class AgronaEndpoint extends Endpoint {
     private static void write(OneToOneRingBuffer ring, DirectBuffer buffer, int offset, int length) {
         while (!ring.write(MSG_TYPE, buffer, offset, length)) {
             Thread.onSpinWait(); // full: retry
+            checkAborted();
         }
     }
 

@@ -33,6 +33,8 @@ final class ChildJvm implements AutoCloseable {
     private final Process process;
     private final Path log;
     private final BlockingQueue<String> lines = new LinkedBlockingQueue<>();
+    /** Set before this JVM ends the child itself: its exit is then no failure to report. */
+    private volatile boolean closing;
 
     private ChildJvm(Process process, Path log) {
         this.process = process;
@@ -68,6 +70,26 @@ final class ChildJvm implements AutoCloseable {
         } catch (IOException e) {
             throw new UncheckedIOException("cannot start a child JVM: " + command, e);
         }
+    }
+
+    /**
+     * Calls {@code action} with the child's log when the child exits with a failure or outlives its
+     * time bound, so that the parent stops waiting for it.
+     *
+     * @param action receives a description and the child's log
+     */
+    void onFailure(java.util.function.Consumer<String> action) {
+        process.onExit().thenAccept(p -> {
+            if (p.exitValue() != 0 && !closing) {
+                action.accept("child " + p.pid() + " exited with " + p.exitValue() + "; its log:\n" + logText());
+            }
+        });
+        // A child that ends well but too early (it counted wrong) must not leave the parent waiting.
+        process.onExit().thenAcceptAsync(p -> {
+            if (!closing) {
+                action.accept("child " + p.pid() + " exited (" + p.exitValue() + ") 5 s before the parent finished");
+            }
+        }, java.util.concurrent.CompletableFuture.delayedExecutor(5, TimeUnit.SECONDS));
     }
 
     private void pump() {
@@ -143,6 +165,7 @@ final class ChildJvm implements AutoCloseable {
      */
     @Override
     public void close() {
+        closing = true; // from here on, its exit is this JVM's doing
         try {
             if (!process.waitFor(5, TimeUnit.SECONDS)) {
                 process.destroyForcibly();
@@ -156,6 +179,7 @@ final class ChildJvm implements AutoCloseable {
 
     /** Kills the child now. */
     void kill() {
+        closing = true;
         process.destroyForcibly();
     }
 }

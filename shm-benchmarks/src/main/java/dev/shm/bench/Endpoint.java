@@ -10,6 +10,12 @@ package dev.shm.bench;
  */
 public abstract class Endpoint implements AutoCloseable {
 
+    /**
+     * Set when the other side died or the time bound passed: every wait loop of the parent checks it
+     * (a volatile read, next to nothing beside a spin) and gives up with {@link #checkAborted}.
+     */
+    private static volatile String aborted;
+
     private long expected;
     private long errors;
     private long lastStamp = -1;
@@ -50,6 +56,32 @@ public abstract class Endpoint implements AutoCloseable {
      * JVM said it is ready.
      */
     public void awaitConnected() {
+    }
+
+    /**
+     * Makes every wait loop of this JVM give up.
+     *
+     * @param reason why, for the exception
+     */
+    public static void abort(String reason) {
+        aborted = reason;
+    }
+
+    /** Clears an abort, before the next measurement. */
+    public static void clearAbort() {
+        aborted = null;
+    }
+
+    /**
+     * Throws when the measurement was aborted; called in every wait loop.
+     *
+     * @throws IllegalStateException naming the reason
+     */
+    public static void checkAborted() {
+        String reason = aborted;
+        if (reason != null) {
+            throw new IllegalStateException("aborted: " + reason);
+        }
     }
 
     /**

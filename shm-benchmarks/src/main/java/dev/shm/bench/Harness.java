@@ -218,7 +218,7 @@ public final class Harness {
             long start = System.nanoTime();
             endpoint.send(i);
             while (endpoint.poll(1) == 0) {
-                // spin: the poll itself waits where the strategy says so
+                Endpoint.checkAborted(); // spin: the poll itself waits where the strategy says so
             }
             long elapsed = System.nanoTime() - start;
             if (i >= spec.warmup()) {
@@ -325,7 +325,9 @@ public final class Harness {
                     ? new Spec(spec.kind(), spec.mode(), spec.payload(), spec.dir(), socket.port(), spec.warmup(),
                     spec.count())
                     : spec;
+            Endpoint.clearAbort();
             child = ChildJvm.start(childSpec, childCpu, options.childBound, spec.dir().resolve("child.log"));
+            child.onFailure(Endpoint::abort);
             child.awaitLine("READY", Duration.ofSeconds(60), endpoint);
             endpoint.awaitConnected();
             if (pinned) {

@@ -119,6 +119,7 @@ final class ShmEndpoint extends Endpoint {
                 throw new IllegalStateException("send to channel '" + channel.name() + "' returned " + outcome);
             }
             Thread.onSpinWait(); // the pool is momentarily empty: the receiver frees slots as it goes
+            checkAborted();
         }
     }
 

@@ -111,6 +111,7 @@ final class SocketEndpoint extends Endpoint {
             while (buffer.hasRemaining()) {
                 if (channel.write(buffer) == 0) {
                     Thread.onSpinWait(); // the socket buffer is full: retry
+                    checkAborted();
                 }
             }
         } catch (IOException e) {
