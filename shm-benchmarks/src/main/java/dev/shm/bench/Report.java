@@ -203,6 +203,9 @@ final class Report {
         if (millionsAbove < 0) {
             return String.format(Locale.ROOT, "%.2f (%.2f–%.2f)", median, range[0], range[1]);
         }
+        if (millionsAbove > 0 && median < 1e5) {
+            return String.format(Locale.ROOT, "%,.0f (%,.0f–%,.0f)", median, range[0], range[1]);
+        }
         if (millionsAbove > 0) {
             return String.format(Locale.ROOT, "%.2f M (%.2f–%.2f)", median / 1e6, range[0] / 1e6, range[1] / 1e6);
         }
