@@ -181,6 +181,15 @@ public final class Channel implements AutoCloseable {
             ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, INLINE);
             return publish(sequence, slot) ? SendOutcome.SENT : send(source, offset, length);
         }
+        if (options.backpressure() != Backpressure.BLOCK && !roomNow()) {
+            // Fail or drop before copying a large payload, not after: a caller that retries on FULL
+            // would copy it again and again.
+            if (options.backpressure() == Backpressure.DROP) {
+                ring.count(DROPS);
+                return SendOutcome.DROPPED;
+            }
+            return SendOutcome.FULL;
+        }
         if (length <= pool.largestSlotSize()) {
             long ref = pool.allocate(length);
             if (ref < 0) {
@@ -376,6 +385,16 @@ public final class Channel implements AutoCloseable {
         return true;
     }
 
+    /** Whether the next sequence could be claimed now (a hint: a racing producer may take it). */
+    private boolean roomNow() {
+        long cursor = ring.singleProducer ? localCursor : ring.cursor();
+        if (hasRoom(cursor, gatingCache)) {
+            return true;
+        }
+        gatingCache = ring.gating();
+        return hasRoom(cursor, gatingCache);
+    }
+
     /** Whether sequence {@code cursor} may be claimed with the groups at {@code gating}. */
     private boolean hasRoom(long cursor, long gating) {
         if (gating == Long.MIN_VALUE) {
@@ -392,7 +411,9 @@ public final class Channel implements AutoCloseable {
             Ring.LONG.setOpaque(memory, slot + SLOT_CLAIMS_OFFSET + 8L * g, open);
         }
         if (ring.singleProducer) {
-            Ring.LONG.setVolatile(memory, slot, word(sequence, me, PUBLISHED));
+            // Release suffices for the header (consumers acquire it); the cursor's volatile store is
+            // the one fence, and it orders the publication before wakeConsumers reads the sleepers.
+            Ring.LONG.setRelease(memory, slot, word(sequence, me, PUBLISHED));
             localCursor = sequence + 1;
             Ring.LONG.setVolatile(memory, (long) CURSOR_OFFSET, sequence + 1);
         } else if (!Ring.LONG.compareAndSet(memory, slot, word(sequence, me, WRITING), word(sequence, me, PUBLISHED))) {

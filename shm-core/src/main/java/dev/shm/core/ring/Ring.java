@@ -310,12 +310,21 @@ final class Ring {
             if (done == UNSET) {
                 return;
             }
-            long slot = slot(done);
-            long cw = (long) LONG.getAcquire(memory, slot + claim);
-            if (!isTag(cw, done) || state(cw) != DONE || !isTag(header(slot), done)) {
+            // Scan the finished run, then move done over it with one compare-and-set: a batch of
+            // messages costs one atomic, not one each. The slots scanned cannot be reused meanwhile:
+            // producers wait for done (the CAS fails if anyone moved it).
+            long target = done;
+            while (target - done < capacity) {
+                long slot = slot(target);
+                long cw = (long) LONG.getAcquire(memory, slot + claim);
+                if (!isTag(cw, target) || state(cw) != DONE || !isTag(header(slot), target)) {
+                    break;
+                }
+                target++;
+            }
+            if (target == done || LONG.compareAndSet(memory, at, done, target)) {
                 return;
             }
-            LONG.compareAndSet(memory, at, done, done + 1);
         }
     }
 

@@ -81,75 +81,98 @@ public final class Subscription implements AutoCloseable {
         }
         MemorySegment memory = ring.memory;
         long nextAt = ring.group(group) + GROUP_NEXT_OFFSET;
-        long n = (long) Ring.LONG.getAcquire(memory, nextAt);
+        long start = (long) Ring.LONG.getAcquire(memory, nextAt);
+        long n = redeliverableAtDone(start);
         int delivered = 0;
-        while (delivered < limit) {
-            long slot = ring.slot(n);
-            long h = ring.header(slot);
-            if (!isTag(h, n)) {
-                if (isTag(h, n - ring.capacity)) {
-                    checkHole(n, h);
-                    break; // not published yet
-                }
-                long done = ring.done(group);
-                if (n < done) {
-                    n = done; // everything up to done is finished, and the slot moved on: jump
-                    Ring.LONG.compareAndSet(memory, nextAt, n, done);
-                    continue;
-                }
-                if (!required) {
-                    n = overrun(n, h);
-                    continue;
-                }
-                checkDamaged(n, h); // a required group's slot cannot have moved on: damaged
-                break;
-            }
-            int state = state(h);
-            if (state == WRITING) {
-                checkWriter(n, h);
-                break;
-            }
-            if (state != PUBLISHED && state != SKIP) {
-                checkDamaged(n, h);
-                break;
-            }
-            long claimAt = slot + claimOffset;
-            long cw = (long) Ring.LONG.getAcquire(memory, claimAt);
-            int claim = state(cw);
-            if (isTag(cw, n) && (claim == OPEN || claim == REDELIVER)) {
-                if (!Ring.LONG.compareAndSet(memory, claimAt, cw, word(n, ring.me, CLAIMED))) {
-                    continue; // another member took it, or recovery handed it back: look again
-                }
-                Ring.LONG.compareAndSet(memory, nextAt, n, n + 1);
-                boolean handed = false;
-                try {
-                    if (state == PUBLISHED) {
-                        handed = deliver(handler, n, slot, claim == REDELIVER);
+        boolean finished = false;
+        try {
+            while (delivered < limit) {
+                long slot = ring.slot(n);
+                long h = ring.header(slot);
+                if (!isTag(h, n)) {
+                    if (isTag(h, n - ring.capacity)) {
+                        checkHole(n, h);
+                        break; // not published yet
                     }
-                } finally {
-                    Ring.LONG.setRelease(memory, claimAt, word(n, ring.me, DONE));
-                    ring.advanceDone(group);
-                    if (state == PUBLISHED && memory.get(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET) == SLOT_REF) {
-                        ring.releaseIfDone(n);
+                    long done = ring.done(group);
+                    if (n < done) {
+                        n = done; // everything up to done is finished, and the slot moved on: jump
+                        continue;
                     }
-                    ring.wakeProducers();
+                    if (!required) {
+                        n = overrun(n, h);
+                        continue;
+                    }
+                    checkDamaged(n, h); // a required group's slot cannot have moved on: damaged
+                    break;
                 }
-                if (handed) {
-                    delivered++;
+                int state = state(h);
+                if (state == WRITING) {
+                    checkWriter(n, h);
+                    break;
                 }
-                n++;
-            } else if (isTag(cw, n)) {
-                // Claimed or done by another member: move on.
-                Ring.LONG.compareAndSet(memory, nextAt, n, n + 1);
-                n++;
-            } else if (!isTag(ring.header(slot), n)) {
-                continue; // the slot moved on while we looked (an optional group overrun)
-            } else {
-                ring.countCorrupt(); // a published slot's claim word names another lap
-                Ring.LONG.compareAndSet(memory, claimAt, cw, word(n, ring.me, DONE));
+                if (state != PUBLISHED && state != SKIP) {
+                    checkDamaged(n, h);
+                    break;
+                }
+                long claimAt = slot + claimOffset;
+                long cw = (long) Ring.LONG.getAcquire(memory, claimAt);
+                int claim = state(cw);
+                if (isTag(cw, n) && (claim == OPEN || claim == REDELIVER)) {
+                    if (!Ring.LONG.compareAndSet(memory, claimAt, cw, word(n, ring.me, CLAIMED))) {
+                        continue; // another member took it, or recovery handed it back: look again
+                    }
+                    boolean handed = false;
+                    try {
+                        if (state == PUBLISHED) {
+                            handed = deliver(handler, n, slot, claim == REDELIVER);
+                        }
+                    } finally {
+                        Ring.LONG.setRelease(memory, claimAt, word(n, ring.me, DONE));
+                        finished = true;
+                        if (state == PUBLISHED
+                                && memory.get(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET) == SLOT_REF) {
+                            ring.releaseIfDone(n);
+                        }
+                    }
+                    if (handed) {
+                        delivered++;
+                    }
+                    n++;
+                } else if (isTag(cw, n)) {
+                    n++; // claimed or done by another member: move on
+                } else if (!isTag(ring.header(slot), n)) {
+                    continue; // the slot moved on while we looked (an optional group overrun)
+                } else {
+                    ring.countCorrupt(); // a published slot's claim word names another lap
+                    Ring.LONG.compareAndSet(memory, claimAt, cw, word(n, ring.me, DONE));
+                }
+            }
+        } finally {
+            // Once per batch: the group's next (a hint for the members), its done (which gates
+            // producers, one compare-and-set for the batch) and a wake-up of waiting producers.
+            if (n > start) {
+                Ring.LONG.compareAndSet(memory, nextAt, start, n);
+            }
+            if (finished) {
+                ring.advanceDone(group);
+                ring.wakeProducers();
             }
         }
         return delivered;
+    }
+
+    /**
+     * Where to start: {@code next}, unless the message at the group's done sequence was handed back
+     * by recovery (its member died) while {@code next} had moved past it; then there.
+     */
+    private long redeliverableAtDone(long next) {
+        long done = ring.done(group);
+        if (done >= next || done == Ring.UNSET) {
+            return next;
+        }
+        long cw = (long) Ring.LONG.getAcquire(ring.memory, ring.slot(done) + claimOffset);
+        return isTag(cw, done) && state(cw) == REDELIVER ? done : next;
     }
 
     /**
@@ -177,8 +200,9 @@ public final class Subscription implements AutoCloseable {
                 if (available()) {
                     ring.awaitData(waiter, seen + 1, 1); // cancel the sleep: something arrived
                 } else {
-                    // Bounded, so that holes are checked and timeouts kept while nothing wakes us.
-                    ring.awaitData(waiter, seen, Math.min(deadline - now, 50_000_000L));
+                    // Bounded by half the liveness timeout, so that a hole nobody else fills (a
+                    // producer that died before marking its slot) is still checked in time.
+                    ring.awaitData(waiter, seen, Math.min(deadline - now, Math.max(50_000_000L, livenessNanos / 2)));
                 }
             } else {
                 idler.idle();

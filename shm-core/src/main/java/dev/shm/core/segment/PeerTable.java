@@ -39,11 +39,17 @@ final class PeerTable {
     private final MemorySegment memory;
     private final int capacity;
     private final SegmentMemory segment;
+    /** Per entry: the state word whose process was last found alive, and when (see processAlive). */
+    private final long[] verifiedWord;
+    private final long[] verifiedAt;
 
     PeerTable(MemorySegment memory, int capacity, SegmentMemory segment) {
         this.memory = memory;
         this.capacity = capacity;
         this.segment = segment;
+        this.verifiedWord = new long[capacity];
+        this.verifiedAt = new long[capacity];
+        java.util.Arrays.fill(verifiedWord, -1L);
     }
 
     int capacity() {
@@ -203,10 +209,23 @@ final class PeerTable {
         if (!segment.file.isByteLockedByOther(SegmentDescriptor.peerLock(id))) {
             return false;
         }
+        // The lock is held. The (pid, start time) check reads /proc, the costly part of a monitor
+        // tick: once it passed for this incarnation of the entry, repeat it only every liveness
+        // timeout. (Racy caches of independent values: a lost update only repeats the check.)
+        long word = word(id);
+        long now = Libc.monotonicNanos();
+        if (verifiedWord[id] == word && now - verifiedAt[id] < segment.header.livenessTimeoutNanos()) {
+            return true;
+        }
         long at = entry(id);
         long pid = Integer.toUnsignedLong(memory.get(ValueLayout.JAVA_INT, at + PID_OFFSET));
-        return Processes.mayBeAlive(pid, memory.get(ValueLayout.JAVA_LONG, at + START_TIME_OFFSET),
+        boolean alive = Processes.mayBeAlive(pid, memory.get(ValueLayout.JAVA_LONG, at + START_TIME_OFFSET),
                 memory.get(ValueLayout.JAVA_LONG, at + PID_NAMESPACE_OFFSET));
+        if (alive) {
+            verifiedAt[id] = now;
+            verifiedWord[id] = word;
+        }
+        return alive;
     }
 
     /**
