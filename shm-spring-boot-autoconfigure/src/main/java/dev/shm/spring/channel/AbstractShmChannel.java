@@ -3,10 +3,8 @@ package dev.shm.spring.channel;
 import dev.shm.core.ring.Channel;
 import dev.shm.core.ring.ChannelOptions;
 import dev.shm.core.ring.SendOutcome;
-import dev.shm.core.ring.ChannelException;
 import dev.shm.core.segment.Segment;
-import dev.shm.core.segment.SegmentException;
-import dev.shm.spring.support.ShmDeclarationMismatchException;
+import dev.shm.spring.support.ShmRings;
 import dev.shm.spring.support.ShmMessageCodec;
 import dev.shm.spring.support.ShmSender;
 import io.micrometer.observation.ObservationRegistry;
@@ -32,7 +30,7 @@ public abstract class AbstractShmChannel extends AbstractMessageChannel {
     private final Segment segment;
     private final String channelName;
     private final ChannelOptions options;
-    private final ShmMessageCodec codec;
+    private ShmMessageCodec codec;
     private String group = DEFAULT_GROUP;
     private boolean required = true;
     private Duration drainTimeout = Duration.ofSeconds(10);
@@ -48,7 +46,7 @@ public abstract class AbstractShmChannel extends AbstractMessageChannel {
      * @param segment the segment that holds the ring
      * @param channelName the ring's name in the segment
      * @param options the ring's declaration
-     * @param codec the codec
+     * @param codec the codec; {@code null} for the application's {@code ShmMessageCodec} bean
      */
     protected AbstractShmChannel(Segment segment, String channelName, ChannelOptions options, ShmMessageCodec codec) {
         this.segment = segment;
@@ -173,17 +171,9 @@ public abstract class AbstractShmChannel extends AbstractMessageChannel {
         errorHandler = new MessagePublishingErrorHandler();
         errorHandler.setBeanFactory(getBeanFactory());
         errorHandler.setDefaultErrorChannelName(errorChannelName);
+        codec = ShmRings.codec(codec, getBeanFactory());
         if (ring == null) {
-            try {
-                ring = Channel.declare(segment, channelName, options);
-            } catch (SegmentException e) {
-                if (e.reason() == SegmentException.Reason.PARAMETER_MISMATCH) {
-                    throw new ShmDeclarationMismatchException("shm.channels." + channelName, e);
-                }
-                throw e;
-            } catch (ChannelException e) {
-                throw new ShmDeclarationMismatchException("shm.channels." + channelName, e);
-            }
+            ring = ShmRings.declare(segment, channelName, options);
             sender = new ShmSender(ring, codec);
         }
     }

@@ -33,8 +33,8 @@ public class SubscribableShmChannel extends AbstractShmChannel implements Subscr
     /** Stops before the endpoints that use the channel, and starts after they subscribed. */
     public static final int DEFAULT_PHASE = Integer.MAX_VALUE - 1000;
 
-    private final boolean broadcast;
-    private AbstractDispatcher dispatcher;
+    private boolean broadcast;
+    private volatile AbstractDispatcher dispatcher;
     private ShmConsumer consumer;
     private volatile boolean running;
     private boolean autoStartup = true;
@@ -53,6 +53,21 @@ public class SubscribableShmChannel extends AbstractShmChannel implements Subscr
     public SubscribableShmChannel(Segment segment, String channelName, ChannelOptions options, ShmMessageCodec codec,
                                   boolean broadcast) {
         super(segment, channelName, options, codec);
+        this.broadcast = broadcast;
+        this.dispatcher = broadcast ? new BroadcastingDispatcher(true) : new UnicastingDispatcher();
+    }
+
+    /**
+     * Chooses how a received message reaches the handlers of this process: every one
+     * (publish-subscribe) or one of them, round-robin (point-to-point). Only before the first
+     * handler subscribes.
+     *
+     * @param broadcast whether every local handler receives each message
+     */
+    public synchronized void setBroadcast(boolean broadcast) {
+        if (dispatcher.getHandlerCount() > 0) {
+            throw new IllegalStateException("channel '" + getChannelName() + "' has subscribers already");
+        }
         this.broadcast = broadcast;
         this.dispatcher = broadcast ? new BroadcastingDispatcher(true) : new UnicastingDispatcher();
     }
