@@ -3,6 +3,7 @@ package dev.shm.core.cli;
 import dev.shm.core.ShmException;
 import dev.shm.core.lane.LaneTable;
 import dev.shm.core.pool.SlotPool;
+import dev.shm.core.ring.Channel;
 import dev.shm.core.segment.Directory;
 import dev.shm.core.segment.DirectoryDescriptor;
 import dev.shm.core.segment.LeaseTable;
@@ -32,7 +33,7 @@ import java.util.stream.Stream;
  * The command line of shm-core, run as {@code java -jar shm-core-<version>.jar}:
  *
  * <pre>
- * stat &lt;segment-file&gt;   print a segment's header, peers, directory, lanes, slot pool, leases and counters
+ * stat &lt;segment-file&gt;   print a segment's header, peers, directory, channels, lanes, slot pool, leases and counters
  * clean &lt;directory&gt;     remove the segments whose peers are all dead, and temporary files of dead creators
  * </pre>
  *
@@ -50,7 +51,7 @@ public final class ShmCli {
 
     private static final String USAGE_TEXT = """
             usage: java -jar shm-core.jar <command> <argument>
-              stat <segment-file>   print a segment's header, peers, directory, lanes, slot pool, leases and counters
+              stat <segment-file>   print a segment's header, peers, directory, channels, lanes, slot pool, leases and counters
               clean <directory>     remove segments whose peers are all dead (and temporary files of dead creators)""";
 
     /** Temporary names of segments being created: {@code .<name>.shm.<pid>.<n>.tmp}. */
@@ -120,6 +121,7 @@ public final class ShmCli {
             header(path, inspector);
             peers(inspector.peers());
             directory(inspector.directory());
+            channels(inspector);
             lanes(inspector.lanes());
             pool(inspector.slotPool());
             leases(inspector.leases());
@@ -180,6 +182,45 @@ public final class ShmCli {
         table(rows);
     }
 
+    private void channels(SegmentInspector inspector) {
+        List<Directory.Entry> entries = inspector.directory().stream()
+                .filter(e -> e.type() == DirectoryDescriptor.CHANNEL).toList();
+        out.println();
+        out.println("channels (" + entries.size() + ")");
+        if (entries.isEmpty()) {
+            out.println("  (none)");
+            return;
+        }
+        List<String[]> rows = new ArrayList<>();
+        rows.add(new String[] {"CHANNEL", "CAPACITY", "SLOT", "CURSOR", "PUBLISHED", "OCCUPANCY", "FULL-WAITS", "DROPS",
+                "SKIPS", "CORRUPT"});
+        List<String[]> groups = new ArrayList<>();
+        groups.add(new String[] {"CHANNEL", "GROUP", "REQUIRED", "MEMBERS", "CONSUMED", "LAG", "REDELIVERED", "LOST"});
+        for (Directory.Entry e : entries) {
+            Channel.Stats stats;
+            try {
+                stats = Channel.inspect(inspector, e);
+            } catch (RuntimeException damaged) {
+                rows.add(new String[] {e.name(), "damaged: " + oneLine(damaged.getMessage()), "", "", "", "", "", "", "",
+                        ""});
+                continue;
+            }
+            rows.add(new String[] {stats.name(), String.valueOf(stats.capacity()), bytes(stats.slotSize()),
+                    String.valueOf(stats.cursor()), String.valueOf(stats.published()), String.valueOf(stats.occupancy()),
+                    String.valueOf(stats.fullWaits()), String.valueOf(stats.drops()), String.valueOf(stats.skips()),
+                    String.valueOf(stats.corrupt())});
+            for (Channel.GroupStats g : stats.groups()) {
+                groups.add(new String[] {stats.name(), g.name(), yesNo(g.required()), String.valueOf(g.members()),
+                        String.valueOf(g.consumed()), String.valueOf(g.lag()), String.valueOf(g.redeliveries()),
+                        String.valueOf(g.lost())});
+            }
+        }
+        table(rows);
+        out.println();
+        out.println("consumer groups (" + (groups.size() - 1) + ")");
+        table(groups);
+    }
+
     private void lanes(List<LaneTable.LaneInfo> lanes) {
         out.println();
         out.println("lanes (" + lanes.size() + " used)");
@@ -198,11 +239,11 @@ public final class ShmCli {
         out.println();
         out.println("slot pool (" + classes.size() + " classes)");
         List<String[]> rows = new ArrayList<>();
-        rows.add(new String[] {"CLASS", "SLOT SIZE", "TOTAL", "FREE", "ALLOCATED", "FREEING", "EXTENTS"});
+        rows.add(new String[] {"CLASS", "SLOT SIZE", "TOTAL", "FREE", "ALLOCATED", "FREEING", "EXTENTS", "RECLAIMED"});
         for (SlotPool.ClassStats c : classes) {
             rows.add(new String[] {String.valueOf(c.classIndex()), bytes(c.slotSize()), String.valueOf(c.total()),
                     String.valueOf(c.free()), String.valueOf(c.allocated()), String.valueOf(c.freeing()),
-                    String.valueOf(c.extents())});
+                    String.valueOf(c.extents()), String.valueOf(c.reclaimed())});
         }
         table(rows);
     }

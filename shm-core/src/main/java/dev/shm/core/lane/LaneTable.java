@@ -212,9 +212,9 @@ public final class LaneTable {
                         directionLength(capacityOf(index))), capacityOf(index), epoch, counters, "lane " + index);
                 try {
                     lane.poll((type, payload) -> {
-                        if (type == LaneDescriptor.SLOT_REF && pool.freeIfOwnedBy(Lane.slotRef(payload), sender)
-                                && count) {
-                            counters.increment(SegmentCounters.SLOTS_RECLAIMED);
+                        long ref = type == LaneDescriptor.SLOT_REF ? Lane.slotRef(payload) : -1;
+                        if (ref >= 0 && pool.freeIfOwnedBy(ref, sender) && count) {
+                            pool.countReclaimed(ref);
                         }
                     }, Integer.MAX_VALUE);
                 } catch (CorruptionException corrupt) {

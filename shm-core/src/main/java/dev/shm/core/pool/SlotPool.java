@@ -10,6 +10,7 @@ import static dev.shm.core.pool.SlotPoolDescriptor.EXTENT_ENTRY_LENGTH;
 import static dev.shm.core.pool.SlotPoolDescriptor.EXTENT_OFFSET_OFFSET;
 import static dev.shm.core.pool.SlotPoolDescriptor.FREE;
 import static dev.shm.core.pool.SlotPoolDescriptor.FREEING;
+import static dev.shm.core.pool.SlotPoolDescriptor.RECLAIMED_OFFSET;
 import static dev.shm.core.pool.SlotPoolDescriptor.GROWTH_IDLE;
 import static dev.shm.core.pool.SlotPoolDescriptor.GROWTH_PUSHING;
 import static dev.shm.core.pool.SlotPoolDescriptor.GROWTH_RECORD_OFFSET;
@@ -605,6 +606,40 @@ public final class SlotPool {
     }
 
     /**
+     * Returns, read-only, the memory of the extent that holds the slot a reference names; the slot
+     * starts at {@link #offsetInExtent}. A reader views a slot this way without creating a slice.
+     * Checked as {@link #data} is.
+     *
+     * @param ref the slot reference
+     * @return the extent's slot memory, read-only
+     * @throws CorruptionException when the reference names no slot
+     */
+    public MemorySegment readOnlyExtent(long ref) {
+        ClassView c = view(ref);
+        if (c == null) {
+            throw new CorruptionException("slot reference 0x" + Long.toHexString(ref) + " names no slot: class "
+                    + refClass(ref) + " of " + classes.length + ", index " + refIndex(ref));
+        }
+        return c.extent(refIndex(ref)).readOnlyData;
+    }
+
+    /**
+     * Returns where the slot a reference names starts in {@link #readOnlyExtent}.
+     *
+     * @param ref the slot reference, valid
+     * @return the offset
+     * @throws CorruptionException when the reference names no slot
+     */
+    public long offsetInExtent(long ref) {
+        ClassView c = view(ref);
+        if (c == null) {
+            throw new CorruptionException("slot reference 0x" + Long.toHexString(ref) + " names no slot");
+        }
+        int index = refIndex(ref);
+        return (long) (index - c.extent(index).base) * c.slotSize;
+    }
+
+    /**
      * Returns the slot size of the slot a reference names.
      *
      * @param ref the slot reference
@@ -723,6 +758,7 @@ public final class SlotPool {
     public int reclaim(int dead, boolean count) {
         int freed = 0;
         for (ClassView c : classes) {
+            int freedBefore = freed;
             long h = (long) LONG.getVolatile(table, c.entry + HEAD_OFFSET);
             if (headOp(h) != OP_NONE && headPeer(h) == dead) {
                 help(c, h);
@@ -764,11 +800,28 @@ public final class SlotPool {
                     }
                 }
             }
+            if (count && freed > freedBefore) {
+                LONG.getAndAdd(table, c.entry + RECLAIMED_OFFSET, (long) (freed - freedBefore));
+            }
         }
         if (count && freed > 0) {
             counters.add(SegmentCounters.SLOTS_RECLAIMED, freed);
         }
         return freed;
+    }
+
+    /**
+     * Counts a slot that crash recovery freed outside {@link #reclaim} (one a dead peer had sent on
+     * a lane, say) as reclaimed, in its class and in the segment's counter.
+     *
+     * @param ref the freed slot's reference
+     */
+    public void countReclaimed(long ref) {
+        ClassView c = view(ref);
+        if (c != null) {
+            LONG.getAndAdd(table, c.entry + RECLAIMED_OFFSET, 1L);
+        }
+        counters.increment(SegmentCounters.SLOTS_RECLAIMED);
     }
 
     /** Pushes the chain of an extent that a dead grower published but did not link. */
@@ -825,9 +878,10 @@ public final class SlotPool {
      * @param allocated slots owned by a peer
      * @param freeing slots being freed
      * @param extents the published extents
+     * @param reclaimed slots of the class freed by crash recovery since the segment was created
      */
     public record ClassStats(int classIndex, long slotSize, long total, long free, long allocated, long freeing,
-                             int extents) {
+                             int extents, long reclaimed) {
     }
 
     /**
@@ -852,7 +906,8 @@ public final class SlotPool {
                 }
             }
             stats.add(new ClassStats(c.index, c.slotSize, total, free, allocated, freeing,
-                    (int) INT.getAcquire(table, c.entry + EXTENT_COUNT_OFFSET)));
+                    (int) INT.getAcquire(table, c.entry + EXTENT_COUNT_OFFSET),
+                    (long) LONG.getVolatile(table, c.entry + RECLAIMED_OFFSET)));
         }
         return stats;
     }
@@ -908,8 +963,8 @@ public final class SlotPool {
 
     // ---------------------------------------------------------------- local views of extents
 
-    /** One mapped extent: slots {@code [base, base + count)} of a class. */
-    private record Extent(int base, int count, MemorySegment meta, MemorySegment data) {
+    /** One mapped extent: slots {@code [base, base + count)} of a class, and their data read-only for readers. */
+    private record Extent(int base, int count, MemorySegment meta, MemorySegment data, MemorySegment readOnlyData) {
         long metaAt(int index) {
             return (long) (index - base) * META_LENGTH + META_WORD_OFFSET;
         }
@@ -980,7 +1035,8 @@ public final class SlotPool {
                 }
                 MemorySegment memory = space.map(offset, extentLength(count, slotSize));
                 long data = dataOffset(count);
-                more[k] = new Extent(base, count, memory.asSlice(0, data), memory.asSlice(data));
+                MemorySegment slots = memory.asSlice(data);
+                more[k] = new Extent(base, count, memory.asSlice(0, data), slots, slots.asReadOnly());
                 expectedBase = base + count;
             }
             extents = more;

@@ -12,7 +12,7 @@ package dev.shm.core.pool;
  *  +-------------------+--------+--------+-------------------+-------------------+ 64
  *  | head (own cache line)                                                       | 64..128
  *  +-----------------------------------------------------------------------------+
- *  | reserved                                                                    | 128..192
+ *  | reclaimed         | reserved                                                | 128..192
  *  +-------------------+--------+--------+---- x 16 ----------------------------+
  *  | extent offset     | count  | base   |  (extent table, 16 bytes each)        | 192..448
  *  +-------------------+--------+--------+---------------------------------------+
@@ -63,6 +63,8 @@ public final class SlotPoolDescriptor {
     public static final int GROWTH_RECORD_OFFSET = 24;
     /** The free list's head, on its own cache line: the one word every allocation contends on. */
     public static final int HEAD_OFFSET = 64;
+    /** Slots of the class freed by crash recovery (a counter, added to atomically). */
+    public static final int RECLAIMED_OFFSET = 128;
     public static final int EXTENTS_OFFSET = 192;
     public static final int EXTENT_ENTRY_LENGTH = 16;
     public static final int EXTENT_OFFSET_OFFSET = 0;

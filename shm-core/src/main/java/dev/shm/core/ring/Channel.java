@@ -10,6 +10,7 @@ import dev.shm.core.segment.Directory;
 import dev.shm.core.segment.DirectoryDescriptor;
 import dev.shm.core.segment.LeaseTable;
 import dev.shm.core.segment.Segment;
+import dev.shm.core.segment.SegmentInspector;
 import dev.shm.core.segment.SegmentException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -47,6 +48,7 @@ public final class Channel implements AutoCloseable {
     private final int me;
     private final ArrayDeque<PendingMemfd> pendingMemfds = new ArrayDeque<>();
     private final long sendTimeoutNanos;
+    private final long livenessNanos;
     /** The last gating sequence seen: racy by design, only ever a conservative hint. */
     private long gatingCache = Long.MIN_VALUE;
     /** The single producer's next sequence. */
@@ -63,6 +65,7 @@ public final class Channel implements AutoCloseable {
         this.leases = segment.leases();
         this.me = segment.peerId();
         this.sendTimeoutNanos = options.sendTimeout().toNanos();
+        this.livenessNanos = segment.options().livenessTimeout().toNanos();
         this.localCursor = ring.cursor();
     }
 
@@ -262,6 +265,7 @@ public final class Channel implements AutoCloseable {
     private long claim() {
         long deadline = 0;
         boolean waited = false;
+        long blockedSince = 0; // when this call first found its slot in a state it cannot take
         Idler idler = null;
         Futex.Waiter waiter = null;
         while (true) {
@@ -305,7 +309,14 @@ public final class Channel implements AutoCloseable {
             boolean free = isTag(previous, wrap) && (state(previous) == PUBLISHED || state(previous) == SKIP);
             if (ring.singleProducer) {
                 if (!free) {
-                    Thread.onSpinWait(); // the previous lap is still being skipped by recovery
+                    // The previous lap is still being skipped by recovery, or the header is damaged.
+                    if (blockedSince == 0) {
+                        blockedSince = System.nanoTime();
+                    } else if (System.nanoTime() - blockedSince > livenessNanos
+                            && ring.isDamaged(previous, wrap, cursor) && takeDamaged(slot, previous, cursor)) {
+                        return cursor;
+                    }
+                    Thread.onSpinWait();
                     continue;
                 }
                 Ring.LONG.setOpaque(ring.memory, slot, word(cursor, me, WRITING));
@@ -314,9 +325,16 @@ public final class Channel implements AutoCloseable {
                 return cursor;
             }
             if (!free && !isTag(previous, cursor)) {
-                // No required group: a producer may lap a slow writer of the previous lap. Wait for it.
-                Thread.onSpinWait();
-                continue;
+                // No required group: a producer may lap a slow writer of the previous lap. Wait for it,
+                // unless the header is damaged past the liveness timeout: then claim and take the slot.
+                if (blockedSince == 0) {
+                    blockedSince = System.nanoTime();
+                    continue;
+                }
+                if (System.nanoTime() - blockedSince <= livenessNanos || !ring.isDamaged(previous, wrap, cursor)) {
+                    Thread.onSpinWait();
+                    continue;
+                }
             }
             if (!Ring.LONG.compareAndSet(ring.memory, (long) CURSOR_OFFSET, cursor, cursor + 1)) {
                 continue;
@@ -332,10 +350,30 @@ public final class Channel implements AutoCloseable {
                 } else if (isTag(previous, cursor)) {
                     break; // filled with a skip while this thread stalled: claim another sequence
                 } else {
-                    Thread.onSpinWait(); // the previous lap's writer has not finished
+                    // The previous lap's writer has not finished, or the header is damaged.
+                    if (blockedSince == 0) {
+                        blockedSince = System.nanoTime();
+                    } else if (System.nanoTime() - blockedSince > livenessNanos
+                            && ring.isDamaged(previous, wrap, cursor) && takeDamaged(slot, previous, cursor)) {
+                        return cursor;
+                    }
+                    Thread.onSpinWait();
                 }
             }
         }
+    }
+
+    /**
+     * Takes a slot whose header is damaged for {@code sequence}, counted as corrupt. The old lap's
+     * fields are not trusted, so nothing it named is released.
+     */
+    private boolean takeDamaged(long slot, long previous, long sequence) {
+        if (!Ring.LONG.compareAndSet(ring.memory, slot, previous, word(sequence, me, WRITING))) {
+            return false;
+        }
+        ring.countCorrupt();
+        ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, NONE);
+        return true;
     }
 
     /** Whether sequence {@code cursor} may be claimed with the groups at {@code gating}. */
@@ -431,6 +469,53 @@ public final class Channel implements AutoCloseable {
      */
     public Stats stats() {
         return stats(ring);
+    }
+
+    /**
+     * Reads the state of a channel of a segment seen from outside, without attaching (what the
+     * {@code stat} command prints). The ring is validated against its directory entry first.
+     *
+     * @param inspector the segment, open read-only
+     * @param entry the channel's directory entry
+     * @return the state
+     * @throws ChannelException when the ring does not match its entry, or the entry's parameters
+     *     are out of range
+     */
+    public static Stats inspect(SegmentInspector inspector, Directory.Entry entry) {
+        checkEntry(entry);
+        long[] p = entry.params();
+        MemorySegment memory = inspector.structure(entry);
+        RingDescriptor.validate(memory, entry.name(), (int) p[0], (int) p[1], (int) p[2], (int) p[3]);
+        return stats(new Ring(memory, entry.name(), inspector.counters()));
+    }
+
+    /**
+     * Reads the state of any channel of an attached segment, declared here or by another process
+     * (for metrics and endpoints that list every channel). Allocates a view per call: not for a
+     * hot path.
+     *
+     * @param segment the segment
+     * @param entry the channel's directory entry
+     * @return the state
+     * @throws ChannelException when the ring does not match its entry, or the entry's parameters
+     *     are out of range
+     */
+    public static Stats inspect(Segment segment, Directory.Entry entry) {
+        checkEntry(entry);
+        long[] p = entry.params();
+        MemorySegment memory = segment.extents().map(entry.structureOffset(), entry.structureLength()).asReadOnly();
+        RingDescriptor.validate(memory, entry.name(), (int) p[0], (int) p[1], (int) p[2], (int) p[3]);
+        return stats(new Ring(memory, entry.name(), segment.counters()));
+    }
+
+    private static void checkEntry(Directory.Entry entry) {
+        long[] p = entry.params();
+        if (entry.type() != DirectoryDescriptor.CHANNEL || p.length != PARAM_NAMES.length
+                || p[0] < 1 || p[0] > Integer.MAX_VALUE || p[1] < 1 || p[1] > Integer.MAX_VALUE || p[2] < 1
+                || p[2] > MAX_GROUPS || p[3] < 0 || p[3] > Integer.MAX_VALUE) {
+            throw new ChannelException(ChannelException.Reason.LAYOUT_MISMATCH, "directory entry '" + entry.name()
+                    + "' is not a channel with parameters in range: " + java.util.Arrays.toString(p));
+        }
     }
 
     static Stats stats(Ring ring) {

@@ -45,6 +45,15 @@ final class Ring {
     private final MemorySegment spaceFutex;
 
     Ring(MemorySegment memory, String name, Segment segment) {
+        this(memory, name, segment, segment.slotPool(), segment.counters(), segment.peerId());
+    }
+
+    /** A ring seen from outside (read-only, no segment attached): only its state can be read. */
+    Ring(MemorySegment memory, String name, Counters counters) {
+        this(memory, name, null, null, counters, NO_PEER);
+    }
+
+    private Ring(MemorySegment memory, String name, Segment segment, SlotPool pool, Counters counters, int me) {
         this.memory = memory;
         this.readOnly = memory.asReadOnly();
         this.name = name;
@@ -56,9 +65,9 @@ final class Ring {
         this.body = bodyOffset(maxGroups);
         this.singleProducer = (memory.get(ValueLayout.JAVA_INT, FLAGS_OFFSET) & FLAG_SINGLE_PRODUCER) != 0;
         this.segment = segment;
-        this.pool = segment.slotPool();
-        this.counters = segment.counters();
-        this.me = segment.peerId();
+        this.pool = pool;
+        this.counters = counters;
+        this.me = me;
         for (int i = 0; i < CHANNEL_COUNTERS; i++) {
             counterIds[i] = memory.get(ValueLayout.JAVA_INT, COUNTER_IDS_OFFSET + 4L * i);
         }
@@ -374,7 +383,7 @@ final class Ring {
             if (pool.ownerOf(ref) == SlotPoolDescriptor.NO_PEER) {
                 pool.release(ref);
             } else {
-                count(CORRUPT);
+                countCorrupt(); // the reference was damaged: the slot it named cannot be found
             }
         }
     }
@@ -436,7 +445,7 @@ final class Ring {
         if (!isTag(seen, sequence - capacity) || cursor() <= sequence) {
             return false;
         }
-        if (LONG.compareAndSet(memory, slot(sequence), seen, skipWord(sequence))) {
+        if (fillSkip(sequence, seen)) {
             count(SKIPS);
             wakeConsumers();
             return true;
@@ -444,14 +453,66 @@ final class Ring {
         return false;
     }
 
-    /** A skip record whose claim words are open, so every group passes it. */
-    private long skipWord(long sequence) {
+    /**
+     * Replaces a header that no protocol step writes (damaged, or naming a writer that is not
+     * attached) at a sequence below the cursor with a skip record, counted as corrupt.
+     *
+     * @return whether this call replaced it
+     */
+    boolean replaceDamaged(long sequence, long seen) {
+        if (cursor() <= sequence || !fillSkip(sequence, seen)) {
+            return false;
+        }
+        countCorrupt();
+        wakeConsumers();
+        return true;
+    }
+
+    /**
+     * Turns the slot of {@code sequence}, whose header is {@code seen}, into a skip record. The
+     * header is taken first (marked as written by this peer), so no one else writes the slot's
+     * fields meanwhile: a stalled producer that wakes up finds the header's tag moved on and claims
+     * another sequence. The skip state is stored last, with release. If this peer dies in between,
+     * its recovery finishes the skip.
+     *
+     * @return false when the header changed first
+     */
+    boolean fillSkip(long sequence, long seen) {
         long slot = slot(sequence);
+        if (!LONG.compareAndSet(memory, slot, seen, word(sequence, me, WRITING))) {
+            return false;
+        }
         for (int g = 0; g < maxGroups; g++) {
             LONG.setOpaque(memory, slot + SLOT_CLAIMS_OFFSET + 8L * g, word(sequence, NO_PEER, OPEN));
         }
         memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, NONE);
-        return word(sequence, NO_PEER, SKIP);
+        LONG.setRelease(memory, slot, word(sequence, NO_PEER, SKIP));
+        return true;
+    }
+
+    /**
+     * Whether the header a producer finds on the slot of {@code sequence} can never become free:
+     * neither the previous lap ({@code wrap}) published, skipped or being written by an attached
+     * peer, nor already this lap's. Called only after the producer waited past the liveness timeout.
+     */
+    boolean isDamaged(long previous, long wrap, long sequence) {
+        if (isTag(previous, sequence)) {
+            return false;
+        }
+        if (!isTag(previous, wrap)) {
+            return true;
+        }
+        int state = state(previous);
+        return state == WRITING ? writerGone(peer(previous)) : state != PUBLISHED && state != SKIP;
+    }
+
+    /** Whether {@code peer}, named as a slot's writer, is no attached process: no one will finish the slot. */
+    boolean writerGone(int peer) {
+        if (peer >= segment.options().maxPeers()) {
+            return true;
+        }
+        var state = segment.peer(peer).state();
+        return state == dev.shm.core.segment.PeerState.EMPTY || state == dev.shm.core.segment.PeerState.RESERVED;
     }
 
     // ---------------------------------------------------------------- recovery
@@ -477,7 +538,7 @@ final class Ring {
                     }
                 }
                 if (sequence < cursor) {
-                    if (LONG.compareAndSet(memory, slot, h, skipWord(sequence))) {
+                    if (fillSkip(sequence, h)) {
                         count(SKIPS);
                         woke = true;
                     }

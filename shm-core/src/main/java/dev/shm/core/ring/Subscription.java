@@ -101,15 +101,16 @@ public final class Subscription implements AutoCloseable {
                     n = overrun(n, h);
                     continue;
                 }
-                ring.countCorrupt(); // a required group's slot cannot have moved on
+                checkDamaged(n, h); // a required group's slot cannot have moved on: damaged
                 break;
             }
             int state = state(h);
             if (state == WRITING) {
+                checkWriter(n, h);
                 break;
             }
             if (state != PUBLISHED && state != SKIP) {
-                ring.countCorrupt();
+                checkDamaged(n, h);
                 break;
             }
             long claimAt = slot + claimOffset;
@@ -226,12 +227,14 @@ public final class Subscription implements AutoCloseable {
                     lost(); // freed under an optional group, or its sender died before publishing
                     return false;
                 }
-                MemorySegment data = ring.pool.data(ref);
+                // The extent's read-only view and an offset: no slice per message.
+                MemorySegment extent = ring.pool.readOnlyExtent(ref);
+                long at = ring.pool.offsetInExtent(ref);
                 if (required) {
-                    message.set(data.asReadOnly(), 0, length, n, redelivered, SLOT_REF);
+                    message.set(extent, at, length, n, redelivered, SLOT_REF);
                 } else {
                     MemorySegment local = scratch(length);
-                    MemorySegment.copy(data, 0, local, 0, length);
+                    MemorySegment.copy(extent, at, local, 0, length);
                     if (!ring.pool.isCurrent(ref)) {
                         lost();
                         return false;
@@ -243,9 +246,17 @@ public final class Subscription implements AutoCloseable {
                 int index = memory.get(ValueLayout.JAVA_INT, slot + ring.body);
                 int generation = memory.get(ValueLayout.JAVA_INT, slot + ring.body + 4);
                 long length = memory.get(ValueLayout.JAVA_LONG, slot + ring.body + 8);
+                if (index < 0 || index >= ring.segment.leases().capacity() || length < 0) {
+                    ring.countCorrupt();
+                    return false;
+                }
                 LeaseTable.Lease lease = ring.segment.leases().lookup(index, generation);
-                if (lease == null || length < 0 || length > lease.size()) {
+                if (lease == null) {
                     lost(); // its sender died, or closed it before this group read it
+                    return false;
+                }
+                if (length > lease.size()) {
+                    ring.countCorrupt();
                     return false;
                 }
                 MemfdBuffer buffer;
@@ -303,14 +314,44 @@ public final class Subscription implements AutoCloseable {
             holeSequence = -1;
             return;
         }
+        if (stuckPastLiveness(n)) {
+            ring.fillUnmarkedHole(n, h);
+        }
+    }
+
+    /**
+     * A header that no protocol step writes, at a sequence producers have claimed: after the
+     * liveness timeout it is replaced by a skip and counted as corrupt, so the group moves on.
+     */
+    private void checkDamaged(long n, long h) {
+        if (ring.cursor() > n && stuckPastLiveness(n)) {
+            ring.replaceDamaged(n, h);
+        }
+    }
+
+    /**
+     * A slot being written: its writer publishes it, or recovery ends it when the writer dies. A
+     * slot that names no attached writer after the liveness timeout is damaged.
+     */
+    private void checkWriter(long n, long h) {
+        if (ring.cursor() > n && stuckPastLiveness(n) && ring.writerGone(peer(h))) {
+            ring.replaceDamaged(n, h);
+        }
+    }
+
+    /** Whether the group has been stuck at {@code n} for longer than the liveness timeout. */
+    private boolean stuckPastLiveness(long n) {
         long now = System.nanoTime();
         if (holeSequence != n) {
             holeSequence = n;
             holeSince = now;
-        } else if (now - holeSince > livenessNanos) {
-            ring.fillUnmarkedHole(n, h);
-            holeSequence = -1;
+            return false;
         }
+        if (now - holeSince > livenessNanos) {
+            holeSequence = -1;
+            return true;
+        }
+        return false;
     }
 
     /** Leaves the group (the group itself stays, and a required one keeps gating producers). */

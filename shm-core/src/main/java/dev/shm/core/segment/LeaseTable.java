@@ -98,6 +98,15 @@ public final class LeaseTable {
     }
 
     /**
+     * Returns how many leases the table holds at most.
+     *
+     * @return the capacity
+     */
+    public int capacity() {
+        return capacity;
+    }
+
+    /**
      * Finds an active lease by the (index, generation) a frame carries; both are untrusted.
      *
      * @param index the lease index

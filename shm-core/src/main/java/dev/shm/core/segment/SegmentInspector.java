@@ -48,6 +48,17 @@ public final class SegmentInspector implements AutoCloseable {
         }
     }
 
+    /**
+     * Maps the structure of a directory entry (a channel's ring) read-only.
+     *
+     * @param entry the entry
+     * @return its memory, read-only
+     * @throws dev.shm.core.ShmException when the entry names memory outside the segment's extents
+     */
+    public java.lang.foreign.MemorySegment structure(Directory.Entry entry) {
+        return memory.map(entry.structureOffset(), entry.structureLength()).asReadOnly();
+    }
+
     /** The peer id an inspector acts as: none. */
     private static final int NO_PEER = 0xFF;
 

@@ -5,6 +5,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.shm.core.memory.MemfdBuffer;
 import dev.shm.core.segment.DirectoryDescriptor;
 import dev.shm.core.segment.PeerState;
+import dev.shm.core.ring.Channel;
+import dev.shm.core.ring.ChannelOptions;
+import dev.shm.core.ring.SendOutcome;
+import dev.shm.core.ring.Subscription;
 import dev.shm.core.segment.Segment;
 import dev.shm.core.segment.SegmentChild;
 import dev.shm.core.segment.SegmentInspector;
@@ -86,6 +90,13 @@ class ShmCliIT {
             segment.lanes().open(service, segment.peerId());
             segment.slotPool().allocate(100);
             segment.leases().register(buffer);
+            Channel orders = Channel.declare(segment, "orders", ChannelOptions.defaults().withCapacity(64).withSlotSize(128));
+            Subscription billing = orders.subscribe("billing", true);
+            orders.subscribe("audit", false).close();
+            for (int i = 0; i < 5; i++) {
+                assertThat(orders.send(new byte[] {1, 2, 3})).isEqualTo(SendOutcome.SENT);
+            }
+            assertThat(billing.poll(m -> { }, 2)).isEqualTo(2);
 
             Run run = cli("stat", options.path().toString());
 
@@ -100,10 +111,15 @@ class ShmCliIT {
                     .contains("peers (1 of 8 in use)")
                     .containsPattern("0 +ATTACHED +1 +" + ProcessHandle.current().pid() + " +ALIVE +\\d+ (ms|us) +orders-service")
                     .containsPattern("service +pricing +0")
+                    .contains("channels (1)")
+                    .containsPattern("orders +64 +128 B +5 +5 +3 +0 +0 +0 +0")
+                    .contains("consumer groups (2)")
+                    .containsPattern("orders +billing +yes +1 +2 +3 +0 +0")
+                    .containsPattern("orders +audit +no +0 +0 +5 +0 +0")
                     .containsPattern("ACTIVE +\\d+ +0 +0 +0 +4 KiB")
                     .contains("slot pool (2 classes)")
-                    .containsPattern("0 +256 B +64 +63 +1 +0 +1")
-                    .containsPattern("1 +4 KiB +16 +16 +0 +0 +1")
+                    .containsPattern("0 +256 B +64 +63 +1 +0 +1 +0")
+                    .containsPattern("1 +4 KiB +16 +16 +0 +0 +1 +0")
                     .contains("memfd leases (1)")
                     .containsPattern("peers recovered +0")
                     .containsPattern("slots reclaimed +0");

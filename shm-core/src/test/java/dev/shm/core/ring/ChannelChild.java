@@ -11,7 +11,10 @@ import java.io.DataOutputStream;
 import java.io.OutputStream;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.lang.foreign.Arena;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
+import java.nio.file.StandardOpenOption;
 import java.nio.file.Path;
 import java.time.Duration;
 
@@ -24,13 +27,17 @@ public final class ChannelChild {
     }
 
     public static void main(String[] args) throws Exception {
-        ChildSupport.begin(Duration.ofSeconds(300));
+        ChildSupport.begin(Duration.ofSeconds(Long.getLong("shm.child.lifeSeconds", 300)));
         SegmentOptions options = ChannelProcessesTest.segmentOptions(Path.of(args[1]));
         try {
             switch (args[0]) {
                 case "produce" -> produce(options, Integer.parseInt(args[2]), Integer.parseInt(args[3]));
                 case "consume" -> consume(options, args[2], Path.of(args[3]));
                 case "hold" -> hold(options, args[2]);
+                case "stream" -> stream(options, Integer.parseInt(args[2]), Integer.parseInt(args[3]), Path.of(args[4]));
+                case "tally" -> tally(options, args[2], Path.of(args[3]), Integer.parseInt(args[4]),
+                        Integer.parseInt(args[5]), Path.of(args[6]), Long.parseLong(args[7]));
+                case "claim-and-hold" -> claimAndHold(options, Boolean.parseBoolean(args[2]));
                 default -> throw new IllegalArgumentException("unknown role " + args[0]);
             }
         } catch (Throwable t) {
@@ -112,6 +119,154 @@ public final class ChannelChild {
             }
         }, 1, Duration.ofSeconds(60));
     }
+
+    /** Maps {@code file} (which the parent sized) read-write for the life of this process. */
+    static MemorySegment map(Path file) throws java.io.IOException {
+        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+            return channel.map(FileChannel.MapMode.READ_WRITE, 0, channel.size(), Arena.global());
+        }
+    }
+
+    /**
+     * Streams messages {@code 0..quota-1} of producer {@code producer} in short bursts until told to
+     * STOP, recording in {@code progress} how many sends returned SENT. The record is a store to a
+     * shared file mapping, so it survives a SIGKILL: every message below it was reported sent.
+     */
+    private static void stream(SegmentOptions options, int producer, int quota, Path progress) throws Exception {
+        MemorySegment sent = map(progress);
+        try (Segment segment = Segment.open(options, "producer-" + producer);
+             Channel channel = Channel.declare(segment, CHANNEL, ChannelProcessesTest.CHANNEL_OPTIONS)) {
+            MemorySegment buffer = MemorySegment.ofArray(new long[10_000 / 8 + 8]);
+            java.util.concurrent.CountDownLatch stop = stopLatch();
+            say("READY");
+            int index = 0;
+            while (index < quota && stop.getCount() > 0) {
+                int length = lengthOf(index);
+                fill(buffer, producer, index, length);
+                SendOutcome outcome = channel.send(buffer, 0, length);
+                if (outcome == SendOutcome.SENT) {
+                    index++;
+                    LONG.setRelease(sent, 0L, (long) index);
+                    if (index % 8 == 0) {
+                        java.util.concurrent.locks.LockSupport.parkNanos(500_000); // bursts: mid-stream for a while
+                    }
+                } else if (outcome != SendOutcome.NO_BUFFER && outcome != SendOutcome.TIMEOUT) {
+                    throw new IllegalStateException("send " + index + ": " + outcome);
+                }
+            }
+            stop.await();
+        }
+        say("DONE");
+    }
+
+    /** A latch that opens when the parent says STOP. */
+    private static java.util.concurrent.CountDownLatch stopLatch() {
+        java.util.concurrent.CountDownLatch stop = new java.util.concurrent.CountDownLatch(1);
+        Thread.ofPlatform().daemon().start(() -> {
+            await("STOP");
+            stop.countDown();
+        });
+        return stop;
+    }
+
+    /** Offsets in a tally file: two header ints, then per message an unflagged and a redelivered count. */
+    static final long TALLY_BAD = 0;
+    static final long TALLY_DISORDER = 4;
+    static final long TALLY_COUNTS = 16;
+
+    /** The size of a tally file for {@code producers} producers of {@code quota} messages each. */
+    static long tallySize(int producers, int quota) {
+        return TALLY_COUNTS + 8L * producers * quota;
+    }
+
+    /**
+     * Consumes the group and counts each message into a shared tally file, before the message is
+     * done: a SIGKILL loses no count, and one killed after counting yields a redelivered count.
+     * Also counts bad checksums, and per-producer order when this is the group's only member.
+     * Each message takes at least {@code workMicros}; while it is in the handler, the first long of
+     * {@code busyFile} is 1, so that the parent can kill this process mid-message.
+     */
+    private static void tally(SegmentOptions options, String group, Path file, int producers, int quota,
+            Path busyFile, long workMicros) throws Exception {
+        MemorySegment tally = map(file);
+        MemorySegment busy = map(busyFile);
+        int[] last = new int[producers];
+        java.util.Arrays.fill(last, -1);
+        try (Segment segment = Segment.open(options, "tally-" + group);
+             Channel channel = Channel.declare(segment, CHANNEL, ChannelProcessesTest.CHANNEL_OPTIONS);
+             Subscription subscription = channel.subscribe(group, true)) {
+            MessageHandler counter = m -> {
+                MemorySegment b = m.buffer();
+                long o = m.offset();
+                if (m.length() < 16) {
+                    INT.getAndAdd(tally, TALLY_BAD, 1);
+                    return;
+                }
+                int producer = b.get(ValueLayout.JAVA_INT_UNALIGNED, o);
+                int index = b.get(ValueLayout.JAVA_INT_UNALIGNED, o + 4);
+                if (producer < 0 || producer >= producers || index < 0 || index >= quota
+                        || m.length() != lengthOf(index)
+                        || b.get(ValueLayout.JAVA_LONG_UNALIGNED, o + 8) != checksum(b, o, m.length())) {
+                    INT.getAndAdd(tally, TALLY_BAD, 1);
+                    return;
+                }
+                if (index <= last[producer]) {
+                    INT.getAndAdd(tally, TALLY_DISORDER, 1);
+                }
+                last[producer] = index;
+                long at = TALLY_COUNTS + 8L * ((long) producer * quota + index) + (m.isRedelivered() ? 4 : 0);
+                INT.getAndAdd(tally, at, 1);
+            };
+            long workNanos = workMicros * 1000;
+            MessageHandler handler = m -> {
+                LONG.setVolatile(busy, 0L, 1L);
+                long start = System.nanoTime();
+                counter.onMessage(m);
+                while (System.nanoTime() - start < workNanos) {
+                    Thread.onSpinWait();
+                }
+                LONG.setVolatile(busy, 0L, 0L);
+            };
+            java.util.concurrent.CountDownLatch stop = stopLatch();
+            say("READY");
+            while (stop.getCount() > 0) {
+                subscription.take(handler, 64, Duration.ofMillis(20));
+            }
+            while (subscription.poll(handler, 256) > 0) {
+                // drain what is left
+            }
+        }
+        say("DONE");
+    }
+
+    /**
+     * Claims a sequence as a producer would and never publishes it: the parent kills this process
+     * between claim and publish. With {@code unmarked}, only the cursor moves (a death right after
+     * the cursor's compare-and-set, before the slot names its writer).
+     */
+    private static void claimAndHold(SegmentOptions options, boolean unmarked) throws Exception {
+        Segment segment = Segment.open(options, "claimer");
+        Channel channel = Channel.declare(segment, CHANNEL, ChannelProcessesTest.CHANNEL_OPTIONS);
+        long sequence;
+        if (unmarked) {
+            java.lang.reflect.Field field = Channel.class.getDeclaredField("ring");
+            field.setAccessible(true);
+            Ring ring = (Ring) field.get(channel);
+            sequence = ring.cursor();
+            if (!Ring.LONG.compareAndSet(ring.memory, (long) RingDescriptor.CURSOR_OFFSET, sequence, sequence + 1)) {
+                throw new IllegalStateException("the cursor moved under the claimer");
+            }
+        } else {
+            java.lang.reflect.Method claim = Channel.class.getDeclaredMethod("claim");
+            claim.setAccessible(true);
+            sequence = (long) claim.invoke(channel);
+        }
+        say("CLAIMED " + sequence);
+        Thread.sleep(Duration.ofMinutes(5));
+    }
+
+    private static final java.lang.invoke.VarHandle LONG = ValueLayout.JAVA_LONG.varHandle();
+    private static final java.lang.invoke.VarHandle INT = ValueLayout.JAVA_INT.varHandle();
 
     private static void consume(SegmentOptions options, String group, Path out) throws Exception {
         try (Segment segment = Segment.open(options, "consumer-" + group);

@@ -273,4 +273,21 @@ class ChannelTest {
         assertThat(Ring.freeSlots(8, 0, 0)).isEqualTo(8);
         assertThat(Ring.freeSlots(8, 3, -1)).isEqualTo(4);
     }
+
+    @Test
+    void anyChannelOfTheSegmentCanBeInspectedWithoutDeclaringIt() {
+        try (Segment a = Segment.open(options, "a"); Segment b = Segment.open(options, "b")) {
+            Channel orders = Channel.declare(a, "orders", small);
+            Subscription billing = orders.subscribe("billing", true);
+            for (int i = 0; i < 3; i++) {
+                assertThat(orders.send(bytes(20, i))).isEqualTo(SendOutcome.SENT);
+            }
+            billing.poll(m -> { }, 1);
+            dev.shm.core.segment.Directory.Entry entry = b.directory().entries().getFirst();
+            Channel.Stats seen = Channel.inspect(b, entry);
+            assertThat(seen).isEqualTo(orders.stats());
+            assertThat(seen.occupancy()).isEqualTo(2);
+            assertThat(seen.groups()).singleElement().satisfies(g -> assertThat(g.lag()).isEqualTo(2));
+        }
+    }
 }

@@ -184,6 +184,9 @@ class SegmentProcessesTest {
                         // are still in the lane, since the parent never reads it.
                         assertThat(parent.counters().get(SegmentCounters.SLOTS_RECLAIMED))
                                 .as("slots reclaimed").isGreaterThanOrEqualTo(reclaimedBefore + 5);
+                        assertThat(parent.slotPool().stats().stream().mapToLong(SlotPool.ClassStats::reclaimed).sum())
+                                .as("reclaimed per class adds up to the segment's count")
+                                .isEqualTo(parent.counters().get(SegmentCounters.SLOTS_RECLAIMED));
                         assertThat(parent.counters().get(SegmentCounters.LANES_RESET)).isEqualTo(lanesBefore + 1);
                         assertThat(parent.counters().get(SegmentCounters.LEASES_DROPPED)).isEqualTo(leasesBefore + 1);
                     }

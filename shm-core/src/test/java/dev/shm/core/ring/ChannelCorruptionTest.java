@@ -1,0 +1,201 @@
+package dev.shm.core.ring;
+
+import static dev.shm.core.ring.RingDescriptor.*;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.shm.core.counters.SegmentCounters;
+import dev.shm.core.segment.Segment;
+import dev.shm.core.segment.SegmentOptions;
+import dev.shm.core.segment.TestSegments;
+import dev.shm.core.testing.ShmDirectory;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.BiConsumer;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/**
+ * Damaged slot headers, claim words and payload references, written into the shared mapping as a
+ * stray or hostile process would: each is rejected and counted; the group and the producers move
+ * on; nothing crashes or hangs.
+ */
+class ChannelCorruptionTest {
+
+    private static final Duration LIVENESS = Duration.ofMillis(200);
+    private static final Duration BOUND = Duration.ofSeconds(10);
+
+    @RegisterExtension
+    final ShmDirectory shm = new ShmDirectory();
+
+    private SegmentOptions options;
+    private final ChannelOptions small = ChannelOptions.defaults().withCapacity(16).withSlotSize(128)
+            .withSendTimeout(Duration.ofSeconds(5));
+
+    @BeforeEach
+    void options() {
+        options = TestSegments.options(shm.directory("rings"), "bus").withLiveness(Duration.ofMillis(20), LIVENESS);
+    }
+
+    private static Ring ring(Channel channel) throws ReflectiveOperationException {
+        java.lang.reflect.Field field = Channel.class.getDeclaredField("ring");
+        field.setAccessible(true);
+        return (Ring) field.get(channel);
+    }
+
+    private static byte[] bytes(int length, int seed) {
+        byte[] b = new byte[length];
+        for (int i = 0; i < length; i++) {
+            b[i] = (byte) (seed * 31 + i);
+        }
+        return b;
+    }
+
+    /** Receives within a bounded time until {@code count} messages arrived. */
+    private static List<byte[]> receive(Subscription subscription, int count) {
+        List<byte[]> received = new ArrayList<>();
+        long deadline = System.nanoTime() + BOUND.toNanos();
+        while (received.size() < count && System.nanoTime() < deadline) {
+            subscription.take(m -> received.add(m.toByteArray()), count - received.size(), Duration.ofMillis(50));
+        }
+        return received;
+    }
+
+    /**
+     * Sends a damaged message (length {@code length}, sequence 0) between two good ones, damages it
+     * with {@code damage}, and checks that the group receives exactly the good ones, that the
+     * damage is counted, and that the channel still works.
+     */
+    private void damaged(int length, BiConsumer<Ring, Long> damage, boolean stallsUntilLiveness) throws Exception {
+        damaged(length, damage, stallsUntilLiveness, false);
+    }
+
+    private void damaged(int length, BiConsumer<Ring, Long> damage, boolean stallsUntilLiveness, boolean leaksSlot)
+            throws Exception {
+        try (Segment segment = Segment.open(options, "a");
+             Channel channel = Channel.declare(segment, "orders", small);
+             Subscription subscription = channel.subscribe("billing", true)) {
+            Ring ring = ring(channel);
+            assertThat(channel.send(bytes(length, 1))).isEqualTo(SendOutcome.SENT);
+            assertThat(channel.send(bytes(20, 2))).isEqualTo(SendOutcome.SENT);
+            damage.accept(ring, ring.slot(0));
+
+            if (stallsUntilLiveness) {
+                assertThat(subscription.poll(m -> { }, 10)).as("a damaged header holds the group").isZero();
+            }
+            List<byte[]> received = receive(subscription, 1);
+            assertThat(received).as("only the good message").hasSize(1);
+            assertThat(received.getFirst()).isEqualTo(bytes(20, 2));
+            Channel.Stats stats = channel.stats();
+            // Counted where it was met: by the group, and for a slot reference also by its release.
+            long corrupt = stats.corrupt();
+            assertThat(corrupt).as("counted").isBetween(1L, 2L);
+            assertThat(stats.groups().getFirst().lag()).isZero();
+            assertThat(segment.counters().get(SegmentCounters.CORRUPT_FRAMES_REJECTED)).isEqualTo(corrupt);
+
+            for (int i = 0; i < 3 * small.capacity(); i++) { // around the ring, over the damaged slot
+                assertThat(channel.send(bytes(20 + i % 40, i))).isEqualTo(SendOutcome.SENT);
+                List<byte[]> next = receive(subscription, 1);
+                assertThat(next).hasSize(1);
+                assertThat(next.getFirst()).isEqualTo(bytes(20 + i % 40, i));
+            }
+            assertThat(channel.stats().corrupt()).as("nothing more once the damage is passed").isEqualTo(corrupt);
+            long inUse = segment.slotPool().stats().stream().mapToLong(c -> c.total() - c.free()).sum();
+            assertThat(inUse).as("pool slots still in use: only one whose reference was overwritten")
+                    .isEqualTo(leaksSlot ? 1 : 0);
+        }
+    }
+
+    private static void header(Ring ring, long slot, long word) {
+        Ring.LONG.setVolatile(ring.memory, slot, word);
+    }
+
+    @Test
+    void aHeaderOfNoLapIsReplacedByASkipAfterTheLivenessTimeout() throws Exception {
+        damaged(20, (ring, slot) -> header(ring, slot, 0x1234_5678_9ABC_DEF0L), true);
+    }
+
+    @Test
+    void aHeaderWithAnUnknownStateIsReplacedByASkipAfterTheLivenessTimeout() throws Exception {
+        damaged(20, (ring, slot) -> header(ring, slot, word(0, 0, 0x5A)), true);
+    }
+
+    @Test
+    void aSlotWrittenByAPeerThatIsNotAttachedIsReplacedByASkipAfterTheLivenessTimeout() throws Exception {
+        damaged(20, (ring, slot) -> header(ring, slot, word(0, 7, WRITING)), true); // peer 7: an empty entry
+    }
+
+    @Test
+    void aWriterIdBeyondThePeerTableIsDamageToo() throws Exception {
+        damaged(20, (ring, slot) -> header(ring, slot, word(0, 200, WRITING)), true);
+    }
+
+    @Test
+    void anInlineLengthOutOfRangeIsRejected() throws Exception {
+        damaged(20, (ring, slot) -> ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_LENGTH_OFFSET, -1), false);
+        damaged(20, (ring, slot) -> ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_LENGTH_OFFSET,
+                ring.inlineCapacity() + 1), false);
+    }
+
+    @Test
+    void anUnknownPayloadTypeIsRejected() throws Exception {
+        damaged(20, (ring, slot) -> ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, 77), false);
+    }
+
+    @Test
+    void aClaimWordOfAnotherLapIsRejected() throws Exception {
+        damaged(20, (ring, slot) -> Ring.LONG.setVolatile(ring.memory, slot + SLOT_CLAIMS_OFFSET,
+                word(5, NO_PEER, OPEN)), false);
+    }
+
+    @Test
+    void aSlotReferenceNamingNoSlotIsRejected() throws Exception {
+        for (long ref : new long[] {-1L, Long.MAX_VALUE, 0x00FF_0000_0000_0000L}) {
+            damaged(300, (ring, slot) -> ring.memory.set(ValueLayout.JAVA_LONG, slot + ring.body, ref), false, true);
+        }
+    }
+
+    @Test
+    void aSlotReferenceLongerThanItsSlotIsRejectedAndTheSlotStillFreed() throws Exception {
+        damaged(300, (ring, slot) -> ring.memory.set(ValueLayout.JAVA_LONG, slot + ring.body + 8, 1L << 40), false);
+        damaged(300, (ring, slot) -> ring.memory.set(ValueLayout.JAVA_LONG, slot + ring.body + 8, -5L), false);
+    }
+
+    @Test
+    void aMemfdReferenceOutOfTheLeaseTableOrLongerThanItsBufferIsRejected() throws Exception {
+        damaged(10_000, (ring, slot) -> ring.memory.set(ValueLayout.JAVA_INT, slot + ring.body, -1), false);
+        damaged(10_000, (ring, slot) -> ring.memory.set(ValueLayout.JAVA_INT, slot + ring.body, 1 << 30), false);
+        damaged(10_000, (ring, slot) -> ring.memory.set(ValueLayout.JAVA_LONG, slot + ring.body + 8, 1L << 40), false);
+    }
+
+    @Test
+    void aProducerTakesADamagedSlotAfterTheLivenessTimeoutInsteadOfHanging() throws Exception {
+        for (boolean singleProducer : new boolean[] {false, true}) {
+            try (Segment segment = Segment.open(options, "a");
+                 Channel channel = Channel.declare(segment, singleProducer ? "sp" : "mp",
+                         small.withSingleProducer(singleProducer));
+                 Subscription subscription = channel.subscribe("billing", true)) {
+                for (int i = 0; i < small.capacity(); i++) {
+                    assertThat(channel.send(bytes(20, i))).isEqualTo(SendOutcome.SENT);
+                }
+                assertThat(receive(subscription, small.capacity())).hasSize(small.capacity());
+                Ring ring = ring(channel);
+                header(ring, ring.slot(small.capacity()), 0x0BAD_0BAD_0BAD_0BADL); // the slot the next send needs
+
+                long start = System.nanoTime();
+                assertThat(channel.send(bytes(30, 99))).isEqualTo(SendOutcome.SENT);
+                assertThat(Duration.ofNanos(System.nanoTime() - start)).as("waited for the liveness timeout")
+                        .isGreaterThanOrEqualTo(LIVENESS);
+                List<byte[]> received = receive(subscription, 1);
+                assertThat(received).hasSize(1);
+                assertThat(received.getFirst()).isEqualTo(bytes(30, 99));
+                assertThat(channel.stats().corrupt()).isEqualTo(1);
+                assertThat(channel.send(bytes(31, 100))).isEqualTo(SendOutcome.SENT);
+                assertThat(receive(subscription, 1)).hasSize(1);
+            }
+        }
+    }
+}
