@@ -1,0 +1,2 @@
+/** Spring Boot auto-configuration for shm: properties, segment, buffer and channel beans, failure analyzers. */
+package dev.shm.spring.autoconfigure;

@@ -1,0 +1,126 @@
+package dev.shm.spring.channel;
+
+import dev.shm.core.ring.ChannelOptions;
+import dev.shm.core.ring.Subscription;
+import dev.shm.core.segment.Segment;
+import dev.shm.spring.support.RawRecords;
+import dev.shm.spring.support.ShmDecodingException;
+import dev.shm.spring.support.ShmMessageCodec;
+import java.time.Duration;
+import java.util.concurrent.locks.ReentrantLock;
+import org.springframework.context.SmartLifecycle;
+import org.springframework.messaging.Message;
+import org.springframework.messaging.PollableChannel;
+
+/**
+ * A {@link PollableChannel} over a channel of a segment: {@code receive} takes the next message of
+ * this application's consumer group, competing with the group's other members in any process.
+ *
+ * <p>The group is joined when the channel starts (or at the first {@code receive}), so messages
+ * sent from then on are kept for it, and left when it stops. A record that does not decode goes to
+ * the error channel and {@code receive} goes on to the next one.
+ */
+public class PollableShmChannel extends AbstractShmChannel implements PollableChannel, SmartLifecycle {
+
+    private final ReentrantLock lock = new ReentrantLock();
+    private Subscription subscription;
+    private volatile boolean running;
+
+    /**
+     * Creates the channel.
+     *
+     * @param segment the segment that holds the ring
+     * @param channelName the ring's name in the segment
+     * @param options the ring's declaration
+     * @param codec the codec
+     */
+    public PollableShmChannel(Segment segment, String channelName, ChannelOptions options, ShmMessageCodec codec) {
+        super(segment, channelName, options, codec);
+    }
+
+    @Override
+    public Message<?> receive() {
+        return receive(Long.MAX_VALUE / 2_000_000);
+    }
+
+    @Override
+    public Message<?> receive(long timeout) {
+        long deadline = System.nanoTime() + Math.max(0, timeout) * 1_000_000;
+        Object[] holder = new Object[1];
+        lock.lock();
+        try {
+            Subscription sub = subscription();
+            while (true) {
+                long left = deadline - System.nanoTime();
+                int n = timeout <= 0 ? sub.poll(m -> holder[0] = decode(m), 1)
+                        : sub.take(m -> holder[0] = decode(m), 1, Duration.ofNanos(Math.max(0, left)));
+                if (n > 0 && holder[0] instanceof Message<?> message) {
+                    return message;
+                }
+                if (n == 0 || System.nanoTime() - deadline >= 0) {
+                    return null; // nothing came, or only records that failed
+                }
+            }
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private Object decode(dev.shm.core.ring.Message m) {
+        try {
+            return codec().decode(m.buffer(), m.offset(), m.length(), getChannelName(), m.isRedelivered());
+        } catch (RuntimeException e) {
+            Message<byte[]> raw = RawRecords.of(m.toByteArray(), getChannelName(), m.isRedelivered());
+            publishError(raw, new ShmDecodingException(raw, e));
+            return null;
+        }
+    }
+
+    private Subscription subscription() {
+        if (subscription == null) {
+            subscription = getRing().subscribe(getGroup(), isRequired());
+        }
+        return subscription;
+    }
+
+    @Override
+    public void start() {
+        lock.lock();
+        try {
+            subscription();
+            running = true;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    @Override
+    public void stop() {
+        running = false;
+        lock.lock();
+        try {
+            if (subscription != null) {
+                subscription.close();
+                subscription = null;
+            }
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    @Override
+    public boolean isRunning() {
+        return running;
+    }
+
+    @Override
+    public int getPhase() {
+        return SubscribableShmChannel.DEFAULT_PHASE;
+    }
+
+    @Override
+    public void destroy() {
+        stop();
+        super.destroy();
+    }
+}

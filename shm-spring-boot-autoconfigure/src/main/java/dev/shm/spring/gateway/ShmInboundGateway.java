@@ -1,0 +1,195 @@
+package dev.shm.spring.gateway;
+
+import dev.shm.core.lane.Lane;
+import dev.shm.core.lane.LaneTable;
+import dev.shm.core.segment.Segment;
+import dev.shm.spring.support.LaneIo;
+import dev.shm.spring.support.ShmHeaders;
+import dev.shm.spring.support.ShmMessageCodec;
+import dev.shm.spring.support.ShmRings;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.locks.LockSupport;
+import org.springframework.integration.gateway.MessagingGatewaySupport;
+import org.springframework.integration.support.MessageBuilder;
+import org.springframework.messaging.Message;
+
+/**
+ * An inbound gateway: provides a service to the processes of the host. Each request that arrives on
+ * a lane goes to the request channel; the reply (or the error) goes back on the same lane with the
+ * request's correlation.
+ *
+ * <p>One process provides a service at a time: a second inbound gateway for the same service, in
+ * another process, stands by and takes over when the provider dies (the segment's recovery
+ * releases the role). Requests are handled one at a time, in arrival order per client.
+ *
+ * <p>A request whose flow throws is answered with an error reply ({@link ShmHeaders#ERROR}), unless
+ * an error channel is set, whose flow's result is the reply.
+ */
+public class ShmInboundGateway extends MessagingGatewaySupport {
+
+    private final Segment segment;
+    private final String service;
+    private ShmMessageCodec codec;
+    private Duration drainTimeout = Duration.ofSeconds(10);
+    private Duration replyTimeout = Duration.ofSeconds(30);
+    private int index = -1;
+    private volatile boolean running;
+    private volatile boolean provider;
+    private Thread thread;
+
+    /**
+     * Creates the gateway.
+     *
+     * @param segment the segment that holds the service
+     * @param service the service's name
+     */
+    public ShmInboundGateway(Segment segment, String service) {
+        this.segment = segment;
+        this.service = service;
+    }
+
+    /** @param codec the codec (default: the application's {@code ShmMessageCodec} bean) */
+    public void setCodec(ShmMessageCodec codec) {
+        this.codec = codec;
+    }
+
+    /** @param drainTimeout the longest wait on stop for the request in hand */
+    public void setDrainTimeout(Duration drainTimeout) {
+        this.drainTimeout = drainTimeout;
+    }
+
+    @Override
+    public void setReplyTimeout(long replyTimeout) {
+        super.setReplyTimeout(replyTimeout);
+        this.replyTimeout = Duration.ofMillis(replyTimeout);
+    }
+
+    /**
+     * Tells whether this process provides the service now.
+     *
+     * @return {@code false} while standing by
+     */
+    public boolean isProvider() {
+        return provider;
+    }
+
+    @Override
+    public String getComponentType() {
+        return "shm:inbound-gateway";
+    }
+
+    @Override
+    protected void onInit() {
+        super.onInit();
+        codec = ShmRings.codec(codec, getBeanFactory());
+        index = ShmServices.declare(segment, service);
+    }
+
+    @Override
+    protected void doStart() {
+        super.doStart();
+        provider = segment.directory().provide(index);
+        running = true;
+        thread = Thread.ofPlatform().daemon().name("shm-service-" + service).start(this::serve);
+    }
+
+    @Override
+    protected void doStop() {
+        running = false;
+        Thread t = thread;
+        thread = null;
+        if (t != null) {
+            try {
+                if (!t.join(drainTimeout)) {
+                    t.interrupt();
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        super.doStop();
+    }
+
+    private void serve() {
+        Map<Integer, LaneTable.LanePair> pairs = new HashMap<>();
+        int idle = 0;
+        long lastScan = 0;
+        while (running) {
+            if (!provider) {
+                provider = segment.directory().provide(index);
+                if (!provider) {
+                    LockSupport.parkNanos(20_000_000);
+                    continue;
+                }
+            }
+            long now = System.nanoTime();
+            if (idle > 0 && now - lastScan > 2_000_000 || pairs.isEmpty() && now - lastScan > 1_000_000) {
+                lastScan = now;
+                List<LaneTable.LanePair> active = segment.lanes().lanesOf(index);
+                Map<Integer, LaneTable.LanePair> next = new HashMap<>();
+                for (LaneTable.LanePair p : active) {
+                    if (p.provider() != segment.peerId()) {
+                        continue;
+                    }
+                    LaneTable.LanePair known = pairs.get(p.index());
+                    next.put(p.index(), known != null && !known.toService().isReset() && known.client() == p.client()
+                            ? known : p);
+                }
+                pairs = next;
+            }
+            int handled = 0;
+            for (LaneTable.LanePair p : pairs.values()) {
+                int n = p.toService().poll((type, payload) -> handle(p, type, payload), 16);
+                if (n > 0) {
+                    handled += n;
+                }
+            }
+            idle = handled > 0 ? 0 : LaneIo.idle(idle);
+        }
+    }
+
+    private void handle(LaneTable.LanePair p, short type, java.lang.foreign.MemorySegment payload) {
+        Message<?> request;
+        try {
+            request = LaneIo.decode(segment, codec, type, payload);
+        } catch (RuntimeException e) {
+            logger.warn(e, "dropped a request to service '" + service + "' that does not decode");
+            return;
+        }
+        if (request == null) {
+            return;
+        }
+        Object correlation = request.getHeaders().get(ShmHeaders.CORRELATION);
+        Message<?> reply;
+        try {
+            reply = sendAndReceiveMessage(request);
+            if (reply == null) {
+                reply = error(correlation, "no reply within " + replyTimeout);
+            } else {
+                reply = MessageBuilder.fromMessage(reply).setHeader(ShmHeaders.CORRELATION, correlation).build();
+            }
+        } catch (RuntimeException e) {
+            Throwable cause = e.getCause() != null ? e.getCause() : e;
+            reply = error(correlation, cause.getClass().getName() + ": " + cause.getMessage());
+        }
+        ShmMessageCodec.Encoded record;
+        try {
+            record = codec.encode(reply);
+        } catch (RuntimeException e) {
+            record = codec.encode(error(correlation, "the reply cannot be encoded: " + e.getMessage()));
+        }
+        int rc = LaneIo.write(segment, p.toClient(), record.segment(), record.length(),
+                System.nanoTime() + replyTimeout.toNanos());
+        if (rc != LaneIo.OK && rc != Lane.RESET) {
+            logger.warn("reply of service '" + service + "' not delivered (" + rc + ")");
+        }
+    }
+
+    private static Message<?> error(Object correlation, String text) {
+        return MessageBuilder.withPayload(text).setHeader(ShmHeaders.CORRELATION, correlation)
+                .setHeader(ShmHeaders.ERROR, text).build();
+    }
+}

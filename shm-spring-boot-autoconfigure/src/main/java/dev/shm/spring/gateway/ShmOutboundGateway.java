@@ -1,0 +1,233 @@
+package dev.shm.spring.gateway;
+
+import dev.shm.core.lane.Lane;
+import dev.shm.core.lane.LaneTable;
+import dev.shm.core.segment.Directory;
+import dev.shm.core.segment.Segment;
+import dev.shm.spring.support.LaneIo;
+import dev.shm.spring.support.ShmHeaders;
+import dev.shm.spring.support.ShmMessageCodec;
+import dev.shm.spring.support.ShmRings;
+import java.time.Duration;
+import java.util.Map;
+import java.util.OptionalInt;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
+import org.springframework.beans.factory.DisposableBean;
+import org.springframework.integration.MessageTimeoutException;
+import org.springframework.integration.handler.AbstractReplyProducingMessageHandler;
+import org.springframework.integration.support.MessageBuilder;
+import org.springframework.messaging.Message;
+import org.springframework.messaging.MessageHandlingException;
+
+/**
+ * An outbound gateway: sends each request to the process that provides a service on the host and
+ * produces its reply.
+ *
+ * <p>Requests and replies travel on a lane pair of the segment — a pair of single-producer,
+ * single-consumer buffers between this process and the provider — opened at the first request.
+ * Each request carries a correlation ({@link ShmHeaders#CORRELATION}) that the reply returns;
+ * requests from several threads share the pair. A request without a reply within the reply
+ * timeout fails with {@link MessageTimeoutException}; a request that failed in the provider fails
+ * here with a {@link MessageHandlingException} naming the remote error; a provider that dies fails
+ * the requests it had, and the next request goes to its successor.
+ */
+public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler implements DisposableBean {
+
+    private final Segment segment;
+    private final String service;
+    private ShmMessageCodec codec;
+    private Duration replyTimeout = Duration.ofSeconds(30);
+    private final Map<Long, CompletableFuture<Message<?>>> pending = new ConcurrentHashMap<>();
+    private final AtomicLong correlations = new AtomicLong();
+    private final Object writeLock = new Object();
+    private volatile LaneTable.LanePair pair;
+    private volatile boolean running = true;
+    private Thread reader;
+
+    /**
+     * Creates the gateway.
+     *
+     * @param segment the segment that holds the service
+     * @param service the service's name
+     */
+    public ShmOutboundGateway(Segment segment, String service) {
+        this.segment = segment;
+        this.service = service;
+    }
+
+    /** @param codec the codec (default: the application's {@code ShmMessageCodec} bean) */
+    public void setCodec(ShmMessageCodec codec) {
+        this.codec = codec;
+    }
+
+    /** @param replyTimeout the longest wait for a reply, including the wait for a provider (default 30 s) */
+    public void setReplyTimeout(Duration replyTimeout) {
+        this.replyTimeout = replyTimeout;
+    }
+
+    @Override
+    public String getComponentType() {
+        return "shm:outbound-gateway";
+    }
+
+    @Override
+    protected void doInit() {
+        codec = ShmRings.codec(codec, getBeanFactory());
+        ShmServices.declare(segment, service);
+        reader = Thread.ofPlatform().daemon().name("shm-replies-" + service).start(this::readReplies);
+    }
+
+    @Override
+    protected Object handleRequestMessage(Message<?> request) {
+        long deadline = System.nanoTime() + replyTimeout.toNanos();
+        long correlation = correlations.incrementAndGet();
+        CompletableFuture<Message<?>> reply = new CompletableFuture<>();
+        pending.put(correlation, reply);
+        try {
+            Message<?> out = MessageBuilder.fromMessage(request).setHeader(ShmHeaders.CORRELATION, correlation).build();
+            send(request, out, deadline);
+            Message<?> message = reply.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+            Object error = message.getHeaders().get(ShmHeaders.ERROR);
+            if (error != null) {
+                throw new MessageHandlingException(request, "service '" + service + "' failed in the providing "
+                        + "process: " + error);
+            }
+            return MessageBuilder.fromMessage(message).removeHeader(ShmHeaders.CORRELATION);
+        } catch (TimeoutException e) {
+            throw new MessageTimeoutException(request, "no reply from service '" + service + "' within "
+                    + replyTimeout);
+        } catch (ExecutionException e) {
+            throw new MessageHandlingException(request, "request to service '" + service + "' failed: "
+                    + e.getCause().getMessage(), e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new MessageHandlingException(request, "interrupted waiting for service '" + service + "'", e);
+        } finally {
+            pending.remove(correlation);
+        }
+    }
+
+    private void send(Message<?> request, Message<?> out, long deadline) {
+        synchronized (writeLock) {
+            ShmMessageCodec.Encoded record = codec.encode(out);
+            for (int attempt = 0; ; attempt++) {
+                LaneTable.LanePair p = openPair(request, deadline);
+                int rc = LaneIo.write(segment, p.toService(), record.segment(), record.length(), deadline);
+                switch (rc) {
+                    case LaneIo.OK -> {
+                        return;
+                    }
+                    case LaneIo.TIMEOUT -> throw new MessageTimeoutException(request, "the lane to service '" + service
+                            + "' stayed full for " + replyTimeout);
+                    case LaneIo.NO_BUFFER -> throw new MessageHandlingException(request, "no slot in the segment's "
+                            + "pool for a request of " + record.length() + " bytes");
+                    default -> {
+                        resetPair(p, "the provider of service '" + service + "' went away");
+                        if (attempt > 0) {
+                            throw new MessageHandlingException(request, "the provider of service '" + service
+                                    + "' went away");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /** Opens a pair to the current provider, waiting for one until the deadline. */
+    private LaneTable.LanePair openPair(Message<?> request, long deadline) {
+        LaneTable.LanePair p = pair;
+        if (p != null && !p.toService().isReset()) {
+            return p;
+        }
+        if (p != null) {
+            resetPair(p, "the provider of service '" + service + "' went away");
+        }
+        Directory directory = segment.directory();
+        while (true) {
+            OptionalInt index = directory.lookup(service);
+            if (index.isPresent()) {
+                int provider = directory.entry(index.getAsInt()).provider();
+                if (provider >= 0) {
+                    LaneTable.LanePair opened = segment.lanes().open(index.getAsInt(), provider);
+                    if (opened == null) {
+                        throw new MessageHandlingException(request, "every lane of segment " + segment.name()
+                                + " is in use; raise the segment's lane count");
+                    }
+                    pair = opened;
+                    return opened;
+                }
+            }
+            if (System.nanoTime() - deadline >= 0) {
+                throw new MessageTimeoutException(request, "no process provides service '" + service + "' in segment "
+                        + segment.name() + " (waited " + replyTimeout + ")");
+            }
+            LockSupport.parkNanos(5_000_000);
+        }
+    }
+
+    private void resetPair(LaneTable.LanePair p, String why) {
+        synchronized (this) {
+            if (pair == p) {
+                pair = null;
+                segment.lanes().close(p);
+            }
+        }
+        RuntimeException failure = new MessageHandlingException(null, why);
+        pending.values().forEach(f -> f.completeExceptionally(failure));
+    }
+
+    private void readReplies() {
+        int idle = 0;
+        while (running) {
+            LaneTable.LanePair p = pair;
+            if (p == null) {
+                LockSupport.parkNanos(1_000_000);
+                continue;
+            }
+            int n = p.toClient().poll((type, payload) -> {
+                try {
+                    Message<?> reply = LaneIo.decode(segment, codec, type, payload);
+                    if (reply != null && reply.getHeaders().get(ShmHeaders.CORRELATION) instanceof Long correlation) {
+                        CompletableFuture<Message<?>> future = pending.get(correlation);
+                        if (future != null) {
+                            future.complete(reply);
+                        }
+                    }
+                } catch (RuntimeException e) {
+                    logger.warn(e, "dropped a reply of service '" + service + "' that does not decode");
+                }
+            }, 16);
+            if (n == Lane.RESET) {
+                resetPair(p, "the provider of service '" + service + "' went away");
+                idle = 0;
+            } else if (n > 0) {
+                idle = 0;
+            } else {
+                idle = LaneIo.idle(idle);
+            }
+        }
+    }
+
+    @Override
+    public void destroy() {
+        running = false;
+        if (reader != null) {
+            try {
+                reader.join(Duration.ofSeconds(2));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        LaneTable.LanePair p = pair;
+        if (p != null && segment.isOpen()) {
+            pair = null;
+            segment.lanes().close(p);
+        }
+    }
+}

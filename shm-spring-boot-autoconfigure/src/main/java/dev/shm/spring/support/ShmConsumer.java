@@ -1,0 +1,167 @@
+package dev.shm.spring.support;
+
+import dev.shm.core.ring.Channel;
+import dev.shm.core.ring.Subscription;
+import java.time.Duration;
+import java.util.function.BiConsumer;
+import java.util.function.Consumer;
+import org.apache.commons.logging.Log;
+import org.apache.commons.logging.LogFactory;
+import org.springframework.messaging.Message;
+
+/**
+ * A member of a channel's consumer group, with a thread of its own that takes messages from the
+ * ring, decodes them and hands them to a sink. A record that does not decode, and a sink that
+ * throws, go to the error sink; neither stops the consumer.
+ *
+ * <p>{@link #stop(Duration)} stops taking, lets the message in hand finish (bounded), and leaves the
+ * group; a message the ring handed out is always finished before the thread ends.
+ */
+public final class ShmConsumer {
+
+    private static final Log LOG = LogFactory.getLog(ShmConsumer.class);
+    private static final Duration POLL = Duration.ofMillis(100);
+    private static final int BATCH = 16;
+
+    private final Channel channel;
+    private final String group;
+    private final boolean required;
+    private final ShmMessageCodec codec;
+    private final Consumer<Message<?>> sink;
+    private final BiConsumer<Message<?>, Throwable> errors;
+    private final Object pauseLock = new Object();
+    private volatile boolean running;
+    private volatile boolean paused;
+    private Thread thread;
+
+    /**
+     * Creates a consumer; {@link #start()} joins the group.
+     *
+     * @param channel the channel's ring
+     * @param group the consumer group
+     * @param required whether the group gates producers
+     * @param codec the codec
+     * @param sink receives each decoded message, on the consumer's thread
+     * @param errors receives what failed: the decoded message and the failure, or, when decoding
+     *     failed, a message whose payload is the raw record and a {@link ShmDecodingException}
+     */
+    public ShmConsumer(Channel channel, String group, boolean required, ShmMessageCodec codec,
+                       Consumer<Message<?>> sink, BiConsumer<Message<?>, Throwable> errors) {
+        this.channel = channel;
+        this.group = group;
+        this.required = required;
+        this.codec = codec;
+        this.sink = sink;
+        this.errors = errors;
+    }
+
+    /**
+     * Joins the group (so that every message sent from now on reaches it) and starts the thread.
+     */
+    public synchronized void start() {
+        if (running) {
+            return;
+        }
+        Subscription subscription = channel.subscribe(group, required);
+        running = true;
+        thread = Thread.ofPlatform().daemon().name("shm-" + channel.name() + "-" + group)
+                .start(() -> run(subscription));
+    }
+
+    /**
+     * Tells whether the consumer runs.
+     *
+     * @return {@code true} between start and stop
+     */
+    public boolean isRunning() {
+        return running;
+    }
+
+    /** Stops taking messages until {@link #resume()}; the group membership stays. */
+    public void pause() {
+        paused = true;
+    }
+
+    /** Takes messages again after {@link #pause()}. */
+    public void resume() {
+        synchronized (pauseLock) {
+            paused = false;
+            pauseLock.notifyAll();
+        }
+    }
+
+    /**
+     * Tells whether the consumer is paused.
+     *
+     * @return {@code true} after pause, before resume
+     */
+    public boolean isPaused() {
+        return paused;
+    }
+
+    /**
+     * Stops: no new message is taken; the one in hand (and the rest of a batch the ring already
+     * handed out) is finished, waiting at most {@code drainTimeout}; then the group is left.
+     *
+     * @param drainTimeout the longest wait for the thread
+     */
+    public void stop(Duration drainTimeout) {
+        Thread t;
+        synchronized (this) {
+            if (!running) {
+                return;
+            }
+            running = false;
+            t = thread;
+            thread = null;
+        }
+        resume();
+        try {
+            if (!t.join(drainTimeout)) {
+                LOG.warn("shm consumer of channel '" + channel.name() + "', group '" + group + "' still handles a "
+                        + "message after " + drainTimeout + "; interrupting it");
+                t.interrupt();
+                t.join(Duration.ofSeconds(1));
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private void run(Subscription subscription) {
+        String name = channel.name();
+        try (subscription) {
+            while (running) {
+                if (paused) {
+                    synchronized (pauseLock) {
+                        while (paused && running) {
+                            pauseLock.wait(POLL.toMillis());
+                        }
+                    }
+                    continue;
+                }
+                subscription.take(message -> {
+                    Message<?> decoded;
+                    try {
+                        decoded = codec.decode(message.buffer(), message.offset(), message.length(), name,
+                                message.isRedelivered());
+                    } catch (RuntimeException e) {
+                        Message<byte[]> raw = RawRecords.of(message.toByteArray(), name, message.isRedelivered());
+                        errors.accept(raw, new ShmDecodingException(raw, e));
+                        return;
+                    }
+                    try {
+                        sink.accept(decoded);
+                    } catch (RuntimeException | Error e) {
+                        errors.accept(decoded, e);
+                    }
+                }, BATCH, POLL);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (RuntimeException | Error e) {
+            running = false;
+            LOG.error("shm consumer of channel '" + name + "', group '" + group + "' failed and stopped", e);
+        }
+    }
+}

@@ -1,0 +1,61 @@
+package dev.shm.spring.support;
+
+import dev.shm.core.ring.Channel;
+import dev.shm.core.ring.ChannelException;
+import dev.shm.core.ring.ChannelOptions;
+import dev.shm.core.segment.Segment;
+import dev.shm.core.segment.SegmentException;
+import org.springframework.beans.factory.BeanFactory;
+
+/** Declaring rings and finding the codec, for the shm components. */
+public final class ShmRings {
+
+    private ShmRings() {
+    }
+
+    /**
+     * Declares a channel's ring, translating a declaration that disagrees with another process's
+     * into a {@link ShmDeclarationMismatchException} that names the channel's properties.
+     *
+     * @param segment the segment
+     * @param name the channel's name
+     * @param options the declaration
+     * @return the ring
+     */
+    public static Channel declare(Segment segment, String name, ChannelOptions options) {
+        try {
+            return Channel.declare(segment, name, options);
+        } catch (SegmentException e) {
+            if (e.reason() == SegmentException.Reason.PARAMETER_MISMATCH) {
+                throw new ShmDeclarationMismatchException("shm.channels." + name, e);
+            }
+            throw e;
+        } catch (ChannelException e) {
+            if (e.reason() == ChannelException.Reason.GROUPS_FULL) {
+                throw e;
+            }
+            throw new ShmDeclarationMismatchException("shm.channels." + name, e);
+        }
+    }
+
+    /**
+     * Returns the codec to use: the given one, else the application's, else one for
+     * {@code byte[]} and {@code String} payloads only.
+     *
+     * @param codec the component's own codec, or {@code null}
+     * @param beanFactory the bean factory, or {@code null}
+     * @return the codec
+     */
+    public static ShmMessageCodec codec(ShmMessageCodec codec, BeanFactory beanFactory) {
+        if (codec != null) {
+            return codec;
+        }
+        if (beanFactory != null) {
+            ShmMessageCodec bean = beanFactory.getBeanProvider(ShmMessageCodec.class).getIfAvailable();
+            if (bean != null) {
+                return bean;
+            }
+        }
+        return new ShmMessageCodec(null);
+    }
+}

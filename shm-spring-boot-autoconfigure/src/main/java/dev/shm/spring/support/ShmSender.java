@@ -1,0 +1,92 @@
+package dev.shm.spring.support;
+
+import dev.shm.core.ring.Channel;
+import dev.shm.core.ring.SendOutcome;
+import java.time.Duration;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
+import org.springframework.messaging.Message;
+import org.springframework.messaging.MessageDeliveryException;
+
+/**
+ * Encodes Spring messages and sends them to a channel's ring, keeping count of the sends in
+ * progress so that {@link #close(Duration)} lets them finish before the ring is let go.
+ *
+ * <p>Thread-safety: {@link #send} from any thread.
+ */
+public final class ShmSender {
+
+    private final Channel channel;
+    private final ShmMessageCodec codec;
+    private final AtomicInteger inFlight = new AtomicInteger();
+    private volatile boolean closed;
+
+    /**
+     * Creates a sender.
+     *
+     * @param channel the channel's ring
+     * @param codec the codec
+     */
+    public ShmSender(Channel channel, ShmMessageCodec codec) {
+        this.channel = channel;
+        this.codec = codec;
+    }
+
+    /**
+     * Returns the channel.
+     *
+     * @return the ring this sender sends to
+     */
+    public Channel channel() {
+        return channel;
+    }
+
+    /**
+     * Encodes and sends a message.
+     *
+     * @param message the message
+     * @return {@link SendOutcome#SENT} or {@link SendOutcome#DROPPED} (the channel drops when full):
+     *     the message was accepted; {@link SendOutcome#FULL} or {@link SendOutcome#TIMEOUT}: it was not
+     * @throws MessageDeliveryException when the sender is closed, the payload cannot be encoded, or
+     *     no buffer is left for it
+     */
+    public SendOutcome send(Message<?> message) {
+        inFlight.incrementAndGet();
+        try {
+            if (closed) {
+                throw new MessageDeliveryException(message, "shm channel '" + channel.name() + "' is closed");
+            }
+            ShmMessageCodec.Encoded record;
+            try {
+                record = codec.encode(message);
+            } catch (ShmCodecException e) {
+                throw new MessageDeliveryException(message, e.getMessage(), e);
+            }
+            SendOutcome outcome = channel.send(record.segment(), 0, record.length());
+            if (outcome == SendOutcome.NO_BUFFER) {
+                throw new MessageDeliveryException(message, "no room for a record of " + record.length()
+                        + " bytes on shm channel '" + channel.name() + "': the segment's slot pool is exhausted or "
+                        + "its memfd lease table is full; raise the slot classes' count or the segment's size");
+            }
+            return outcome;
+        } finally {
+            inFlight.decrementAndGet();
+        }
+    }
+
+    /**
+     * Refuses new sends, waits (bounded) for those in progress, and closes the channel — which
+     * itself waits, up to its send timeout, until the receivers have read what travelled in memfd
+     * buffers of this process.
+     *
+     * @param timeout the longest wait for sends in progress
+     */
+    public void close(Duration timeout) {
+        closed = true;
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (inFlight.get() > 0 && System.nanoTime() - deadline < 0) {
+            LockSupport.parkNanos(1_000_000);
+        }
+        channel.close();
+    }
+}

@@ -1,0 +1,140 @@
+package dev.shm.spring.apps.peer;
+
+import dev.shm.core.segment.Segment;
+import dev.shm.core.testing.ChildSupport;
+import dev.shm.spring.dsl.Shm;
+import dev.shm.spring.support.ShmHeaders;
+import java.time.Duration;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.locks.LockSupport;
+import org.springframework.beans.factory.annotation.Value;
+import org.springframework.boot.SpringApplication;
+import org.springframework.boot.autoconfigure.SpringBootApplication;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnProperty;
+import org.springframework.context.ConfigurableApplicationContext;
+import org.springframework.context.annotation.Bean;
+import org.springframework.integration.annotation.ServiceActivator;
+import org.springframework.integration.dsl.IntegrationFlow;
+import org.springframework.messaging.Message;
+import org.springframework.stereotype.Component;
+import org.springframework.messaging.MessageChannel;
+import org.springframework.messaging.MessagingException;
+import org.springframework.messaging.support.MessageBuilder;
+
+/**
+ * A peer application for the cross-process tests; its roles come from properties:
+ * {@code peer.listen} receives {@code events} (with {@code peer.hold-first} it holds the first
+ * message forever, to be killed with it), {@code peer.pricing} provides the {@code pricing}
+ * service, {@code peer.send=N} sends N events and reports each one accepted.
+ */
+@SpringBootApplication
+public class PeerApplication {
+
+    /** Receives {@code events} when {@code peer.listen} is set. */
+    @Component
+    @ConditionalOnProperty("peer.listen")
+    static class Listener {
+
+        private final AtomicBoolean holding = new AtomicBoolean();
+
+        @Value("${peer.hold-first:false}")
+        private boolean holdFirst;
+
+        @Value("${peer.work-micros:0}")
+        private long workMicros;
+
+        /**
+         * Prints each event.
+         *
+         * @param message the event
+         * @throws InterruptedException never, in practice: the hold ends with the process
+         */
+        @ServiceActivator(inputChannel = "events")
+        public void onEvent(Message<?> message) throws InterruptedException {
+            if (holdFirst && holding.compareAndSet(false, true)) {
+                ChildSupport.say("HOLDING " + message.getPayload());
+                new CountDownLatch(1).await(); // until SIGKILL
+            }
+            if (workMicros > 0) {
+                LockSupport.parkNanos(workMicros * 1000); // simulated work, not synchronisation
+            }
+            ChildSupport.say("GOT " + message.getPayload() + " redelivered="
+                    + Boolean.TRUE.equals(message.getHeaders().get(ShmHeaders.REDELIVERED)));
+        }
+    }
+
+    /**
+     * Prints each order.
+     *
+     * @param order the order, decoded from JSON
+     */
+    @ServiceActivator(inputChannel = "orders")
+    public void onOrder(Order order) {
+        ChildSupport.say("ORDER " + order.id() + " " + order.quantity() + " " + order.items());
+    }
+
+    /**
+     * Prints each failure.
+     *
+     * @param error the failure
+     */
+    @ServiceActivator(inputChannel = "errorChannel")
+    public void onError(MessagingException error) {
+        Throwable cause = error.getCause() != null ? error.getCause() : error;
+        ChildSupport.say("ERROR " + error.getClass().getSimpleName() + ": " + cause.getMessage());
+    }
+
+    /**
+     * Provides the pricing service: upper-cases the request; fails for "boom"; is slow for "slow".
+     *
+     * @param main the segment
+     * @return the flow
+     */
+    @Bean
+    @ConditionalOnProperty("peer.pricing")
+    IntegrationFlow pricing(Segment main) {
+        return IntegrationFlow.from(Shm.inboundGateway(main, "pricing"))
+                .<String, String>transform(request -> {
+                    if (request.equals("boom")) {
+                        throw new IllegalArgumentException("no price for boom");
+                    }
+                    if (request.equals("slow")) {
+                        LockSupport.parkNanos(Duration.ofSeconds(3).toNanos()); // slower than the caller waits
+                    }
+                    return request.toUpperCase() + "@" + ProcessHandle.current().pid();
+                })
+                .get();
+    }
+
+    /**
+     * Runs the application until the parent says EXIT (or a signal ends it).
+     *
+     * @param args Spring Boot arguments
+     */
+    public static void main(String[] args) {
+        ChildSupport.begin(Duration.ofSeconds(100));
+        ConfigurableApplicationContext context = new SpringApplication(PeerApplication.class).run(args);
+        int send = context.getEnvironment().getProperty("peer.send", Integer.class, 0);
+        ChildSupport.say("READY");
+        if (send > 0) {
+            MessageChannel events = context.getBean("events", MessageChannel.class);
+            Thread.ofPlatform().daemon().name("sender").start(() -> {
+                for (int i = 0; i < send; i++) {
+                    try {
+                        if (events.send(MessageBuilder.withPayload("event-" + i).build())) {
+                            ChildSupport.say("ACCEPTED " + i);
+                        }
+                    } catch (RuntimeException e) {
+                        ChildSupport.say("REFUSED " + i + " " + e.getMessage());
+                    }
+                }
+                ChildSupport.say("SENT ALL");
+            });
+        }
+        ChildSupport.await("EXIT");
+        context.close();
+        ChildSupport.say("CLOSED");
+        System.exit(0);
+    }
+}

@@ -1,0 +1,219 @@
+package dev.shm.spring.integration;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.shm.core.segment.Segment;
+import dev.shm.core.testing.ChildJvm;
+import dev.shm.core.testing.ShmDirectory;
+import dev.shm.spring.apps.peer.Order;
+import dev.shm.spring.apps.peer.PeerApplication;
+import dev.shm.spring.dsl.Shm;
+import dev.shm.spring.support.ShmHeaders;
+import dev.shm.spring.untrusted.Gadget;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
+import java.util.function.BooleanSupplier;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.springframework.boot.WebApplicationType;
+import org.springframework.boot.autoconfigure.EnableAutoConfiguration;
+import org.springframework.boot.builder.SpringApplicationBuilder;
+import org.springframework.context.ConfigurableApplicationContext;
+import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Configuration;
+import org.springframework.integration.MessageTimeoutException;
+import org.springframework.integration.core.MessagingTemplate;
+import org.springframework.integration.dsl.IntegrationFlow;
+import org.springframework.integration.dsl.context.IntegrationFlowContext;
+import org.springframework.messaging.Message;
+import org.springframework.messaging.MessageChannel;
+import org.springframework.messaging.MessageHandlingException;
+import org.springframework.messaging.SubscribableChannel;
+import org.springframework.messaging.support.GenericMessage;
+
+/**
+ * Two or more Spring Boot applications in separate JVMs on one segment: this JVM is one, the
+ * others are {@link PeerApplication}s started with the test class path.
+ */
+class PeerProcessesTest {
+
+    private static final Duration LINE = Duration.ofSeconds(60);
+    private static final Duration WAIT = Duration.ofSeconds(30);
+
+    @RegisterExtension
+    final ShmDirectory shm = new ShmDirectory();
+
+    private static ConfigurableApplicationContext app(Path directory, String name, Class<?> configuration) {
+        return new SpringApplicationBuilder(configuration).web(WebApplicationType.NONE)
+                .run("--spring.config.name=peer-app", "--shm.directory=" + directory,
+                        "--spring.application.name=" + name);
+    }
+
+    private static ChildJvm peer(Path directory, String name, String... args) {
+        List<String> all = new ArrayList<>(List.of("--spring.config.name=peer-app", "--shm.directory=" + directory,
+                "--spring.application.name=" + name));
+        all.addAll(List.of(args));
+        return ChildJvm.start(PeerApplication.class, all.toArray(String[]::new));
+    }
+
+    private static List<String> lines(ChildJvm child, String prefix) {
+        return child.output().lines().filter(line -> line.startsWith(prefix))
+                .map(line -> line.substring(prefix.length()).trim()).toList();
+    }
+
+    private static void await(String what, BooleanSupplier condition) {
+        long deadline = System.nanoTime() + WAIT.toNanos();
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() - deadline > 0) {
+                throw new AssertionError("not within " + WAIT + ": " + what);
+            }
+            LockSupport.parkNanos(20_000_000);
+        }
+    }
+
+    @Test
+    void everyGroupReceivesEveryMessageAndTheMembersOfAGroupShareThem() {
+        Path directory = shm.directory("pubsub");
+        int count = 300;
+        try (ConfigurableApplicationContext app = app(directory, "orders-service", SenderConfiguration.class);
+             ChildJvm billing1 = peer(directory, "billing", "--peer.listen=true", "--peer.work-micros=300");
+             ChildJvm billing2 = peer(directory, "billing", "--peer.listen=true", "--peer.work-micros=300");
+             ChildJvm audit = peer(directory, "audit", "--peer.listen=true")) {
+            for (ChildJvm child : List.of(billing1, billing2, audit)) {
+                child.awaitLine("READY", LINE);
+            }
+            MessageChannel events = app.getBean("events", MessageChannel.class);
+            for (int i = 0; i < count; i++) {
+                assertThat(events.send(new GenericMessage<>("event-" + i))).isTrue();
+            }
+            await("audit got " + count, () -> lines(audit, "GOT ").size() >= count);
+            await("billing got " + count, () -> lines(billing1, "GOT ").size() + lines(billing2, "GOT ").size() >= count);
+            Set<String> expected = new java.util.HashSet<>();
+            for (int i = 0; i < count; i++) {
+                expected.add("event-" + i + " redelivered=false");
+            }
+            assertThat(lines(audit, "GOT ")).hasSize(count).containsExactlyInAnyOrderElementsOf(expected);
+            List<String> first = lines(billing1, "GOT ");
+            List<String> second = lines(billing2, "GOT ");
+            List<String> both = new ArrayList<>(first);
+            both.addAll(second);
+            assertThat(both).hasSize(count).containsExactlyInAnyOrderElementsOf(expected);
+            assertThat(first).as("both members of billing compete").isNotEmpty();
+            assertThat(second).as("both members of billing compete").isNotEmpty();
+            for (ChildJvm child : List.of(billing1, billing2, audit)) {
+                child.send("EXIT");
+                assertThat(child.awaitExit(LINE)).isZero();
+            }
+        }
+    }
+
+    /** The client side of the pricing service. */
+    @Configuration(proxyBeanMethods = false)
+    @EnableAutoConfiguration
+    static class PricingClient {
+        @Bean
+        IntegrationFlow pricingClient(Segment main) {
+            return flow -> flow.handle(Shm.outboundGateway(main, "pricing").replyTimeout(Duration.ofSeconds(2)));
+        }
+    }
+
+    @Test
+    void requestReplyAcrossProcessesWithErrorsAndTimeoutsAndJsonPayloads() {
+        Path directory = shm.directory("rpc");
+        try (ChildJvm provider = peer(directory, "pricing-service", "--peer.pricing=true")) {
+            provider.awaitLine("READY", LINE);
+            try (ConfigurableApplicationContext app = app(directory, "shop", PricingClient.class)) {
+                MessageChannel pricing = app.getBean("pricingClient.input", MessageChannel.class);
+                MessagingTemplate template = new MessagingTemplate();
+                template.setReceiveTimeout(10_000);
+                Message<?> reply = template.sendAndReceive(pricing, new GenericMessage<>("hello"));
+                assertThat(reply).isNotNull();
+                assertThat(reply.getPayload()).isEqualTo("HELLO@" + provider.pid());
+                for (int i = 0; i < 50; i++) {
+                    assertThat(template.sendAndReceive(pricing, new GenericMessage<>("r" + i)).getPayload())
+                            .isEqualTo("R" + i + "@" + provider.pid());
+                }
+                assertThatThrownBy(() -> template.sendAndReceive(pricing, new GenericMessage<>("boom")))
+                        .isInstanceOf(MessageHandlingException.class)
+                        .hasMessageContaining("no price for boom");
+
+                MessageChannel orders = app.getBean("orders", MessageChannel.class);
+                orders.send(new GenericMessage<>(new Order("o-1", 2, List.of("apple"))));
+                assertThat(provider.awaitLine("ORDER ", LINE)).isEqualTo("o-1 2 [apple]");
+                orders.send(new GenericMessage<>(new Gadget("rm -rf /")));
+                assertThat(provider.awaitLine("ERROR ", LINE)).startsWith("ShmDecodingException")
+                        .contains(Gadget.class.getName(), "trusted packages");
+                orders.send(new GenericMessage<>(new Order("o-2", 1, List.of())));
+                assertThat(provider.awaitLine("ORDER ", LINE)).as("the consumer survives the untrusted record")
+                        .isEqualTo("o-2 1 []");
+
+                long start = System.nanoTime();
+                assertThatThrownBy(() -> template.sendAndReceive(pricing, new GenericMessage<>("slow")))
+                        .isInstanceOf(MessageTimeoutException.class).hasMessageContaining("no reply");
+                assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(10));
+            }
+            provider.send("EXIT");
+            assertThat(provider.awaitExit(LINE)).isZero();
+        }
+    }
+
+    @Test
+    void aSenderThatShutsDownGracefullyLosesNothingItAccepted() {
+        Path directory = shm.directory("shutdown");
+        Set<String> received = ConcurrentHashMap.newKeySet();
+        try (ConfigurableApplicationContext app = app(directory, "audit", SenderConfiguration.class)) {
+            ((SubscribableChannel) app.getBean("events", MessageChannel.class)).subscribe(message -> {
+                LockSupport.parkNanos(200_000); // a slow consumer, so that the ring holds a backlog
+                received.add((String) message.getPayload());
+            });
+            try (ChildJvm sender = peer(directory, "orders-service", "--peer.send=5000")) {
+                sender.awaitLine("ACCEPTED 300", LINE);
+                sender.signal("TERM"); // Spring Boot's shutdown hook closes the context
+                sender.awaitExit(LINE);
+                Set<String> accepted = lines(sender, "ACCEPTED ").stream().map(i -> "event-" + i)
+                        .collect(Collectors.toSet());
+                assertThat(accepted).hasSizeGreaterThan(300);
+                assertThat(accepted.size()).as("the sender stopped before the end: messages were in flight")
+                        .isLessThan(5000);
+                await("every accepted message received", () -> received.containsAll(accepted));
+                assertThat(received).containsAll(accepted);
+            }
+        }
+    }
+
+    @Test
+    void aMessageWhoseConsumerIsKilledIsRedeliveredToAnotherMemberOfItsGroup() throws Exception {
+        Path directory = shm.directory("kill");
+        try (ConfigurableApplicationContext app = app(directory, "orders-service", SenderConfiguration.class);
+             ChildJvm holder = peer(directory, "billing", "--peer.listen=true", "--peer.hold-first=true")) {
+            holder.awaitLine("READY", LINE);
+            app.getBean("events", MessageChannel.class).send(new GenericMessage<>("event-0"));
+            assertThat(holder.awaitLine("HOLDING ", LINE)).isEqualTo("event-0");
+
+            BlockingQueue<Message<?>> got = new LinkedBlockingQueue<>();
+            IntegrationFlowContext flows = app.getBean(IntegrationFlowContext.class);
+            flows.registration(IntegrationFlow.from(Shm.inboundAdapter(app.getBean("main", Segment.class), "events")
+                            .channelOptions(dev.shm.core.ring.ChannelOptions.defaults().withCapacity(64)
+                                    .withSlotSize(256))
+                            .group("billing"))
+                    .handle(got::add).get()).register();
+            holder.kill();
+
+            Message<?> redelivered = got.poll(WAIT.toSeconds(), TimeUnit.SECONDS);
+            assertThat(redelivered).as("redelivered to the surviving member").isNotNull();
+            assertThat(redelivered.getPayload()).isEqualTo("event-0");
+            assertThat(redelivered.getHeaders()).containsEntry(ShmHeaders.REDELIVERED, true)
+                    .containsEntry(ShmHeaders.CHANNEL, "events");
+        }
+    }
+}
