@@ -156,6 +156,7 @@ class ShmMessageCodecTests {
         // The message: an 80-byte payload array, the headers (a map with id and timestamp), the UUID,
         // the message object; nothing for the record itself.
         assertThat(decode).as("bytes allocated per decode").isLessThan(512);
-        assertThat(encode).as("bytes allocated per encode").isLessThan(128);
+        // Encoding allocates only the views that MessageHeaders hands out to iterate its entries.
+        assertThat(encode).as("bytes allocated per encode").isLessThan(256);
     }
 }
