@@ -335,6 +335,18 @@ class ShmAutoConfigurationTests {
     }
 
     @Test
+    void aRingThatDisagreesWithItsDeclarationIsAnalyzedLikeAMismatch() {
+        FailureAnalysis analysis = new ShmDeclarationMismatchFailureAnalyzer().analyze(new IllegalStateException(
+                dev.shm.spring.support.ShmRings.class.getSimpleName(),
+                new dev.shm.spring.support.ShmDeclarationMismatchException("shm.channels.orders",
+                        new dev.shm.core.ring.ChannelException(
+                                dev.shm.core.ring.ChannelException.Reason.ELEMENT_SIZE_MISMATCH,
+                                "ring 'orders' has slotSize=256; declared slotSize=512"))));
+        assertThat(analysis.getDescription()).contains("'shm.channels.orders'", "slotSize=256", "slotSize=512");
+        assertThat(analysis.getAction()).contains("capacity and slot-size");
+    }
+
+    @Test
     void nativeAccessMissingNamesTheFlag() {
         FailureAnalysis analysis = new NativeAccessFailureAnalyzer()
                 .analyze(new IllegalStateException(new NativeAccessException("the unnamed module (the class path)")));

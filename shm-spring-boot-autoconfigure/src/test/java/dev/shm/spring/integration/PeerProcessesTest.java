@@ -216,4 +216,34 @@ class PeerProcessesTest {
                     .containsEntry(ShmHeaders.CHANNEL, "events");
         }
     }
+
+    @Test
+    void aStandingByProviderTakesOverTheServiceWhenTheProviderIsKilled() {
+        Path directory = shm.directory("failover");
+        try (ChildJvm first = peer(directory, "pricing-a", "--peer.pricing=true")) {
+            first.awaitLine("READY", LINE);
+            try (ChildJvm second = peer(directory, "pricing-b", "--peer.pricing=true");
+                 ConfigurableApplicationContext app = app(directory, "shop", PricingClient.class)) {
+                second.awaitLine("READY", LINE);
+                MessageChannel pricing = app.getBean("pricingClient.input", MessageChannel.class);
+                MessagingTemplate template = new MessagingTemplate();
+                template.setReceiveTimeout(10_000);
+                assertThat(template.sendAndReceive(pricing, new GenericMessage<>("a")).getPayload())
+                        .isEqualTo("A@" + first.pid());
+
+                Segment main = app.getBean("main", Segment.class);
+                int service = main.directory().lookup("pricing").getAsInt();
+                int dead = main.directory().entry(service).provider();
+                first.kill();
+                await("the standby provides the service", () -> {
+                    int provider = main.directory().entry(service).provider();
+                    return provider >= 0 && provider != dead;
+                });
+                assertThat(template.sendAndReceive(pricing, new GenericMessage<>("b")).getPayload())
+                        .isEqualTo("B@" + second.pid());
+                second.send("EXIT");
+                assertThat(second.awaitExit(LINE)).isZero();
+            }
+        }
+    }
 }
