@@ -134,6 +134,9 @@ public final class ShmConsumer {
             thread = null;
         }
         resume();
+        if (t == Thread.currentThread()) {
+            return; // stopped from its own handler: the loop ends after this message
+        }
         try {
             if (!t.join(drainTimeout)) {
                 LOG.warn("shm consumer of channel '" + channel.name() + "', group '" + group + "' still handles a "

@@ -54,4 +54,31 @@ class ObservationPropagationTest {
             assertThat(receiver.awaitExit(LINE)).isZero();
         }
     }
+
+    @Test
+    void aTraceStartedHereContinuesInTheProviderOfAService() {
+        Path directory = shm.directory("trace-rpc");
+        try (ChildJvm provider = ChildJvm.start(PeerApplication.class, "--spring.config.name=peer-app",
+                "--shm.directory=" + directory, "--spring.application.name=pricing-service", "--peer.pricing=true",
+                TRACING[0], TRACING[1])) {
+            provider.awaitLine("READY", LINE);
+            try (ConfigurableApplicationContext app = new SpringApplicationBuilder(PeerProcessesTest.PricingClient.class)
+                    .web(WebApplicationType.NONE).run("--spring.config.name=peer-app", "--shm.directory=" + directory,
+                            "--spring.application.name=shop", TRACING[0], TRACING[1])) {
+                Tracer tracer = app.getBean(Tracer.class);
+                MessageChannel pricing = app.getBean("pricingClient.input", MessageChannel.class);
+                AtomicReference<String> traceId = new AtomicReference<>();
+                AtomicReference<Object> reply = new AtomicReference<>();
+                Observation.createNotStarted("quote", app.getBean(ObservationRegistry.class)).observe(() -> {
+                    traceId.set(tracer.currentSpan().context().traceId());
+                    reply.set(new org.springframework.integration.core.MessagingTemplate()
+                            .sendAndReceive(pricing, new GenericMessage<>("traced")).getPayload());
+                });
+                assertThat(reply.get()).isEqualTo("TRACED@" + provider.pid());
+                assertThat(provider.awaitLine("TRACE ", LINE)).isEqualTo(traceId.get());
+            }
+            provider.send("EXIT");
+            assertThat(provider.awaitExit(LINE)).isZero();
+        }
+    }
 }

@@ -120,7 +120,7 @@ class PeerProcessesTest {
     /** The client side of the pricing service. */
     @Configuration(proxyBeanMethods = false)
     @EnableAutoConfiguration
-    static class PricingClient {
+    public static class PricingClient {
         @Bean
         IntegrationFlow pricingClient(Segment main) {
             return flow -> flow.handle(Shm.outboundGateway(main, "pricing").replyTimeout(Duration.ofSeconds(2)));

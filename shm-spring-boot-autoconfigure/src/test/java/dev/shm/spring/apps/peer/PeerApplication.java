@@ -101,13 +101,18 @@ public class PeerApplication {
      * Provides the pricing service: upper-cases the request; fails for "boom"; is slow for "slow".
      *
      * @param main the segment
+     * @param tracer the tracer, when tracing is on
      * @return the flow
      */
     @Bean
     @ConditionalOnProperty("peer.pricing")
-    IntegrationFlow pricing(Segment main) {
+    IntegrationFlow pricing(Segment main, ObjectProvider<Tracer> tracer) {
         return IntegrationFlow.from(Shm.inboundGateway(main, "pricing"))
                 .<String, String>transform(request -> {
+                    Tracer t = tracer.getIfAvailable();
+                    if (t != null && t.currentSpan() != null) {
+                        ChildSupport.say("TRACE " + t.currentSpan().context().traceId());
+                    }
                     if (request.equals("boom")) {
                         throw new IllegalArgumentException("no price for boom");
                     }
