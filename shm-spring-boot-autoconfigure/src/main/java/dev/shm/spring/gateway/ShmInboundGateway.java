@@ -126,7 +126,8 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
                 }
             }
             long now = System.nanoTime();
-            if (idle > 0 && now - lastScan > 2_000_000 || pairs.isEmpty() && now - lastScan > 1_000_000) {
+            // New clients are found by a rescan of the lane table: often while idle, still regularly under load.
+            if (now - lastScan > (pairs.isEmpty() || idle > 0 ? 1_000_000 : 5_000_000)) {
                 lastScan = now;
                 List<LaneTable.LanePair> active = segment.lanes().lanesOf(index);
                 Map<Integer, LaneTable.LanePair> next = new HashMap<>();
