@@ -182,8 +182,13 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
         } catch (RuntimeException e) {
             record = codec.encode(error(correlation, "the reply cannot be encoded: " + e.getMessage()));
         }
-        int rc = LaneIo.write(segment, p.toClient(), record.segment(), record.length(),
-                System.nanoTime() + replyTimeout.toNanos());
+        long deadline = System.nanoTime() + replyTimeout.toNanos();
+        int rc = LaneIo.write(segment, p.toClient(), record.segment(), record.length(), deadline);
+        if (rc == LaneIo.NO_BUFFER) {
+            record = codec.encode(error(correlation, "the reply of " + record.length() + " bytes finds no slot in "
+                    + "the segment's pool"));
+            rc = LaneIo.write(segment, p.toClient(), record.segment(), record.length(), deadline);
+        }
         if (rc != LaneIo.OK && rc != Lane.RESET) {
             logger.warn("reply of service '" + service + "' not delivered (" + rc + ")");
         }

@@ -209,4 +209,23 @@ class ShmDslTests {
             assertThat(first).as("one handler per message, round-robin").isEmpty();
         });
     }
+
+    @Test
+    void largePayloadsTravelThroughTheSlotPoolAndMemfdBuffers() {
+        Path directory = shm.directory("large");
+        runner(directory).withUserConfiguration(Consumer.class).run(consumer -> {
+            runner(directory).withUserConfiguration(Producer.class).run(producer -> {
+                MessageChannel in = producer.getBean("produce.input", MessageChannel.class);
+                QueueChannel received = consumer.getBean("received", QueueChannel.class);
+                for (int size : new int[] {600, 100_000}) { // a 1 KB pool slot; above every slot class: a memfd
+                    byte[] payload = new byte[size];
+                    new java.util.Random(size).nextBytes(payload);
+                    in.send(new GenericMessage<>(payload));
+                    Message<?> got = received.receive(10_000);
+                    assertThat(got).as("%d bytes", size).isNotNull();
+                    assertThat((byte[]) got.getPayload()).isEqualTo(payload);
+                }
+            });
+        });
+    }
 }
