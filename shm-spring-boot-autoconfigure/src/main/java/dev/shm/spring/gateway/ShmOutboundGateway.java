@@ -150,7 +150,9 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
     /** Opens a pair to the current provider, waiting for one until the deadline. */
     private LaneTable.LanePair openPair(Message<?> request, long deadline) {
         LaneTable.LanePair p = pair;
-        if (p != null && !p.toService().isReset()) {
+        // A pair is good while it is not reset and its provider still provides the service: another
+        // process takes the role over as soon as the provider is dead, before recovery resets its lanes.
+        if (p != null && !p.toService().isReset() && segment.directory().entry(p.service()).provider() == p.provider()) {
             return p;
         }
         if (p != null) {
@@ -183,7 +185,9 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
         synchronized (this) {
             if (pair == p) {
                 pair = null;
-                segment.lanes().close(p);
+                // Not closed here: its provider is dead, and the segment's recovery releases the entry.
+                // Closing it too would race with that recovery, which may then format the lanes of the
+                // entry's next pair (shm-core's LaneTable.release formats before its compare-and-set).
             }
         }
         RuntimeException failure = new MessageHandlingException(null, why);
