@@ -201,7 +201,13 @@ public final class ShmOptions {
                     + Integer.highestOneBit(Math.max(2, Math.min(capacity, RingDescriptor.MAX_CAPACITY))) + " or "
                     + Math.min(RingDescriptor.MAX_CAPACITY, Integer.highestOneBit(Math.max(2, capacity)) * 2));
         }
-        int minimum = RingDescriptor.bodyOffset(ChannelOptions.DEFAULT_MAX_GROUPS) + RingDescriptor.SLOT_REF_LENGTH;
+        int maxGroups = c.getMaxGroups();
+        if (maxGroups < 1 || maxGroups > RingDescriptor.MAX_GROUPS) {
+            throw new InvalidShmPropertyException(prefix + "max-groups", maxGroups, "a ring holds 1 to "
+                    + RingDescriptor.MAX_GROUPS + " consumer groups", "set it to the number of applications (groups) "
+                    + "that read the channel, at most " + RingDescriptor.MAX_GROUPS);
+        }
+        int minimum = RingDescriptor.bodyOffset(maxGroups) + RingDescriptor.SLOT_REF_LENGTH;
         long slotSize = c.getSlotSize() == null ? -1 : c.getSlotSize().toBytes();
         if (slotSize < minimum || slotSize > RingDescriptor.MAX_SLOT_SIZE || slotSize % 8 != 0) {
             throw new InvalidShmPropertyException(prefix + "slot-size", c.getSlotSize(), "a ring slot must be a "
@@ -217,6 +223,7 @@ public final class ShmOptions {
         return ChannelOptions.defaults()
                 .withCapacity(capacity)
                 .withSlotSize((int) slotSize)
+                .withMaxGroups(maxGroups)
                 .withBackpressure(Backpressure.valueOf(c.getBackpressure().name()))
                 .withSendTimeout(sendTimeout)
                 .withWaitStrategy(WaitStrategy.valueOf(c.getWait().name()));

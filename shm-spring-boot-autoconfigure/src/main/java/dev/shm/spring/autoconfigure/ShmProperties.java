@@ -295,6 +295,9 @@ public class ShmProperties {
         /** Size of one ring slot, a multiple of 8 bytes; messages that do not fit travel in the slot pool. Every process must declare it alike. */
         private DataSize slotSize = DataSize.ofBytes(ChannelOptions.DEFAULT_SLOT_SIZE);
 
+        /** Number of consumer groups the ring can hold (1 to 16); every process must declare the channel alike. */
+        private int maxGroups = ChannelOptions.DEFAULT_MAX_GROUPS;
+
         /** Whether this application's consumer group gates producers, so that it loses nothing; an optional group may be overrun. */
         private boolean required = true;
 
@@ -355,6 +358,16 @@ public class ShmProperties {
         /** @param slotSize the size of a ring slot */
         public void setSlotSize(DataSize slotSize) {
             this.slotSize = slotSize;
+        }
+
+        /** @return the most consumer groups of the ring */
+        public int getMaxGroups() {
+            return maxGroups;
+        }
+
+        /** @param maxGroups the most consumer groups of the ring */
+        public void setMaxGroups(int maxGroups) {
+            this.maxGroups = maxGroups;
         }
 
         /** @return whether the group gates producers */

@@ -40,11 +40,25 @@ public class PollableShmChannel extends AbstractShmChannel implements PollableCh
 
     @Override
     public Message<?> receive() {
-        return receive(Long.MAX_VALUE / 2_000_000);
+        return receive(-1);
     }
 
+    /**
+     * Takes the group's next message, waiting up to {@code timeout} ms; a negative timeout waits
+     * until a message comes, zero does not wait.
+     *
+     * @param timeout milliseconds
+     * @return the message, or {@code null}
+     */
     @Override
     public Message<?> receive(long timeout) {
+        if (timeout < 0) {
+            Message<?> message;
+            do {
+                message = receive(1000);
+            } while (message == null && !Thread.currentThread().isInterrupted());
+            return message;
+        }
         long deadline = System.nanoTime() + Math.max(0, timeout) * 1_000_000;
         Object[] holder = new Object[1];
         lock.lock();

@@ -77,6 +77,30 @@ public final class Shm {
     }
 
     /**
+     * A subscribable message channel over a shm channel declared with other options.
+     *
+     * @param segment the segment that holds the channel
+     * @param channel the channel's name
+     * @param options the channel's declaration: every process must declare it alike
+     * @return the spec
+     */
+    public static ShmSubscribableChannelSpec channel(Segment segment, String channel, ChannelOptions options) {
+        return new ShmSubscribableChannelSpec(segment, channel, options);
+    }
+
+    /**
+     * A pollable message channel over a shm channel declared with other options.
+     *
+     * @param segment the segment that holds the channel
+     * @param channel the channel's name
+     * @param options the channel's declaration: every process must declare it alike
+     * @return the spec
+     */
+    public static ShmPollableChannelSpec pollableChannel(Segment segment, String channel, ChannelOptions options) {
+        return new ShmPollableChannelSpec(segment, channel, options);
+    }
+
+    /**
      * A pollable message channel over a shm channel.
      *
      * @param segment the segment that holds the channel

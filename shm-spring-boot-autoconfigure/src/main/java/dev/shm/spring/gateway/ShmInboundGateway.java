@@ -126,7 +126,8 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
                 }
             }
             long now = System.nanoTime();
-            if (idle > 0 && now - lastScan > 2_000_000 || pairs.isEmpty() && now - lastScan > 1_000_000) {
+            // New clients are found by a rescan of the lane table: often while idle, still regularly under load.
+            if (now - lastScan > (pairs.isEmpty() || idle > 0 ? 1_000_000 : 5_000_000)) {
                 lastScan = now;
                 List<LaneTable.LanePair> active = segment.lanes().lanesOf(index);
                 Map<Integer, LaneTable.LanePair> next = new HashMap<>();
@@ -181,8 +182,13 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
         } catch (RuntimeException e) {
             record = codec.encode(error(correlation, "the reply cannot be encoded: " + e.getMessage()));
         }
-        int rc = LaneIo.write(segment, p.toClient(), record.segment(), record.length(),
-                System.nanoTime() + replyTimeout.toNanos());
+        long deadline = System.nanoTime() + replyTimeout.toNanos();
+        int rc = LaneIo.write(segment, p.toClient(), record.segment(), record.length(), deadline);
+        if (rc == LaneIo.NO_BUFFER) {
+            record = codec.encode(error(correlation, "the reply of " + record.length() + " bytes finds no slot in "
+                    + "the segment's pool"));
+            rc = LaneIo.write(segment, p.toClient(), record.segment(), record.length(), deadline);
+        }
         if (rc != LaneIo.OK && rc != Lane.RESET) {
             logger.warn("reply of service '" + service + "' not delivered (" + rc + ")");
         }

@@ -43,12 +43,18 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
     private final String service;
     private ShmMessageCodec codec;
     private Duration replyTimeout = Duration.ofSeconds(30);
-    private final Map<Long, CompletableFuture<Message<?>>> pending = new ConcurrentHashMap<>();
+    private final Map<Long, Pending> pending = new ConcurrentHashMap<>();
     private final AtomicLong correlations = new AtomicLong();
     private final Object writeLock = new Object();
     private volatile LaneTable.LanePair pair;
     private volatile boolean running = true;
     private Thread reader;
+
+    /** A request waiting for its reply, and the pair it went out on (set once written). */
+    private static final class Pending {
+        final CompletableFuture<Message<?>> reply = new CompletableFuture<>();
+        volatile LaneTable.LanePair pair;
+    }
 
     /**
      * Creates the gateway.
@@ -87,12 +93,12 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
     protected Object handleRequestMessage(Message<?> request) {
         long deadline = System.nanoTime() + replyTimeout.toNanos();
         long correlation = correlations.incrementAndGet();
-        CompletableFuture<Message<?>> reply = new CompletableFuture<>();
-        pending.put(correlation, reply);
+        Pending waiting = new Pending();
+        pending.put(correlation, waiting);
         try {
             Message<?> out = MessageBuilder.fromMessage(request).setHeader(ShmHeaders.CORRELATION, correlation).build();
-            send(request, out, deadline);
-            Message<?> message = reply.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+            send(request, out, deadline, waiting);
+            Message<?> message = waiting.reply.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
             Object error = message.getHeaders().get(ShmHeaders.ERROR);
             if (error != null) {
                 throw new MessageHandlingException(request, "service '" + service + "' failed in the providing "
@@ -113,11 +119,12 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
         }
     }
 
-    private void send(Message<?> request, Message<?> out, long deadline) {
+    private void send(Message<?> request, Message<?> out, long deadline, Pending waiting) {
         synchronized (writeLock) {
             ShmMessageCodec.Encoded record = codec.encode(out);
             for (int attempt = 0; ; attempt++) {
                 LaneTable.LanePair p = openPair(request, deadline);
+                waiting.pair = p; // before the write: a reset seen by the reader must fail this request too
                 int rc = LaneIo.write(segment, p.toService(), record.segment(), record.length(), deadline);
                 switch (rc) {
                     case LaneIo.OK -> {
@@ -128,6 +135,7 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
                     case LaneIo.NO_BUFFER -> throw new MessageHandlingException(request, "no slot in the segment's "
                             + "pool for a request of " + record.length() + " bytes");
                     default -> {
+                        waiting.pair = null; // not written: it may go out on the next pair
                         resetPair(p, "the provider of service '" + service + "' went away");
                         if (attempt > 0) {
                             throw new MessageHandlingException(request, "the provider of service '" + service
@@ -142,7 +150,9 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
     /** Opens a pair to the current provider, waiting for one until the deadline. */
     private LaneTable.LanePair openPair(Message<?> request, long deadline) {
         LaneTable.LanePair p = pair;
-        if (p != null && !p.toService().isReset()) {
+        // A pair is good while it is not reset and its provider still provides the service: another
+        // process takes the role over as soon as the provider is dead, before recovery resets its lanes.
+        if (p != null && !p.toService().isReset() && segment.directory().entry(p.service()).provider() == p.provider()) {
             return p;
         }
         if (p != null) {
@@ -175,11 +185,18 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
         synchronized (this) {
             if (pair == p) {
                 pair = null;
-                segment.lanes().close(p);
+                // Not closed here: its provider is dead, and the segment's recovery releases the entry.
+                // Closing it too would race with that recovery, which may then format the lanes of the
+                // entry's next pair (shm-core's LaneTable.release formats before its compare-and-set).
             }
         }
         RuntimeException failure = new MessageHandlingException(null, why);
-        pending.values().forEach(f -> f.completeExceptionally(failure));
+        // Only requests that went out on this pair: a reply can no longer come on it.
+        pending.values().forEach(w -> {
+            if (w.pair == p) {
+                w.reply.completeExceptionally(failure);
+            }
+        });
     }
 
     private void readReplies() {
@@ -194,9 +211,9 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
                 try {
                     Message<?> reply = LaneIo.decode(segment, codec, type, payload);
                     if (reply != null && reply.getHeaders().get(ShmHeaders.CORRELATION) instanceof Long correlation) {
-                        CompletableFuture<Message<?>> future = pending.get(correlation);
-                        if (future != null) {
-                            future.complete(reply);
+                        Pending waiting = pending.get(correlation);
+                        if (waiting != null) {
+                            waiting.reply.complete(reply);
                         }
                     }
                 } catch (RuntimeException e) {

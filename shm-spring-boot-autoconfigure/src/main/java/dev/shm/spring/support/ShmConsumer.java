@@ -22,6 +22,7 @@ public final class ShmConsumer {
     private static final Log LOG = LogFactory.getLog(ShmConsumer.class);
     private static final Duration POLL = Duration.ofMillis(100);
     private static final int BATCH = 16;
+    private static final Duration PAUSE_WAIT = Duration.ofSeconds(5);
 
     private final Channel channel;
     private final String group;
@@ -32,7 +33,9 @@ public final class ShmConsumer {
     private final Object pauseLock = new Object();
     private volatile boolean running;
     private volatile boolean paused;
-    private Thread thread;
+    /** Set by the consumer's thread while it waits out a pause. */
+    private volatile boolean idle;
+    private volatile Thread thread;
 
     /**
      * Creates a consumer; {@link #start()} joins the group.
@@ -77,9 +80,24 @@ public final class ShmConsumer {
         return running;
     }
 
-    /** Stops taking messages until {@link #resume()}; the group membership stays. */
+    /**
+     * Stops taking messages until {@link #resume()}; the group membership stays. Returns once the
+     * consumer's thread has finished what it was handling (waiting at most 5 s): from then on no
+     * message is handed out.
+     */
     public void pause() {
-        paused = true;
+        synchronized (pauseLock) {
+            paused = true;
+            long deadline = System.nanoTime() + PAUSE_WAIT.toNanos();
+            while (running && !idle && Thread.currentThread() != thread && System.nanoTime() - deadline < 0) {
+                try {
+                    pauseLock.wait(10);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return;
+                }
+            }
+        }
     }
 
     /** Takes messages again after {@link #pause()}. */
@@ -116,6 +134,9 @@ public final class ShmConsumer {
             thread = null;
         }
         resume();
+        if (t == Thread.currentThread()) {
+            return; // stopped from its own handler: the loop ends after this message
+        }
         try {
             if (!t.join(drainTimeout)) {
                 LOG.warn("shm consumer of channel '" + channel.name() + "', group '" + group + "' still handles a "
@@ -134,9 +155,12 @@ public final class ShmConsumer {
             while (running) {
                 if (paused) {
                     synchronized (pauseLock) {
+                        idle = true;
+                        pauseLock.notifyAll();
                         while (paused && running) {
                             pauseLock.wait(POLL.toMillis());
                         }
+                        idle = false;
                     }
                     continue;
                 }

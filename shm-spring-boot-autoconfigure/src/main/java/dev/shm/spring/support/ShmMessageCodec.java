@@ -54,6 +54,8 @@ public final class ShmMessageCodec {
     public static final byte VERSION = 1;
     /** Length of the fixed part of a record. */
     public static final int FIXED_LENGTH = 32;
+    /** The largest encoding buffer a thread keeps between messages. */
+    static final int MAX_RETAINED = 1 << 20;
     /** The most headers a record may name. */
     public static final int MAX_HEADERS = 4096;
 
@@ -166,6 +168,10 @@ public final class ShmMessageCodec {
     public Encoded encode(Message<?> message) {
         Encoded out = buffers.get();
         out.length = 0;
+        if (out.array.length > MAX_RETAINED) {
+            out.array = new byte[512]; // one large message must not pin a large buffer to the thread
+            out.segment = MemorySegment.ofArray(out.array);
+        }
         MessageHeaders headers = message.getHeaders();
         Object payload = message.getPayload();
         byte kind = payload instanceof byte[] ? KIND_BYTES : payload instanceof String ? KIND_STRING : KIND_CONVERTED;

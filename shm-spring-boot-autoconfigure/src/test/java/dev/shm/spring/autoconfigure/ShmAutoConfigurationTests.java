@@ -1,6 +1,7 @@
 package dev.shm.spring.autoconfigure;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.shm.core.NativeAccessException;
 import dev.shm.core.memory.MemfdBuffer;
@@ -76,6 +77,9 @@ class ShmAutoConfigurationTests {
         assertThat(channel.getSendTimeout()).isEqualTo(ChannelOptions.DEFAULT_SEND_TIMEOUT);
         assertThat(channel.getBackpressure().name()).isEqualTo(ChannelOptions.defaults().backpressure().name());
         assertThat(channel.getWait().name()).isEqualTo(ChannelOptions.defaults().waitStrategy().name());
+        assertThat(channel.getMaxGroups()).isEqualTo(ChannelOptions.DEFAULT_MAX_GROUPS);
+        assertThat(properties.getCodec().getTrustedPackages()).isEmpty();
+        assertThat(properties.getShutdown().getDrainTimeout()).isEqualTo(Duration.ofSeconds(10));
     }
 
     private static ShmProperties withSegment(ShmProperties properties, String name, ShmProperties.Segment segment) {
@@ -129,6 +133,7 @@ class ShmAutoConfigurationTests {
                         "shm.channels.orders.capacity=256", "shm.channels.orders.slot-size=1KB",
                         "shm.channels.orders.required=false", "shm.channels.orders.backpressure=drop",
                         "shm.channels.orders.send-timeout=250ms", "shm.channels.orders.wait=blocking",
+                        "shm.channels.orders.max-groups=8", "shm.shutdown.drain-timeout=3s",
                         "shm.channels.invoices.segment=main")
                 .run(context -> {
                     assertThat(context).hasNotFailed();
@@ -143,6 +148,8 @@ class ShmAutoConfigurationTests {
                     assertThat(options.backpressure()).isEqualTo(Backpressure.DROP);
                     assertThat(options.sendTimeout()).isEqualTo(Duration.ofMillis(250));
                     assertThat(options.waitStrategy()).isEqualTo(WaitStrategy.BLOCKING);
+                    assertThat(options.maxGroups()).isEqualTo(8);
+                    assertThat(orders.getDrainTimeout()).isEqualTo(Duration.ofSeconds(3));
                     SubscribableShmChannel invoices = context.getBean("invoices", SubscribableShmChannel.class);
                     assertThat(invoices.getSegment()).isSameAs(context.getBean("main", Segment.class));
                     assertThat(invoices.getGroup()).isEqualTo("billing"); // spring.application.name
@@ -171,6 +178,20 @@ class ShmAutoConfigurationTests {
             MemfdBuffer frames = context.getBean("frames", MemfdBuffer.class);
             assertThat(frames.size()).isEqualTo(2L << 20);
             assertThat(frames.isSealed()).isTrue();
+        });
+    }
+
+    @Test
+    void trustedPackagesExtendTheDefaultsAndTheApplicationsPackages() {
+        runner.withPropertyValues("shm.codec.trusted-packages=com.example.orders").run(context -> {
+            PayloadConverter converter = context.getBean(PayloadConverter.class);
+            byte[] json = "{\"id\":\"o-1\"}".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            assertThatThrownBy(() -> converter.fromBytes("com.example.orders.Missing", json, 0, json.length))
+                    .hasMessageContaining("not on this application's class path"); // trusted: the class is looked up
+            assertThatThrownBy(() -> converter.fromBytes("com.example.other.Order", json, 0, json.length))
+                    .hasMessageContaining("not in the trusted packages");
+            assertThat(converter.fromBytes("java.util.LinkedHashMap", json, 0, json.length))
+                    .isEqualTo(java.util.Map.of("id", "o-1"));
         });
     }
 
@@ -332,6 +353,18 @@ class ShmAutoConfigurationTests {
                     .run(second -> assertThat(analyze(second, new ShmDeclarationMismatchFailureAnalyzer())
                             .getDescription()).contains("'shm.segments.main'", "maxPeers"));
         });
+    }
+
+    @Test
+    void aRingThatDisagreesWithItsDeclarationIsAnalyzedLikeAMismatch() {
+        FailureAnalysis analysis = new ShmDeclarationMismatchFailureAnalyzer().analyze(new IllegalStateException(
+                dev.shm.spring.support.ShmRings.class.getSimpleName(),
+                new dev.shm.spring.support.ShmDeclarationMismatchException("shm.channels.orders",
+                        new dev.shm.core.ring.ChannelException(
+                                dev.shm.core.ring.ChannelException.Reason.ELEMENT_SIZE_MISMATCH,
+                                "ring 'orders' has slotSize=256; declared slotSize=512"))));
+        assertThat(analysis.getDescription()).contains("'shm.channels.orders'", "slotSize=256", "slotSize=512");
+        assertThat(analysis.getAction()).contains("capacity and slot-size");
     }
 
     @Test

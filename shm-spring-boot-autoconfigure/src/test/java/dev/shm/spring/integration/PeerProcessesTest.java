@@ -86,8 +86,8 @@ class PeerProcessesTest {
         Path directory = shm.directory("pubsub");
         int count = 300;
         try (ConfigurableApplicationContext app = app(directory, "orders-service", SenderConfiguration.class);
-             ChildJvm billing1 = peer(directory, "billing", "--peer.listen=true", "--peer.work-micros=300");
-             ChildJvm billing2 = peer(directory, "billing", "--peer.listen=true", "--peer.work-micros=300");
+             ChildJvm billing1 = peer(directory, "billing", "--peer.listen=true", "--peer.work-micros=1000");
+             ChildJvm billing2 = peer(directory, "billing", "--peer.listen=true", "--peer.work-micros=1000");
              ChildJvm audit = peer(directory, "audit", "--peer.listen=true")) {
             for (ChildJvm child : List.of(billing1, billing2, audit)) {
                 child.awaitLine("READY", LINE);
@@ -120,7 +120,7 @@ class PeerProcessesTest {
     /** The client side of the pricing service. */
     @Configuration(proxyBeanMethods = false)
     @EnableAutoConfiguration
-    static class PricingClient {
+    public static class PricingClient {
         @Bean
         IntegrationFlow pricingClient(Segment main) {
             return flow -> flow.handle(Shm.outboundGateway(main, "pricing").replyTimeout(Duration.ofSeconds(2)));
@@ -173,10 +173,10 @@ class PeerProcessesTest {
         Set<String> received = ConcurrentHashMap.newKeySet();
         try (ConfigurableApplicationContext app = app(directory, "audit", SenderConfiguration.class)) {
             ((SubscribableChannel) app.getBean("events", MessageChannel.class)).subscribe(message -> {
-                LockSupport.parkNanos(200_000); // a slow consumer, so that the ring holds a backlog
+                LockSupport.parkNanos(500_000); // a slow consumer, so that the ring holds a backlog
                 received.add((String) message.getPayload());
             });
-            try (ChildJvm sender = peer(directory, "orders-service", "--peer.send=5000")) {
+            try (ChildJvm sender = peer(directory, "orders-service", "--peer.send=20000")) {
                 sender.awaitLine("ACCEPTED 300", LINE);
                 sender.signal("TERM"); // Spring Boot's shutdown hook closes the context
                 sender.awaitExit(LINE);
@@ -184,7 +184,7 @@ class PeerProcessesTest {
                         .collect(Collectors.toSet());
                 assertThat(accepted).hasSizeGreaterThan(300);
                 assertThat(accepted.size()).as("the sender stopped before the end: messages were in flight")
-                        .isLessThan(5000);
+                        .isLessThan(20_000);
                 await("every accepted message received", () -> received.containsAll(accepted));
                 assertThat(received).containsAll(accepted);
             }
@@ -214,6 +214,36 @@ class PeerProcessesTest {
             assertThat(redelivered.getPayload()).isEqualTo("event-0");
             assertThat(redelivered.getHeaders()).containsEntry(ShmHeaders.REDELIVERED, true)
                     .containsEntry(ShmHeaders.CHANNEL, "events");
+        }
+    }
+
+    @Test
+    void aStandingByProviderTakesOverTheServiceWhenTheProviderIsKilled() {
+        Path directory = shm.directory("failover");
+        try (ChildJvm first = peer(directory, "pricing-a", "--peer.pricing=true")) {
+            first.awaitLine("READY", LINE);
+            try (ChildJvm second = peer(directory, "pricing-b", "--peer.pricing=true");
+                 ConfigurableApplicationContext app = app(directory, "shop", PricingClient.class)) {
+                second.awaitLine("READY", LINE);
+                MessageChannel pricing = app.getBean("pricingClient.input", MessageChannel.class);
+                MessagingTemplate template = new MessagingTemplate();
+                template.setReceiveTimeout(10_000);
+                assertThat(template.sendAndReceive(pricing, new GenericMessage<>("a")).getPayload())
+                        .isEqualTo("A@" + first.pid());
+
+                Segment main = app.getBean("main", Segment.class);
+                int service = main.directory().lookup("pricing").getAsInt();
+                int dead = main.directory().entry(service).provider();
+                first.kill();
+                await("the standby provides the service", () -> {
+                    int provider = main.directory().entry(service).provider();
+                    return provider >= 0 && provider != dead;
+                });
+                assertThat(template.sendAndReceive(pricing, new GenericMessage<>("b")).getPayload())
+                        .isEqualTo("B@" + second.pid());
+                second.send("EXIT");
+                assertThat(second.awaitExit(LINE)).isZero();
+            }
         }
     }
 }

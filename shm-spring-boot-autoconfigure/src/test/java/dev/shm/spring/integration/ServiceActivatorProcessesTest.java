@@ -56,4 +56,15 @@ class ServiceActivatorProcessesTest {
             assertThat(receiver.awaitExit(LINE)).isZero();
         }
     }
+
+    @Test
+    void withoutNativeAccessTheApplicationFailsNamingTheFlag() {
+        Path directory = shm.directory("no-native");
+        try (ChildJvm child = ChildJvm.builder(ReceiverApplication.class).withoutNativeAccess()
+                .args("--spring.config.name=receiver-app", "--shm.directory=" + directory).start()) {
+            assertThat(child.awaitExit(LINE)).isNotZero();
+            assertThat(child.output()).contains("APPLICATION FAILED TO START", "shm needs native access",
+                    "--enable-native-access=ALL-UNNAMED");
+        }
+    }
 }

@@ -8,6 +8,8 @@ import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.locks.LockSupport;
+import io.micrometer.tracing.Tracer;
+import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.beans.factory.annotation.Value;
 import org.springframework.boot.SpringApplication;
 import org.springframework.boot.autoconfigure.SpringBootApplication;
@@ -44,6 +46,12 @@ public class PeerApplication {
         @Value("${peer.work-micros:0}")
         private long workMicros;
 
+        private final ObjectProvider<Tracer> tracer;
+
+        Listener(ObjectProvider<Tracer> tracer) {
+            this.tracer = tracer;
+        }
+
         /**
          * Prints each event.
          *
@@ -58,6 +66,10 @@ public class PeerApplication {
             }
             if (workMicros > 0) {
                 LockSupport.parkNanos(workMicros * 1000); // simulated work, not synchronisation
+            }
+            Tracer t = tracer.getIfAvailable();
+            if (t != null && t.currentSpan() != null) {
+                ChildSupport.say("TRACE " + t.currentSpan().context().traceId());
             }
             ChildSupport.say("GOT " + message.getPayload() + " redelivered="
                     + Boolean.TRUE.equals(message.getHeaders().get(ShmHeaders.REDELIVERED)));
@@ -89,13 +101,18 @@ public class PeerApplication {
      * Provides the pricing service: upper-cases the request; fails for "boom"; is slow for "slow".
      *
      * @param main the segment
+     * @param tracer the tracer, when tracing is on
      * @return the flow
      */
     @Bean
     @ConditionalOnProperty("peer.pricing")
-    IntegrationFlow pricing(Segment main) {
+    IntegrationFlow pricing(Segment main, ObjectProvider<Tracer> tracer) {
         return IntegrationFlow.from(Shm.inboundGateway(main, "pricing"))
                 .<String, String>transform(request -> {
+                    Tracer t = tracer.getIfAvailable();
+                    if (t != null && t.currentSpan() != null) {
+                        ChildSupport.say("TRACE " + t.currentSpan().context().traceId());
+                    }
                     if (request.equals("boom")) {
                         throw new IllegalArgumentException("no price for boom");
                     }

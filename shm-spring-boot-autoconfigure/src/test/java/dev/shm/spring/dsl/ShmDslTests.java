@@ -1,0 +1,231 @@
+package dev.shm.spring.dsl;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.shm.core.ring.Backpressure;
+import dev.shm.core.ring.Channel;
+import dev.shm.core.ring.ChannelOptions;
+import dev.shm.core.segment.Segment;
+import dev.shm.core.testing.ShmDirectory;
+import dev.shm.spring.autoconfigure.ShmAutoConfiguration;
+import dev.shm.spring.channel.PollableShmChannel;
+import dev.shm.spring.channel.SubscribableShmChannel;
+import dev.shm.spring.inbound.ShmInboundChannelAdapter;
+import dev.shm.spring.support.ShmDecodingException;
+import dev.shm.spring.support.ShmHeaders;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.springframework.boot.autoconfigure.AutoConfigurations;
+import org.springframework.boot.integration.autoconfigure.IntegrationAutoConfiguration;
+import org.springframework.boot.test.context.runner.ApplicationContextRunner;
+import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Configuration;
+import org.springframework.integration.channel.QueueChannel;
+import org.springframework.integration.dsl.IntegrationFlow;
+import org.springframework.integration.dsl.Pollers;
+import org.springframework.messaging.Message;
+import org.springframework.messaging.MessageChannel;
+import org.springframework.messaging.MessageDeliveryException;
+import org.springframework.messaging.support.ErrorMessage;
+import org.springframework.messaging.support.GenericMessage;
+
+/**
+ * The DSL components in one JVM: two application contexts attached to one segment as two peers
+ * (the cross-process behaviour is in the integration tests).
+ */
+class ShmDslTests {
+
+    static final ChannelOptions SMALL = ChannelOptions.defaults().withCapacity(16).withSlotSize(256);
+
+    @RegisterExtension
+    final ShmDirectory shm = new ShmDirectory();
+
+    private ApplicationContextRunner runner(Path directory) {
+        return new ApplicationContextRunner()
+                .withConfiguration(AutoConfigurations.of(IntegrationAutoConfiguration.class, ShmAutoConfiguration.class))
+                .withPropertyValues("shm.directory=" + directory, "shm.segments.main.size=8MB",
+                        "shm.segments.main.slot-classes[0].size=1KB", "shm.segments.main.slot-classes[0].count=16");
+    }
+
+    @Configuration(proxyBeanMethods = false)
+    static class Consumer {
+        @Bean
+        QueueChannel received() {
+            return new QueueChannel();
+        }
+
+        @Bean
+        QueueChannel failures() {
+            return new QueueChannel();
+        }
+
+        @Bean
+        IntegrationFlow consume(Segment main) {
+            return IntegrationFlow.from(Shm.inboundAdapter(main, "events").channelOptions(SMALL).group("billing")
+                            .errorChannel("failures").id("eventsIn"))
+                    .channel("received").get();
+        }
+    }
+
+    @Configuration(proxyBeanMethods = false)
+    static class Producer {
+        @Bean
+        IntegrationFlow produce(Segment main) {
+            return flow -> flow.handle(Shm.outboundAdapter(main, "events").channelOptions(SMALL));
+        }
+    }
+
+    @Test
+    void outboundAdapterToInboundAdapterWithPauseResumeAndUndecodableRecords() {
+        Path directory = shm.directory("adapters");
+        runner(directory).withUserConfiguration(Consumer.class).run(consumer -> {
+            assertThat(consumer).hasNotFailed();
+            runner(directory).withUserConfiguration(Producer.class).run(producer -> {
+                assertThat(producer).hasNotFailed();
+                MessageChannel in = producer.getBean("produce.input", MessageChannel.class);
+                QueueChannel received = consumer.getBean("received", QueueChannel.class);
+                in.send(new GenericMessage<>("one"));
+                Message<?> one = received.receive(10_000);
+                assertThat(one).isNotNull();
+                assertThat(one.getPayload()).isEqualTo("one");
+                assertThat(one.getHeaders()).containsEntry(ShmHeaders.CHANNEL, "events");
+
+                ShmInboundChannelAdapter adapter = consumer.getBean("eventsIn", ShmInboundChannelAdapter.class);
+                adapter.pause();
+                assertThat(adapter.isPaused()).isTrue();
+                in.send(new GenericMessage<>("two"));
+                assertThat(received.receive(300)).as("nothing while paused").isNull();
+                adapter.resume();
+                assertThat(received.receive(10_000).getPayload()).isEqualTo("two");
+
+                // A record that is not a message: the error channel gets its raw bytes, the adapter goes on.
+                try (Channel raw = Channel.declare(producer.getBean("main", Segment.class), "events", SMALL)) {
+                    raw.send(new byte[] {1, 2, 3, 4, 5});
+                }
+                Message<?> failure = consumer.getBean("failures", QueueChannel.class).receive(10_000);
+                assertThat(failure).isInstanceOf(ErrorMessage.class);
+                assertThat(failure.getPayload()).isInstanceOf(ShmDecodingException.class);
+                ShmDecodingException decoding = (ShmDecodingException) failure.getPayload();
+                assertThat((byte[]) decoding.getFailedMessage().getPayload()).containsExactly(1, 2, 3, 4, 5);
+                in.send(new GenericMessage<>("three"));
+                assertThat(received.receive(10_000).getPayload()).isEqualTo("three");
+            });
+        });
+    }
+
+    @Configuration(proxyBeanMethods = false)
+    static class FailFast {
+        @Bean
+        IntegrationFlow produce(Segment main) {
+            return flow -> flow.handle(Shm.outboundAdapter(main, "full")
+                    .channelOptions(SMALL.withCapacity(2).withBackpressure(Backpressure.FAIL)));
+        }
+
+        @Bean
+        IntegrationFlow consume(Segment main) {
+            return IntegrationFlow.from(Shm.inboundAdapter(main, "full").channelOptions(SMALL.withCapacity(2))
+                    .group("stuck").autoStartup(false)).channel("nullChannel").get();
+        }
+    }
+
+    @Test
+    void aFullRingFailsTheSendWithFailBackpressure() {
+        runner(shm.directory("full")).withUserConfiguration(FailFast.class).run(context -> {
+            assertThat(context).hasNotFailed();
+            // the group exists but takes nothing: it gates the producer
+            try (Channel ring = Channel.declare(context.getBean("main", Segment.class), "full", SMALL.withCapacity(2))) {
+                ring.subscribe("stuck", true).close();
+            }
+            MessageChannel in = context.getBean("produce.input", MessageChannel.class);
+            in.send(new GenericMessage<>("a"));
+            in.send(new GenericMessage<>("b"));
+            assertThatThrownBy(() -> in.send(new GenericMessage<>("c"))).isInstanceOf(MessageDeliveryException.class)
+                    .hasMessageContaining("is full");
+        });
+    }
+
+    @Configuration(proxyBeanMethods = false)
+    static class Channels {
+        @Bean
+        PollableShmChannel jobs(Segment main) {
+            return Shm.pollableChannel(main, "jobs").group("workers").getObject();
+        }
+
+        @Bean
+        SubscribableShmChannel tasks(Segment main) {
+            return Shm.channel(main, "tasks").pointToPoint().getObject();
+        }
+
+        @Bean
+        QueueChannel done() {
+            return new QueueChannel();
+        }
+
+        @Bean
+        IntegrationFlow work() {
+            return IntegrationFlow.from("jobs")
+                    .bridge(e -> e.poller(Pollers.fixedDelay(Duration.ofMillis(10)).receiveTimeout(100)))
+                    .channel("done").get();
+        }
+    }
+
+    @Test
+    void pollableAndPointToPointChannelsFromTheDsl() {
+        runner(shm.directory("channels")).withUserConfiguration(Channels.class).run(context -> {
+            assertThat(context).hasNotFailed();
+            PollableShmChannel jobs = context.getBean("jobs", PollableShmChannel.class);
+            assertThat(jobs.getGroup()).isEqualTo("workers");
+            jobs.send(new GenericMessage<>("job-1"));
+            Message<?> done = context.getBean("done", QueueChannel.class).receive(10_000);
+            assertThat(done).isNotNull();
+            assertThat(done.getPayload()).isEqualTo("job-1");
+
+            SubscribableShmChannel tasks = context.getBean("tasks", SubscribableShmChannel.class);
+            assertThat(tasks.isBroadcast()).isFalse();
+            BlockingQueue<String> first = new LinkedBlockingQueue<>();
+            BlockingQueue<String> second = new LinkedBlockingQueue<>();
+            tasks.subscribe(m -> first.add((String) m.getPayload()));
+            tasks.subscribe(m -> second.add((String) m.getPayload()));
+            for (int i = 0; i < 10; i++) {
+                tasks.send(new GenericMessage<>("task-" + i));
+            }
+            List<String> all = new java.util.ArrayList<>();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (all.size() < 10 && System.nanoTime() < deadline) {
+                String s = first.poll(10, TimeUnit.MILLISECONDS);
+                if (s != null) {
+                    all.add(s);
+                }
+                second.drainTo(all);
+            }
+            assertThat(all).hasSize(10);
+            assertThat(first).as("one handler per message, round-robin").isEmpty();
+        });
+    }
+
+    @Test
+    void largePayloadsTravelThroughTheSlotPoolAndMemfdBuffers() {
+        Path directory = shm.directory("large");
+        runner(directory).withUserConfiguration(Consumer.class).run(consumer -> {
+            runner(directory).withUserConfiguration(Producer.class).run(producer -> {
+                MessageChannel in = producer.getBean("produce.input", MessageChannel.class);
+                QueueChannel received = consumer.getBean("received", QueueChannel.class);
+                for (int size : new int[] {600, 100_000}) { // a 1 KB pool slot; above every slot class: a memfd
+                    byte[] payload = new byte[size];
+                    new java.util.Random(size).nextBytes(payload);
+                    in.send(new GenericMessage<>(payload));
+                    Message<?> got = received.receive(10_000);
+                    assertThat(got).as("%d bytes", size).isNotNull();
+                    assertThat((byte[]) got.getPayload()).isEqualTo(payload);
+                }
+            });
+        });
+    }
+}
