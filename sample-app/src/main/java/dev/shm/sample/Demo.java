@@ -343,13 +343,32 @@ public final class Demo {
         }
     }
 
+    /** The messages published on the orders channel, or -1 when the segment cannot be read. */
+    private long published() {
+        try (SegmentInspector inspector = SegmentInspector.open(options.directory().resolve("demo.shm"))) {
+            for (Directory.Entry e : inspector.directory()) {
+                if (e.type() == DirectoryDescriptor.CHANNEL && e.name().equals("orders")) {
+                    return Channel.inspect(inspector, e).published();
+                }
+            }
+            return -1;
+        } catch (RuntimeException e) {
+            return -1;
+        }
+    }
+
     /** Stops orders first, lets the consumers drain, stops them, and prints the totals. */
     private int finish() {
         out.println();
         out.println("stopping: orders first, then the consumers once they have drained ...");
         Service orders = services.get("orders");
         orders.stop();
-        long sent = orders.count("orders");
+        // What the ring holds is the authority on what was sent: every message published on it
+        // (read from the segment, which lives on while the consumers are attached).
+        long sent = published();
+        if (sent < 0) {
+            sent = orders.count("orders");
+        }
         Service audit = services.get("audit");
         long deadline = System.nanoTime() + Duration.ofSeconds(15).toNanos();
         while (audit.count("audit") < sent && System.nanoTime() < deadline) {
