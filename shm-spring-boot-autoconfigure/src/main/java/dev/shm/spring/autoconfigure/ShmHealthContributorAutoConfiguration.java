@@ -2,9 +2,9 @@ package dev.shm.spring.autoconfigure;
 
 import dev.shm.core.segment.Segment;
 import dev.shm.spring.health.ShmHealthIndicator;
+import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
-import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.boot.autoconfigure.AutoConfiguration;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnBean;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnBooleanProperty;
@@ -38,9 +38,9 @@ public final class ShmHealthContributorAutoConfiguration {
 
         @Bean
         @ConditionalOnMissingBean(name = {"shmHealthIndicator", "shmHealthContributor"})
-        HealthContributor shmHealthContributor(ObjectProvider<Segment> segments) {
+        HealthContributor shmHealthContributor(List<Segment> segments) {
             Map<String, ShmHealthIndicator> indicators = new TreeMap<>();
-            segments.orderedStream().forEach(segment -> indicators.put(segment.name(),
+            segments.forEach(segment -> indicators.put(segment.name(),
                     new ShmHealthIndicator(segment)));
             if (indicators.size() == 1) {
                 return indicators.values().iterator().next();

@@ -4,7 +4,7 @@ import dev.shm.core.segment.Segment;
 import dev.shm.spring.metrics.ShmMetrics;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.binder.MeterBinder;
-import org.springframework.beans.factory.ObjectProvider;
+import java.util.List;
 import org.springframework.boot.autoconfigure.AutoConfiguration;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnBean;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnBooleanProperty;
@@ -32,11 +32,12 @@ public final class ShmMetricsAutoConfiguration {
 
     @Bean(destroyMethod = "close")
     @ConditionalOnMissingBean
-    ShmMetrics shmMetrics(ObjectProvider<Segment> segments, ShmMetricsProperties properties) {
+    ShmMetrics shmMetrics(List<Segment> segments, ShmMetricsProperties properties) {
         if (properties.getRefreshInterval() == null || !properties.getRefreshInterval().isPositive()) {
             throw new InvalidShmPropertyException("shm.metrics.refresh-interval", properties.getRefreshInterval(),
                     "the refresh interval must be positive", "set it, e.g. to 10s");
         }
-        return new ShmMetrics(segments.orderedStream().toList(), properties.getRefreshInterval());
+        // Injected as a list, so that the segments close after the meters that read them.
+        return new ShmMetrics(segments, properties.getRefreshInterval());
     }
 }

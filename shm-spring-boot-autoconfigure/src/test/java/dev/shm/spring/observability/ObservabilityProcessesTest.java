@@ -279,9 +279,9 @@ class ObservabilityProcessesTest {
                     .contains("shm_slots_used{class=\"0\",segment=\"main\"}")
                     .contains("shm_slots_capacity{class=\"0\",segment=\"main\"} 64.0");
             Files.createDirectories(Path.of("target"));
-            Files.writeString(Path.of("target", "prometheus-sample.txt"), prometheus);
-            Files.writeString(Path.of("target", "shm-endpoint-sample.json"),
-                    JSON.writerWithDefaultPrettyPrinter().writeValueAsString(paused));
+            Files.writeString(Path.of("target", "prometheus-sample.txt"), prometheus); // for docs/operations.md
+            writeSample("shm-endpoint-sample.json", paused);
+            writeSample("shm-summary-sample.json", json("/actuator/shm"));
 
             // Resumed, the consumer catches up.
             billing.send("RESUME");
@@ -293,6 +293,16 @@ class ObservabilityProcessesTest {
             billing.send("EXIT");
             assertThat(billing.awaitExit(LINE)).isZero();
             await("the peer's entry empty again", this::segment, s -> peerOf(s, billing.pid()) == null);
+        }
+    }
+
+    /** Keeps a real answer for docs/operations.md. */
+    private static void writeSample(String file, JsonNode answer) {
+        try {
+            Files.createDirectories(Path.of("target"));
+            Files.writeString(Path.of("target", file), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(answer));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
         }
     }
 
@@ -346,6 +356,7 @@ class ObservabilityProcessesTest {
                 JsonNode stalled = await("health lists the stalled peer", () -> json("/actuator/health/shm"),
                         h -> h.at("/details/stalledPeers/0/id").asInt(-1) == id);
                 assertThat(stalled.get("status").asString()).as("a stall is reported, not fatal").isEqualTo("UP");
+                writeSample("shm-health-stalled-sample.json", stalled);
                 assertThat(stalled.at("/details/stalledPeers/0/name").asString()).isEqualTo("sleeper");
                 assertThat(stalled.at("/details/stalledPeers/0/pid").asLong()).isEqualTo(sleeper.pid());
                 assertThat(stalled.at("/details/peers/stalled").asInt()).isEqualTo(1);
