@@ -86,7 +86,8 @@ public record ShmSegmentState(String name, Path file, boolean open, boolean host
             }
             return new ShmSegmentState(segment.name(), segment.path(), true, segment.isHostGoodbye(),
                     segment.monitorFailure(), segment.peerId(), segment.header(), segment.currentSize(), peers,
-                    all.size(), List.copyOf(channels), Collections.unmodifiableMap(services), Collections.unmodifiableMap(unreadable),
+                    all.size(), List.copyOf(channels), Collections.unmodifiableMap(services),
+                    Collections.unmodifiableMap(unreadable),
                     List.copyOf(segment.slotPool().stats()), List.copyOf(segment.lanes().lanes()),
                     Collections.unmodifiableMap(counters));
         } catch (IllegalStateException e) {
