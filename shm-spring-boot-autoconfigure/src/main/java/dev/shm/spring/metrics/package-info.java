@@ -1,0 +1,2 @@
+/** Micrometer meters of shm segments, channels, consumer groups, peers and slot classes. */
+package dev.shm.spring.metrics;
