@@ -80,10 +80,15 @@ class DemoIT {
                             .timeout(Duration.ofSeconds(10)).build(), HttpResponse.BodyHandlers.ofString());
                     assertThat(health.statusCode()).as(health.body()).isEqualTo(200);
                     assertThat(health.body()).contains("\"UP\"");
+                    HttpResponse<String> shm = http.send(HttpRequest.newBuilder(URI.create(url.group(1) + "shm"))
+                            .timeout(Duration.ofSeconds(10)).build(), HttpResponse.BodyHandlers.ofString());
+                    assertThat(shm.statusCode()).as(shm.body()).isEqualTo(200);
+                    assertThat(shm.body()).contains("\"demo\"").contains("orders");
                     HttpResponse<String> prometheus = http.send(HttpRequest.newBuilder(
                                     URI.create(url.group(1) + "prometheus")).timeout(Duration.ofSeconds(10)).build(),
                             HttpResponse.BodyHandlers.ofString());
                     assertThat(prometheus.statusCode()).isEqualTo(200);
+                    assertThat(prometheus.body()).contains("shm_ring_capacity");
                     checked.add(url.group(1));
                 }
             }
