@@ -24,7 +24,8 @@ class ConfigurationDocsTests {
     private static final Path DOCS = Path.of("../docs/configuration.md");
     /** Map-valued groups: the metadata lists them, the docs describe their entries. */
     private static final Set<String> GROUPS = Set.of("shm.segments", "shm.channels", "shm.buffers");
-    private static final Pattern ROW = Pattern.compile("^\\| `(shm\\.[^`]+)` \\|([^|]*)\\|", Pattern.MULTILINE);
+    private static final Pattern ROW = Pattern.compile("^\\| `((?:shm|management)\\.[^`]+)` \\|([^|]*)\\|",
+            Pattern.MULTILINE);
 
     private static Map<String, String> metadata() throws IOException {
         JsonNode root = JsonMapper.builder().build().readTree(Files.readString(METADATA));
