@@ -38,6 +38,7 @@ public final class Demo {
     private final Options options;
     private final Map<String, Service> services = new LinkedHashMap<>();
     private final CountDownLatch interrupted = new CountDownLatch(1);
+    private final java.util.concurrent.atomic.AtomicBoolean finishing = new java.util.concurrent.atomic.AtomicBoolean();
 
     private Demo(Options options, PrintStream out) {
         this.options = options;
@@ -116,6 +117,10 @@ public final class Demo {
 
         void start() throws IOException {
             List<String> command = new ArrayList<>();
+            if (Files.isExecutable(Path.of("/usr/bin/setsid"))) {
+                // A session of its own: Ctrl-C reaches the demo only, which stops the services in order.
+                command.add("/usr/bin/setsid");
+            }
             command.add(ProcessHandle.current().info().command().orElse("java"));
             command.add("--enable-native-access=ALL-UNNAMED");
             command.add("-Xmx256m");
@@ -133,6 +138,7 @@ public final class Demo {
             command.add("--server.port=" + port);
             command.add("--shm.directory=" + options.directory());
             command.add("--demo.rate=" + options.rate());
+            command.add("--demo.parent-pid=" + ProcessHandle.current().pid());
             ready = new CountDownLatch(1);
             Process started = new ProcessBuilder(command).redirectErrorStream(true).start();
             process = started;
@@ -279,7 +285,9 @@ public final class Demo {
         long restartAt = Long.MAX_VALUE;
         long lastTick = start;
         while (System.nanoTime() < end && interrupted.getCount() > 0) {
-            interrupted.await(2, TimeUnit.SECONDS);
+            if (interrupted.await(2, TimeUnit.SECONDS)) {
+                break; // Ctrl-C: the shutdown hook takes it from here
+            }
             long now = System.nanoTime();
             report((now - start) / 1_000_000_000L, (now - lastTick) / 1e9);
             lastTick = now;
@@ -303,7 +311,15 @@ public final class Demo {
                 billing2.start();
             }
         }
-        Runtime.getRuntime().removeShutdownHook(hook);
+        if (!finishing.compareAndSet(false, true)) {
+            // Ctrl-C: the shutdown hook stops the services and prints the totals; the JVM ends after it.
+            new CountDownLatch(1).await();
+        }
+        try {
+            Runtime.getRuntime().removeShutdownHook(hook);
+        } catch (IllegalStateException shuttingDown) {
+            // the JVM is shutting down already
+        }
         return finish();
     }
 
@@ -398,14 +414,15 @@ public final class Demo {
         return audited == sent ? 0 : 1;
     }
 
-    /** Ctrl-C: the services got the signal too (same process group); wait for them, bounded. */
+    /** Ctrl-C (or SIGTERM): stop the services in order and print the totals, as at the end of a run. */
     private void shutdown() {
         interrupted.countDown();
-        out.println();
-        out.println("interrupted: stopping the services ...");
-        for (Service s : services.values()) {
-            s.stop();
+        if (!finishing.compareAndSet(false, true)) {
+            return; // the run is finishing by itself
         }
+        out.println();
+        out.println("interrupted");
+        finish();
     }
 
     private static String describe(Duration d) {
