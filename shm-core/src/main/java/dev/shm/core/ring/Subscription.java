@@ -43,6 +43,9 @@ public final class Subscription implements AutoCloseable {
     private final long livenessNanos;
     private MemorySegment copy = MemorySegment.NULL;
     private MemorySegment copyView = MemorySegment.NULL;
+    /** Finished messages between two moves of the group's done sequence within a batch (a power of two). */
+    private static final int ADVANCE_EVERY = 8;
+    private int sinceAdvance;
     private long holeSequence = -1;
     private long holeSince;
     private boolean closed;
@@ -133,6 +136,12 @@ public final class Subscription implements AutoCloseable {
                         if (state == PUBLISHED
                                 && memory.get(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET) == SLOT_REF) {
                             ring.releaseIfDone(n);
+                        }
+                        if ((++sinceAdvance & (ADVANCE_EVERY - 1)) == 0) {
+                            // Within a long batch too, so that slow handlers do not hold producers back
+                            // for a whole batch.
+                            ring.advanceDone(group);
+                            ring.wakeProducers();
                         }
                     }
                     if (handed) {
