@@ -15,6 +15,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -23,6 +24,7 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import org.springframework.boot.convert.DurationStyle;
 
 /**
  * The demo: starts the sample services as separate JVMs on one host — two billing members, audit
@@ -86,15 +88,9 @@ public final class Demo {
             return value;
         }
 
+        /** {@code 60s}, {@code 2m}, {@code 500ms}; a bare number is seconds. */
         private static Duration seconds(String option, String value) {
-            String v = required(option, value).toLowerCase(Locale.ROOT);
-            if (v.endsWith("ms")) {
-                return Duration.ofMillis(Long.parseLong(v.substring(0, v.length() - 2)));
-            }
-            if (v.endsWith("m")) {
-                return Duration.ofMinutes(Long.parseLong(v.substring(0, v.length() - 1)));
-            }
-            return Duration.ofSeconds(Long.parseLong(v.endsWith("s") ? v.substring(0, v.length() - 1) : v));
+            return DurationStyle.detectAndParse(required(option, value), ChronoUnit.SECONDS);
         }
     }
 

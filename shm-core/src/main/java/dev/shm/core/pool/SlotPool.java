@@ -595,11 +595,7 @@ public final class SlotPool {
      * @throws CorruptionException when the reference names no slot
      */
     public MemorySegment data(long ref) {
-        ClassView c = view(ref);
-        if (c == null) {
-            throw new CorruptionException("slot reference 0x" + Long.toHexString(ref) + " names no slot: class "
-                    + refClass(ref) + " of " + classes.length + ", index " + refIndex(ref));
-        }
+        ClassView c = slotView(ref);
         int index = refIndex(ref);
         Extent e = c.extent(index);
         return e.data.asSlice((long) (index - e.base) * c.slotSize, c.slotSize);
@@ -615,11 +611,7 @@ public final class SlotPool {
      * @throws CorruptionException when the reference names no slot
      */
     public MemorySegment readOnlyExtent(long ref) {
-        ClassView c = view(ref);
-        if (c == null) {
-            throw new CorruptionException("slot reference 0x" + Long.toHexString(ref) + " names no slot: class "
-                    + refClass(ref) + " of " + classes.length + ", index " + refIndex(ref));
-        }
+        ClassView c = slotView(ref);
         return c.extent(refIndex(ref)).readOnlyData;
     }
 
@@ -631,10 +623,7 @@ public final class SlotPool {
      * @throws CorruptionException when the reference names no slot
      */
     public long offsetInExtent(long ref) {
-        ClassView c = view(ref);
-        if (c == null) {
-            throw new CorruptionException("slot reference 0x" + Long.toHexString(ref) + " names no slot");
-        }
+        ClassView c = slotView(ref);
         int index = refIndex(ref);
         return (long) (index - c.extent(index).base) * c.slotSize;
     }
@@ -648,6 +637,16 @@ public final class SlotPool {
     public long capacityOf(long ref) {
         int c = refClass(ref);
         return ref < 0 || c >= classes.length ? -1 : classes[c].slotSize;
+    }
+
+    /** The class of an untrusted reference that must name a slot. */
+    private ClassView slotView(long ref) {
+        ClassView c = view(ref);
+        if (c == null) {
+            throw new CorruptionException("slot reference 0x" + Long.toHexString(ref) + " names no slot: class "
+                    + refClass(ref) + " of " + classes.length + ", index " + refIndex(ref));
+        }
+        return c;
     }
 
     /** The class of an untrusted reference, or {@code null} when the reference names no slot. */

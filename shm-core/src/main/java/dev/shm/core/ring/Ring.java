@@ -12,7 +12,6 @@ import dev.shm.core.segment.Segment;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.VarHandle;
-import java.nio.charset.StandardCharsets;
 
 /**
  * The shared state of one ring, as mapped by one process: what producers, subscriptions and
@@ -193,10 +192,9 @@ final class Ring {
      * their members: a required group keeps gating producers while it has none.
      */
     int joinGroup(String groupName, boolean required) {
-        byte[] bytes = groupName.getBytes(StandardCharsets.UTF_8);
-        if (bytes.length == 0 || bytes.length > GROUP_NAME_CAPACITY) {
+        if (!isGroupName(groupName)) {
             throw new IllegalArgumentException("a group name holds 1 to " + GROUP_NAME_CAPACITY
-                    + " UTF-8 bytes; group=" + groupName + " has " + bytes.length);
+                    + " UTF-8 bytes; group=" + groupName);
         }
         // One joiner at a time per segment, so a name is never created twice.
         return segment.withDirectoryLock(() -> {

@@ -74,6 +74,20 @@ public final class RingDescriptor {
     public static final int GROUP_NAME_LENGTH_OFFSET = 12;
     public static final int GROUP_NAME_OFFSET = 16;
     public static final int GROUP_NAME_CAPACITY = 48;
+
+    /**
+     * Whether {@code name} fits a group's name field: 1 to {@link #GROUP_NAME_CAPACITY} UTF-8 bytes.
+     *
+     * @param name the name, or {@code null}
+     * @return whether it is a valid group name
+     */
+    public static boolean isGroupName(String name) {
+        if (name == null || name.isEmpty()) {
+            return false;
+        }
+        int length = name.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+        return length <= GROUP_NAME_CAPACITY;
+    }
     public static final int GROUP_START_OFFSET = 64;
     public static final int GROUP_REDELIVERIES_OFFSET = 72;
     public static final int GROUP_LOST_OFFSET = 76;

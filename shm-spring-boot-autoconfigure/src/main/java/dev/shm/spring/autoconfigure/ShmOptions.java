@@ -7,7 +7,6 @@ import dev.shm.core.ring.WaitStrategy;
 import dev.shm.core.segment.SegmentDescriptor;
 import dev.shm.core.segment.SegmentOptions;
 import dev.shm.core.segment.SlotClass;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -241,10 +240,10 @@ public final class ShmOptions {
         String group = c.getType() == ShmProperties.ChannelType.POINT_TO_POINT
                 ? POINT_TO_POINT_GROUP
                 : c.getGroup() != null && !c.getGroup().isBlank() ? c.getGroup() : applicationName;
-        int length = group.getBytes(StandardCharsets.UTF_8).length;
-        if (length == 0 || length > 48) {
+        if (!RingDescriptor.isGroupName(group)) {
             throw new InvalidShmPropertyException("shm.channels." + name + ".group", group, "a consumer group name has "
-                    + "1 to 48 UTF-8 bytes", "set a shorter 'group' (it defaults to spring.application.name)");
+                    + "1 to " + RingDescriptor.GROUP_NAME_CAPACITY + " UTF-8 bytes",
+                    "set a shorter 'group' (it defaults to spring.application.name)");
         }
         return group;
     }

@@ -2,13 +2,13 @@ package dev.shm.spring.channel;
 
 import dev.shm.core.ring.Channel;
 import dev.shm.core.ring.ChannelOptions;
+import dev.shm.core.ring.RingDescriptor;
 import dev.shm.core.ring.SendOutcome;
 import dev.shm.core.segment.Segment;
 import dev.shm.spring.support.ShmRings;
 import dev.shm.spring.support.ShmMessageCodec;
 import dev.shm.spring.support.ShmSender;
 import io.micrometer.observation.ObservationRegistry;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import org.springframework.integration.channel.AbstractMessageChannel;
 import org.springframework.integration.channel.MessagePublishingErrorHandler;
@@ -61,8 +61,9 @@ public abstract class AbstractShmChannel extends AbstractMessageChannel {
      * @param group at most 48 UTF-8 bytes
      */
     public void setGroup(String group) {
-        if (group == null || group.isEmpty() || group.getBytes(StandardCharsets.UTF_8).length > 48) {
-            throw new IllegalArgumentException("group=" + group + " must have 1 to 48 UTF-8 bytes");
+        if (!RingDescriptor.isGroupName(group)) {
+            throw new IllegalArgumentException("group=" + group + " must have 1 to "
+                    + RingDescriptor.GROUP_NAME_CAPACITY + " UTF-8 bytes");
         }
         this.group = group;
     }

@@ -2,11 +2,11 @@ package dev.shm.spring.inbound;
 
 import dev.shm.core.ring.Channel;
 import dev.shm.core.ring.ChannelOptions;
+import dev.shm.core.ring.RingDescriptor;
 import dev.shm.core.segment.Segment;
 import dev.shm.spring.support.ShmConsumer;
 import dev.shm.spring.support.ShmMessageCodec;
 import dev.shm.spring.support.ShmRings;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import org.springframework.integration.channel.MessagePublishingErrorHandler;
 import org.springframework.integration.core.Pausable;
@@ -65,8 +65,9 @@ public class ShmInboundChannelAdapter extends MessageProducerSupport implements 
 
     /** @param group the consumer group, 1 to 48 UTF-8 bytes (default {@code default}) */
     public void setGroup(String group) {
-        if (group == null || group.isEmpty() || group.getBytes(StandardCharsets.UTF_8).length > 48) {
-            throw new IllegalArgumentException("group=" + group + " must have 1 to 48 UTF-8 bytes");
+        if (!RingDescriptor.isGroupName(group)) {
+            throw new IllegalArgumentException("group=" + group + " must have 1 to "
+                    + RingDescriptor.GROUP_NAME_CAPACITY + " UTF-8 bytes");
         }
         this.group = group;
     }
