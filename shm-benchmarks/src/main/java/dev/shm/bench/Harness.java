@@ -41,7 +41,7 @@ public final class Harness {
         int warmup = 50_000;
         int wakeRoundTrips = 2_000;
         Duration wakePause = Duration.ofMillis(1);
-        Duration idleWindow = Duration.ofSeconds(5);
+        Duration idleWindow = Duration.ofSeconds(10);
         Duration childBound = Duration.ofSeconds(180);
         Path out;
         boolean pin = true;

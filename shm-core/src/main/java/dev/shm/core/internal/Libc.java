@@ -138,6 +138,14 @@ public final class Libc {
             CAPTURE_ERRNO, Linker.Option.firstVariadicArg(2));
     private static final MethodHandle CLOCK_GETTIME = downcall("clock_gettime",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
+
+    /**
+     * Whether {@link System#nanoTime()} reads {@code CLOCK_MONOTONIC} (HotSpot on Linux does): then
+     * the monitor's clock reads are an intrinsic, not a native call with a buffer. Decided once,
+     * by reading both clocks: a {@code nanoTime} read between two {@code clock_gettime} reads must fall
+     * between them.
+     */
+    private static final boolean NANO_TIME_IS_MONOTONIC = nanoTimeIsMonotonic();
     private static final MethodHandle GETUID = downcall("geteuid", FunctionDescriptor.of(JAVA_INT));
     private static final MethodHandle GETPAGESIZE = downcall("getpagesize", FunctionDescriptor.of(JAVA_INT));
 
@@ -566,6 +574,17 @@ public final class Libc {
      * @return nanoseconds since an arbitrary point (boot)
      */
     public static long monotonicNanos() {
+        return NANO_TIME_IS_MONOTONIC ? System.nanoTime() : clockMonotonic();
+    }
+
+    private static boolean nanoTimeIsMonotonic() {
+        long before = clockMonotonic();
+        long java = System.nanoTime();
+        long after = clockMonotonic();
+        return java >= before && java <= after;
+    }
+
+    private static long clockMonotonic() {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment timespec = arena.allocate(16, 8);
             int ignored = (int) CLOCK_GETTIME.invokeExact(CLOCK_MONOTONIC, timespec); // cannot fail for this clock

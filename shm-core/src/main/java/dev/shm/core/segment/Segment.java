@@ -717,7 +717,7 @@ public final class Segment implements AutoCloseable {
                     if (id == peerId) {
                         continue;
                     }
-                    Liveness liveness = memory.peers.liveness(id);
+                    Liveness liveness = memory.peers.scan(id);
                     if (liveness == Liveness.DEAD) {
                         recover(id);
                     } else if (liveness == Liveness.STALLED) {
