@@ -53,6 +53,14 @@ public final class Channel implements AutoCloseable {
     private long gatingCache = Long.MIN_VALUE;
     /** The single producer's next sequence. */
     private long localCursor;
+    /**
+     * The single producer's first sequence whose slot's previous lap this channel wrote itself: from
+     * there on, room in the ring (or no required group) means the slot is free, with no read of its
+     * header — the read that would wait for the consumer's core to give the line back.
+     */
+    private final long ownLapsFrom;
+    /** The single producer's slots whose last lap (written by this channel) was a {@code SLOT_REF}, one bit each. */
+    private final long[] refSlots;
     private volatile boolean closed;
 
     private record PendingMemfd(long sequence, LeaseTable.Lease lease, MemfdBuffer buffer) {
@@ -67,6 +75,8 @@ public final class Channel implements AutoCloseable {
         this.sendTimeoutNanos = options.sendTimeout().toNanos();
         this.livenessNanos = segment.options().livenessTimeout().toNanos();
         this.localCursor = ring.cursor();
+        this.ownLapsFrom = localCursor + ring.capacity;
+        this.refSlots = ring.singleProducer ? new long[Math.max(1, ring.capacity >>> 6)] : null;
     }
 
     /**
@@ -179,6 +189,7 @@ public final class Channel implements AutoCloseable {
             MemorySegment.copy(source, offset, ring.memory, slot + ring.body, length);
             ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_LENGTH_OFFSET, (int) length);
             ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, INLINE);
+            noteRef(sequence, false);
             return publish(sequence, slot) ? SendOutcome.SENT : send(source, offset, length);
         }
         if (options.backpressure() != Backpressure.BLOCK && !roomNow()) {
@@ -207,6 +218,7 @@ public final class Channel implements AutoCloseable {
                 ring.memory.set(ValueLayout.JAVA_LONG, slot + ring.body + 8, length);
                 ring.memory.set(ValueLayout.JAVA_LONG, slot + ring.body + 16, word(sequence, NO_PEER, PENDING));
                 ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, SLOT_REF);
+                noteRef(sequence, true);
                 // From here the ring, not this process, holds the slot: its release word decides who frees it.
                 pool.transfer(ref, SlotPoolDescriptor.NO_PEER);
                 if (publish(sequence, slot)) {
@@ -238,6 +250,7 @@ public final class Channel implements AutoCloseable {
             ring.memory.set(ValueLayout.JAVA_INT, slot + ring.body + 4, lease.generation());
             ring.memory.set(ValueLayout.JAVA_LONG, slot + ring.body + 8, length);
             ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, MEMFD_REF);
+            noteRef(sequence, false);
             if (publish(sequence, slot)) {
                 synchronized (pendingMemfds) {
                     pendingMemfds.add(new PendingMemfd(sequence, lease, buffer));
@@ -314,6 +327,15 @@ public final class Channel implements AutoCloseable {
                 }
             }
             long slot = ring.slot(cursor);
+            if (ring.singleProducer && cursor >= ownLapsFrom) {
+                // This channel published the previous lap itself, and there is room: the slot is free.
+                Ring.LONG.setOpaque(ring.memory, slot, word(cursor, me, WRITING));
+                if (heldRef(cursor)) {
+                    ring.releaseOnReuse(slot, wrap);
+                }
+                ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, NONE);
+                return cursor;
+            }
             long previous = ring.header(slot);
             boolean free = isTag(previous, wrap) && (state(previous) == PUBLISHED || state(previous) == SKIP);
             if (ring.singleProducer) {
@@ -403,6 +425,20 @@ public final class Channel implements AutoCloseable {
         return gating == Long.MAX_VALUE || Ring.freeSlots(ring.capacity, cursor - 1, gating - 1) > 0;
     }
 
+    /** Records, for a single producer, whether {@code sequence}'s slot now holds a {@code SLOT_REF}. */
+    private void noteRef(long sequence, boolean ref) {
+        if (refSlots != null) {
+            int index = (int) (sequence & (ring.capacity - 1));
+            long bit = 1L << index;
+            refSlots[index >>> 6] = ref ? refSlots[index >>> 6] | bit : refSlots[index >>> 6] & ~bit;
+        }
+    }
+
+    private boolean heldRef(long sequence) {
+        int index = (int) (sequence & (ring.capacity - 1));
+        return (refSlots[index >>> 6] & (1L << index)) != 0;
+    }
+
     /** Opens the claim words and publishes; false when recovery took the slot meanwhile. */
     private boolean publish(long sequence, long slot) {
         MemorySegment memory = ring.memory;
@@ -411,10 +447,17 @@ public final class Channel implements AutoCloseable {
             Ring.LONG.setOpaque(memory, slot + SLOT_CLAIMS_OFFSET + 8L * g, open);
         }
         if (ring.singleProducer) {
-            // Release suffices for the header (consumers acquire it); the cursor's volatile store is
-            // the one fence, and it orders the publication before wakeConsumers reads the sleepers.
+            // Release suffices for the header (consumers acquire it) and the cursor. Only when a
+            // subscription may sleep is the cursor's store volatile: that fence orders the
+            // publication before wakeConsumers reads the sleepers (the sleeper's side is its
+            // increment of them). Without sleepers, no fence: the stores drain while the next
+            // message is written.
             Ring.LONG.setRelease(memory, slot, word(sequence, me, PUBLISHED));
             localCursor = sequence + 1;
+            if (!ring.mayHaveSleepers()) {
+                Ring.LONG.setRelease(memory, (long) CURSOR_OFFSET, sequence + 1);
+                return true;
+            }
             Ring.LONG.setVolatile(memory, (long) CURSOR_OFFSET, sequence + 1);
         } else if (!Ring.LONG.compareAndSet(memory, slot, word(sequence, me, WRITING), word(sequence, me, PUBLISHED))) {
             return false;

@@ -397,6 +397,16 @@ final class Ring {
 
     // ---------------------------------------------------------------- waking
 
+    /** Whether a subscription that sleeps on the data futex ever joined (see {@link RingDescriptor#DATA_BLOCKING_OFFSET}). */
+    boolean mayHaveSleepers() {
+        return (int) INT.getOpaque(memory, (long) DATA_BLOCKING_OFFSET) != 0;
+    }
+
+    /** Records that a subscription which sleeps on the data futex joined; a full fence. */
+    void announceSleeper() {
+        INT.getAndBitwiseOr(memory, (long) DATA_BLOCKING_OFFSET, 1);
+    }
+
     void wakeConsumers() {
         if ((int) INT.getVolatile(memory, (long) DATA_SLEEPERS_OFFSET) > 0) {
             INT.getAndAdd(memory, (long) DATA_FUTEX_OFFSET, 1);

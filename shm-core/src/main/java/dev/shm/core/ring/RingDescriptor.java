@@ -38,7 +38,7 @@ public final class RingDescriptor {
     /** {@code "shmRING1"} read as a little-endian long. */
     public static final long MAGIC = 0x31474e4952_6d6873L;
     /** The layout version. */
-    public static final int VERSION = 1;
+    public static final int VERSION = 2;
 
     public static final int MAGIC_OFFSET = 0;
     public static final int VERSION_OFFSET = 8;
@@ -54,6 +54,11 @@ public final class RingDescriptor {
     public static final int CURSOR_OFFSET = 128;
     public static final int DATA_FUTEX_OFFSET = 192;
     public static final int DATA_SLEEPERS_OFFSET = 196;
+    /**
+     * Set (and never cleared) once a subscription that may sleep on the data futex joined: only
+     * then does a single producer pay a fence per message to look for sleepers.
+     */
+    public static final int DATA_BLOCKING_OFFSET = 200;
     public static final int SPACE_FUTEX_OFFSET = 256;
     public static final int SPACE_SLEEPERS_OFFSET = 260;
     public static final int GROUPS_OFFSET = 512;

@@ -57,6 +57,9 @@ public final class Subscription implements AutoCloseable {
         this.claimOffset = SLOT_CLAIMS_OFFSET + 8 * group;
         this.idler = new Idler(strategy);
         this.waiter = strategy == WaitStrategy.BLOCKING ? new Futex.Waiter() : null;
+        if (waiter != null) {
+            ring.announceSleeper(); // before its first sleep, so that single producers look for sleepers
+        }
         this.livenessNanos = ring.segment.options().livenessTimeout().toNanos();
         ring.setMember(group, ring.me, true);
     }

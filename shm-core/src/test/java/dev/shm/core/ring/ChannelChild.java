@@ -38,6 +38,8 @@ public final class ChannelChild {
                 case "tally" -> tally(options, args[2], Path.of(args[3]), Integer.parseInt(args[4]),
                         Integer.parseInt(args[5]), Path.of(args[6]), Long.parseLong(args[7]));
                 case "claim-and-hold" -> claimAndHold(options, Boolean.parseBoolean(args[2]));
+                case "sleep" -> sleep(ChannelProcessesTest.sleeperSegmentOptions(Path.of(args[1])), args[2],
+                        Integer.parseInt(args[3]));
                 default -> throw new IllegalArgumentException("unknown role " + args[0]);
             }
         } catch (Throwable t) {
@@ -118,6 +120,24 @@ public final class ChannelChild {
                 Thread.currentThread().interrupt();
             }
         }, 1, Duration.ofSeconds(60));
+    }
+
+    /**
+     * Takes {@code count} messages of channel {@code name} one at a time with the BLOCKING wait
+     * strategy (a futex sleep between messages), saying {@code GOT <index>} for each.
+     */
+    private static void sleep(SegmentOptions options, String name, int count) {
+        try (Segment segment = Segment.open(options, "sleeper");
+             Channel channel = Channel.declare(segment, name,
+                     ChannelProcessesTest.sleeperChannelOptions(name).withWaitStrategy(WaitStrategy.BLOCKING));
+             Subscription subscription = channel.subscribe("sleepers", true)) {
+            say("READY");
+            int got = 0;
+            while (got < count) {
+                got += subscription.take(m -> say("GOT " + m.buffer().get(ValueLayout.JAVA_INT_UNALIGNED, m.offset())),
+                        1, Duration.ofSeconds(60));
+            }
+        }
     }
 
     /** Maps {@code file} (which the parent sized) read-write for the life of this process. */

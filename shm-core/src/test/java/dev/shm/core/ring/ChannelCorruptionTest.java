@@ -172,16 +172,22 @@ class ChannelCorruptionTest {
     }
 
     @Test
+    @SuppressWarnings("try") // the first producer is closed inside its try block: another takes over
     void aProducerTakesADamagedSlotAfterTheLivenessTimeoutInsteadOfHanging() throws Exception {
+        // Multiple producers; and a single producer that did not write the slot's previous lap (a
+        // producer that took over the channel): both read the header and wait before taking it.
         for (boolean singleProducer : new boolean[] {false, true}) {
             try (Segment segment = Segment.open(options, "a");
-                 Channel channel = Channel.declare(segment, singleProducer ? "sp" : "mp",
+                 Channel first = Channel.declare(segment, singleProducer ? "sp" : "mp",
                          small.withSingleProducer(singleProducer));
-                 Subscription subscription = channel.subscribe("billing", true)) {
+                 Subscription subscription = first.subscribe("billing", true)) {
                 for (int i = 0; i < small.capacity(); i++) {
-                    assertThat(channel.send(bytes(20, i))).isEqualTo(SendOutcome.SENT);
+                    assertThat(first.send(bytes(20, i))).isEqualTo(SendOutcome.SENT);
                 }
                 assertThat(receive(subscription, small.capacity())).hasSize(small.capacity());
+                first.close();
+                Channel channel = Channel.declare(segment, singleProducer ? "sp" : "mp",
+                        small.withSingleProducer(singleProducer));
                 Ring ring = ring(channel);
                 header(ring, ring.slot(small.capacity()), 0x0BAD_0BAD_0BAD_0BADL); // the slot the next send needs
 
@@ -195,7 +201,30 @@ class ChannelCorruptionTest {
                 assertThat(channel.stats().corrupt()).isEqualTo(1);
                 assertThat(channel.send(bytes(31, 100))).isEqualTo(SendOutcome.SENT);
                 assertThat(receive(subscription, 1)).hasSize(1);
+                channel.close();
             }
+        }
+    }
+
+    @Test
+    void aSingleProducerOverwritesADamagedHeaderOfALapItPublishedItself() throws Exception {
+        // The producer published the previous lap and every group is done with it: the slot is its
+        // own, so it neither reads the header nor waits for it.
+        try (Segment segment = Segment.open(options, "a");
+             Channel channel = Channel.declare(segment, "sp", small.withSingleProducer(true));
+             Subscription subscription = channel.subscribe("billing", true)) {
+            for (int i = 0; i < small.capacity(); i++) {
+                assertThat(channel.send(bytes(20, i))).isEqualTo(SendOutcome.SENT);
+            }
+            assertThat(receive(subscription, small.capacity())).hasSize(small.capacity());
+            Ring ring = ring(channel);
+            header(ring, ring.slot(small.capacity()), 0x0BAD_0BAD_0BAD_0BADL);
+
+            long start = System.nanoTime();
+            assertThat(channel.send(bytes(30, 99))).isEqualTo(SendOutcome.SENT);
+            assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(LIVENESS);
+            assertThat(receive(subscription, 1)).containsExactly(bytes(30, 99));
+            assertThat(channel.stats().corrupt()).isZero();
         }
     }
 }

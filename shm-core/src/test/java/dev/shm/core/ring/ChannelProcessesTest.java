@@ -41,6 +41,19 @@ class ChannelProcessesTest {
                 .withLanes(4, 4096);
     }
 
+    /**
+     * The sleeper test's segment: a long liveness timeout, so that a sleeping subscriber's safety
+     * wake-up (half of it) is far above the wake-up the test expects from each send.
+     */
+    static SegmentOptions sleeperSegmentOptions(Path directory) {
+        return segmentOptions(directory).withLiveness(Duration.ofMillis(100), Duration.ofSeconds(20));
+    }
+
+    /** The sleeper test's channels: {@code sp} is declared single-producer, {@code mp} not. */
+    static ChannelOptions sleeperChannelOptions(String name) {
+        return CHANNEL_OPTIONS.withSingleProducer(name.equals("sp")).withWaitStrategy(WaitStrategy.BUSY_SPIN);
+    }
+
     private record Received(int producer, int index, int flags) {
     }
 
@@ -154,6 +167,47 @@ class ChannelProcessesTest {
             assertThat(billing.lag()).isZero();
             assertThat(parent.slotPool().stats()).allSatisfy(c -> assertThat(c.free()).isEqualTo(c.total()));
         }
+    }
+
+    /**
+     * A subscriber in another process sleeps on the ring's futex (BLOCKING) while this process
+     * produces with BUSY_SPIN: each send must wake it at once, not after its safety wake-up (10 s
+     * here). The sender waits until the subscriber is registered as a sleeper before each send,
+     * so that every one of the sends crosses a real sleep.
+     */
+    @Test
+    void aSubscriberSleepingInAnotherProcessIsWokenByEverySend() throws Exception {
+        int count = 20;
+        for (String name : List.of("sp", "mp")) {
+            Path directory = shm.directory("sleep-" + name);
+            try (Segment parent = Segment.open(sleeperSegmentOptions(directory), "test");
+                 Channel channel = Channel.declare(parent, name, sleeperChannelOptions(name));
+                 ChildJvm sleeper = ChildJvm.start(ChannelChild.class, "sleep", directory.toString(), name,
+                         Integer.toString(count))) {
+                sleeper.awaitLine("READY", LINE);
+                Ring ring = ring(channel);
+                MemorySegment buffer = MemorySegment.ofArray(new int[1]);
+                for (int i = 0; i < count; i++) {
+                    long deadline = System.nanoTime() + LINE.toNanos();
+                    while ((int) Ring.INT.getVolatile(ring.memory, (long) RingDescriptor.DATA_SLEEPERS_OFFSET) == 0) {
+                        assertThat(System.nanoTime()).as("the subscriber goes to sleep").isLessThan(deadline);
+                        Thread.onSpinWait();
+                    }
+                    buffer.set(ValueLayout.JAVA_INT, 0, i);
+                    long sent = System.nanoTime();
+                    assertThat(channel.send(buffer, 0, 4)).isEqualTo(SendOutcome.SENT);
+                    assertThat(sleeper.awaitLine("GOT", LINE)).isEqualTo(Integer.toString(i));
+                    assertThat(Duration.ofNanos(System.nanoTime() - sent)).as("%s: wake-up of message %d", name, i)
+                            .isLessThan(Duration.ofSeconds(3));
+                }
+            }
+        }
+    }
+
+    private static Ring ring(Channel channel) throws ReflectiveOperationException {
+        java.lang.reflect.Field field = Channel.class.getDeclaredField("ring");
+        field.setAccessible(true);
+        return (Ring) field.get(channel);
     }
 
     /** Every (producer, index) exactly once across the members; each member saw each producer in order. */

@@ -290,4 +290,23 @@ class ChannelTest {
             assertThat(seen.groups()).singleElement().satisfies(g -> assertThat(g.lag()).isEqualTo(2));
         }
     }
+
+    @Test
+    void aSingleProducerFreesThePoolSlotsOfItsPreviousLapWhenNoGroupDid() {
+        // No group: nobody but the producer's reuse of a ring slot frees the pool slot its last lap
+        // named. Inline and pool payloads alternate irregularly, so that a slot changes kind.
+        try (Segment a = Segment.open(options, "a")) {
+            Channel orders = Channel.declare(a, "orders", small.withSingleProducer(true));
+            for (int i = 0; i < 5 * small.capacity(); i++) {
+                int length = i % 3 == 0 || i % 7 == 0 ? 300 : 20;
+                assertThat(orders.send(bytes(length, i))).as("send %d", i).isEqualTo(SendOutcome.SENT);
+                long held = a.slotPool().stats().stream().mapToLong(c -> c.total() - c.free()).sum();
+                assertThat(held).as("pool slots held after send %d", i).isLessThanOrEqualTo(small.capacity());
+            }
+            long held = a.slotPool().stats().stream().mapToLong(c -> c.total() - c.free()).sum();
+            long expected = java.util.stream.IntStream.range(4 * small.capacity(), 5 * small.capacity())
+                    .filter(i -> i % 3 == 0 || i % 7 == 0).count();
+            assertThat(held).as("exactly the last lap's pool payloads").isEqualTo(expected);
+        }
+    }
 }
