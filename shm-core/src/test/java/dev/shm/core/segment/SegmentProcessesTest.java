@@ -249,6 +249,37 @@ class SegmentProcessesTest {
     }
 
     /**
+     * The monitor trusts a fresh heartbeat without looking at the peer's lock; a heartbeat from the
+     * future (another clock) is never fresh. A child is stopped, its heartbeat set an hour ahead,
+     * then killed: its lock is gone, and the monitor must still find that out.
+     */
+    @Test
+    void aKilledPeerIsRecoveredEvenWhenItsHeartbeatLiesInTheFuture() throws ReflectiveOperationException {
+        try (Segment parent = Segment.open(options, "parent");
+             ChildJvm staller = child("stall")) {
+            int peer = Integer.parseInt(staller.awaitLine("READY", LINE));
+            staller.signal("STOP"); // its monitor writes no more heartbeats
+            setHeartbeat(parent, peer, System.nanoTime() + TimeUnit.HOURS.toNanos(1));
+            staller.kill();
+            awaitTrue("the killed child is recovered", () -> onlyParentAttached(parent));
+            assertThat(parent.counters().get(SegmentCounters.PEERS_RECOVERED)).isEqualTo(1);
+            assertPoolFull(parent);
+        }
+    }
+
+    private static void setHeartbeat(Segment segment, int peer, long value) throws ReflectiveOperationException {
+        java.lang.reflect.Field memoryField = Segment.class.getDeclaredField("memory");
+        memoryField.setAccessible(true);
+        PeerTable peers = ((SegmentMemory) memoryField.get(segment)).peers;
+        java.lang.reflect.Field tableMemory = PeerTable.class.getDeclaredField("memory");
+        tableMemory.setAccessible(true);
+        java.lang.reflect.Method entry = PeerTable.class.getDeclaredMethod("entry", int.class);
+        entry.setAccessible(true);
+        long at = (long) entry.invoke(peers, peer) + PeerDescriptor.HEARTBEAT_OFFSET;
+        ((MemorySegment) tableMemory.get(peers)).set(ValueLayout.JAVA_LONG, at, value);
+    }
+
+    /**
      * Two processes with four threads each allocate and free, marking each slot with its holder and
      * checking the mark before freeing: a slot handed out twice shows as a changed mark. The child is
      * stopped and continued (SIGSTOP, SIGCONT) at random moments meanwhile.
