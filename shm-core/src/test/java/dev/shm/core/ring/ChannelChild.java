@@ -38,6 +38,8 @@ public final class ChannelChild {
                 case "tally" -> tally(options, args[2], Path.of(args[3]), Integer.parseInt(args[4]),
                         Integer.parseInt(args[5]), Path.of(args[6]), Long.parseLong(args[7]));
                 case "claim-and-hold" -> claimAndHold(options, Boolean.parseBoolean(args[2]));
+                case "sp-stream" -> singleProducerStream(options, Integer.parseInt(args[2]), Integer.parseInt(args[3]),
+                        Integer.parseInt(args[4]));
                 case "sleep" -> sleep(ChannelProcessesTest.sleeperSegmentOptions(Path.of(args[1])), args[2],
                         Integer.parseInt(args[3]));
                 default -> throw new IllegalArgumentException("unknown role " + args[0]);
@@ -137,6 +139,46 @@ public final class ChannelChild {
                 got += subscription.take(m -> say("GOT " + m.buffer().get(ValueLayout.JAVA_INT_UNALIGNED, m.offset())),
                         1, Duration.ofSeconds(60));
             }
+        }
+    }
+
+    /**
+     * The single producer of channel {@code sp}: sends messages {@code 0..quota-1} as producer
+     * {@code producer}, in bursts of 16, saying {@code SENT <n>} after every 64 sends that returned SENT, and
+     * {@code DONE} at the end. Its payloads are inline or in pool slots, never a memfd (those die
+     * with their sender, and this process is killed). With {@code claimAt} at or above 0, it claims a
+     * slot after that many sends, says {@code CLAIMED}, and waits to be killed with the slot claimed.
+     */
+    private static void singleProducerStream(SegmentOptions options, int producer, int quota, int claimAt)
+            throws Exception {
+        try (Segment segment = Segment.open(options, "sp-producer-" + producer);
+             Channel channel = Channel.declare(segment, "sp", ChannelProcessesTest.SINGLE_PRODUCER_OPTIONS)) {
+            MemorySegment buffer = MemorySegment.ofArray(new long[4096 / 8]);
+            say("READY " + segment.peerId());
+            int index = 0;
+            while (index < quota) {
+                if (index == claimAt) {
+                    java.lang.reflect.Method claim = Channel.class.getDeclaredMethod("claim");
+                    claim.setAccessible(true);
+                    say("CLAIMED " + claim.invoke(channel));
+                    Thread.sleep(Duration.ofMinutes(5));
+                }
+                int length = Math.min(lengthOf(index), 4000);
+                fill(buffer, producer, index, length);
+                SendOutcome outcome = channel.send(buffer, 0, length);
+                if (outcome == SendOutcome.SENT) {
+                    index++;
+                    if (index % 64 == 0) {
+                        say("SENT " + index);
+                    }
+                    if (index % 16 == 0) {
+                        java.util.concurrent.locks.LockSupport.parkNanos(500_000); // bursts: mid-stream for a while
+                    }
+                } else if (outcome != SendOutcome.NO_BUFFER && outcome != SendOutcome.TIMEOUT) {
+                    throw new IllegalStateException("send " + index + ": " + outcome);
+                }
+            }
+            say("DONE");
         }
     }
 

@@ -165,6 +165,21 @@ public final class ChildJvm implements AutoCloseable {
     }
 
     /**
+     * Returns the child's next line if it printed one, without waiting.
+     *
+     * @return the line, or {@code null} when none is there
+     * @throws AssertionError when the child ended and printed nothing more, with the log's tail
+     */
+    public String pollLine() {
+        String line = lines.poll();
+        if (line != null && line.equals(EOF)) {
+            lines.add(EOF);
+            throw new AssertionError("child " + pid() + " ended (" + exitDescription() + ")\n" + tail());
+        }
+        return line;
+    }
+
+    /**
      * Waits for a line that starts with {@code prefix}; earlier lines are skipped (they are in the log).
      *
      * @param prefix the start of the line
