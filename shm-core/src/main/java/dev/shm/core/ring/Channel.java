@@ -186,7 +186,12 @@ public final class Channel implements AutoCloseable {
                 return outcome(sequence);
             }
             long slot = ring.slot(sequence);
-            MemorySegment.copy(source, offset, ring.memory, slot + ring.body, length);
+            try {
+                MemorySegment.copy(source, offset, ring.memory, slot + ring.body, length);
+            } catch (RuntimeException e) { // the caller's memory failed (closed, or not ours to read)
+                abandon(sequence);
+                throw e;
+            }
             ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_LENGTH_OFFSET, (int) length);
             ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, INLINE);
             noteRef(sequence, false);
@@ -423,6 +428,22 @@ public final class Channel implements AutoCloseable {
             return false; // unknown: a group is joining
         }
         return gating == Long.MAX_VALUE || Ring.freeSlots(ring.capacity, cursor - 1, gating - 1) > 0;
+    }
+
+    /**
+     * Gives up a claimed sequence whose payload could not be written: it becomes a skip record
+     * (counted), so that no consumer waits for a slot that a live producer will never publish.
+     */
+    private void abandon(long sequence) {
+        if (ring.fillSkip(sequence, word(sequence, me, WRITING))) {
+            ring.count(SKIPS);
+            noteRef(sequence, false);
+        }
+        if (ring.singleProducer) {
+            localCursor = sequence + 1;
+            Ring.LONG.setVolatile(ring.memory, (long) CURSOR_OFFSET, sequence + 1);
+        }
+        ring.wakeConsumers();
     }
 
     /** Records, for a single producer, whether {@code sequence}'s slot now holds a {@code SLOT_REF}. */

@@ -309,4 +309,24 @@ class ChannelTest {
             assertThat(held).as("exactly the last lap's pool payloads").isEqualTo(expected);
         }
     }
+
+    @Test
+    void aSendWhoseSourceFailsAfterTheClaimLeavesASkipNotAStuckSlot() {
+        for (boolean singleProducer : new boolean[] {false, true}) {
+            try (Segment a = Segment.open(options, "a")) {
+                Channel orders = Channel.declare(a, singleProducer ? "sp" : "mp", small.withSingleProducer(singleProducer));
+                Subscription billing = orders.subscribe("billing", true);
+                java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined();
+                java.lang.foreign.MemorySegment closed = arena.allocate(20);
+                arena.close();
+                assertThatThrownBy(() -> orders.send(closed, 0, 20)).isInstanceOf(IllegalStateException.class);
+                assertThat(orders.send(bytes(20, 1))).isEqualTo(SendOutcome.SENT);
+                List<byte[]> got = new java.util.ArrayList<>();
+                billing.poll(m -> got.add(m.buffer().asSlice(m.offset(), m.length()).toArray(ValueLayout.JAVA_BYTE)), 10);
+                assertThat(got).as("the message after the failed send, at once").containsExactly(bytes(20, 1));
+                assertThat(orders.stats().skips()).isEqualTo(1);
+                assertThat(orders.stats().groups().getFirst().lag()).isZero();
+            }
+        }
+    }
 }
