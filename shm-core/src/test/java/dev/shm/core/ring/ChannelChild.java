@@ -311,9 +311,7 @@ public final class ChannelChild {
         Channel channel = Channel.declare(segment, CHANNEL, ChannelProcessesTest.CHANNEL_OPTIONS);
         long sequence;
         if (unmarked) {
-            java.lang.reflect.Field field = Channel.class.getDeclaredField("ring");
-            field.setAccessible(true);
-            Ring ring = (Ring) field.get(channel);
+            Ring ring = ChannelProcessesTest.ring(channel);
             sequence = ring.cursor();
             if (!Ring.LONG.compareAndSet(ring.memory, (long) RingDescriptor.CURSOR_OFFSET, sequence, sequence + 1)) {
                 throw new IllegalStateException("the cursor moved under the claimer");

@@ -40,12 +40,6 @@ class ChannelCorruptionTest {
         options = TestSegments.options(shm.directory("rings"), "bus").withLiveness(Duration.ofMillis(20), LIVENESS);
     }
 
-    private static Ring ring(Channel channel) throws ReflectiveOperationException {
-        java.lang.reflect.Field field = Channel.class.getDeclaredField("ring");
-        field.setAccessible(true);
-        return (Ring) field.get(channel);
-    }
-
     private static byte[] bytes(int length, int seed) {
         byte[] b = new byte[length];
         for (int i = 0; i < length; i++) {
@@ -78,7 +72,7 @@ class ChannelCorruptionTest {
         try (Segment segment = Segment.open(options, "a");
              Channel channel = Channel.declare(segment, "orders", small);
              Subscription subscription = channel.subscribe("billing", true)) {
-            Ring ring = ring(channel);
+            Ring ring = ChannelProcessesTest.ring(channel);
             assertThat(channel.send(bytes(length, 1))).isEqualTo(SendOutcome.SENT);
             assertThat(channel.send(bytes(20, 2))).isEqualTo(SendOutcome.SENT);
             damage.accept(ring, ring.slot(0));
@@ -188,7 +182,7 @@ class ChannelCorruptionTest {
                 first.close();
                 Channel channel = Channel.declare(segment, singleProducer ? "sp" : "mp",
                         small.withSingleProducer(singleProducer));
-                Ring ring = ring(channel);
+                Ring ring = ChannelProcessesTest.ring(channel);
                 header(ring, ring.slot(small.capacity()), 0x0BAD_0BAD_0BAD_0BADL); // the slot the next send needs
 
                 long start = System.nanoTime();
@@ -217,7 +211,7 @@ class ChannelCorruptionTest {
                 assertThat(channel.send(bytes(20, i))).isEqualTo(SendOutcome.SENT);
             }
             assertThat(receive(subscription, small.capacity())).hasSize(small.capacity());
-            Ring ring = ring(channel);
+            Ring ring = ChannelProcessesTest.ring(channel);
             header(ring, ring.slot(small.capacity()), 0x0BAD_0BAD_0BAD_0BADL);
 
             long start = System.nanoTime();

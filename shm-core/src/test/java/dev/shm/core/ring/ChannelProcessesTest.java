@@ -299,7 +299,8 @@ class ChannelProcessesTest {
         }
     }
 
-    private static Ring ring(Channel channel) throws ReflectiveOperationException {
+    /** The channel's ring, for tests that look at or damage its words (it is private to the channel). */
+    static Ring ring(Channel channel) throws ReflectiveOperationException {
         java.lang.reflect.Field field = Channel.class.getDeclaredField("ring");
         field.setAccessible(true);
         return (Ring) field.get(channel);

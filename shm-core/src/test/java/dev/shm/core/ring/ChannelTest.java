@@ -8,6 +8,7 @@ import dev.shm.core.segment.SegmentException;
 import dev.shm.core.segment.SegmentOptions;
 import dev.shm.core.segment.TestSegments;
 import dev.shm.core.testing.ShmDirectory;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.time.Duration;
@@ -316,12 +317,12 @@ class ChannelTest {
             try (Segment a = Segment.open(options, "a")) {
                 Channel orders = Channel.declare(a, singleProducer ? "sp" : "mp", small.withSingleProducer(singleProducer));
                 Subscription billing = orders.subscribe("billing", true);
-                java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined();
-                java.lang.foreign.MemorySegment closed = arena.allocate(20);
+                Arena arena = Arena.ofConfined();
+                MemorySegment closed = arena.allocate(20);
                 arena.close();
                 assertThatThrownBy(() -> orders.send(closed, 0, 20)).isInstanceOf(IllegalStateException.class);
                 assertThat(orders.send(bytes(20, 1))).isEqualTo(SendOutcome.SENT);
-                List<byte[]> got = new java.util.ArrayList<>();
+                List<byte[]> got = new ArrayList<>();
                 billing.poll(m -> got.add(m.buffer().asSlice(m.offset(), m.length()).toArray(ValueLayout.JAVA_BYTE)), 10);
                 assertThat(got).as("the message after the failed send, at once").containsExactly(bytes(20, 1));
                 assertThat(orders.stats().skips()).isEqualTo(1);
