@@ -8,6 +8,7 @@ import dev.shm.core.segment.LeaseTable;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.lang.invoke.VarHandle;
 import java.time.Duration;
 
 /**
@@ -89,6 +90,9 @@ public final class Subscription implements AutoCloseable {
         long nextAt = ring.group(group) + GROUP_NEXT_OFFSET;
         long start = (long) Ring.LONG.getAcquire(memory, nextAt);
         long n = redeliverableAtDone(start);
+        // This member's run: it finished every sequence from runFrom up to n itself (NO_RUN once it
+        // passed one it did not finish), so done moves over the run without a scan of claim words.
+        long runFrom = n;
         int delivered = 0;
         boolean finished = false;
         try {
@@ -103,10 +107,12 @@ public final class Subscription implements AutoCloseable {
                     long done = ring.done(group);
                     if (n < done) {
                         n = done; // everything up to done is finished, and the slot moved on: jump
+                        runFrom = n;
                         continue;
                     }
                     if (!required) {
                         n = overrun(n, h);
+                        runFrom = NO_RUN;
                         continue;
                     }
                     checkDamaged(n, h); // a required group's slot cannot have moved on: damaged
@@ -128,22 +134,22 @@ public final class Subscription implements AutoCloseable {
                     if (!Ring.LONG.compareAndSet(memory, claimAt, cw, word(n, ring.me, CLAIMED))) {
                         continue; // another member took it, or recovery handed it back: look again
                     }
+                    int type = state == PUBLISHED ? memory.get(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET) : NONE;
                     boolean handed = false;
                     try {
                         if (state == PUBLISHED) {
-                            handed = deliver(handler, n, slot, claim == REDELIVER);
+                            handed = deliver(handler, n, slot, type, claim == REDELIVER);
                         }
                     } finally {
                         Ring.LONG.setRelease(memory, claimAt, word(n, ring.me, DONE));
                         finished = true;
-                        if (state == PUBLISHED
-                                && memory.get(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET) == SLOT_REF) {
+                        if (type == SLOT_REF) {
                             ring.releaseIfDone(n);
                         }
                         if ((++sinceAdvance & (ADVANCE_EVERY - 1)) == 0) {
                             // Within a long batch too, so that slow handlers do not hold producers back
                             // for a whole batch.
-                            ring.advanceDone(group);
+                            advanceDone(runFrom, n + 1);
                             ring.wakeProducers();
                         }
                     }
@@ -153,11 +159,13 @@ public final class Subscription implements AutoCloseable {
                     n++;
                 } else if (isTag(cw, n)) {
                     n++; // claimed or done by another member: move on
+                    runFrom = NO_RUN;
                 } else if (!isTag(ring.header(slot), n)) {
                     continue; // the slot moved on while we looked (an optional group overrun)
                 } else {
                     ring.countCorrupt(); // a published slot's claim word names another lap
                     Ring.LONG.compareAndSet(memory, claimAt, cw, word(n, ring.me, DONE));
+                    runFrom = NO_RUN;
                 }
             }
         } finally {
@@ -165,13 +173,47 @@ public final class Subscription implements AutoCloseable {
             // producers, one compare-and-set for the batch) and a wake-up of waiting producers.
             if (n > start) {
                 Ring.LONG.compareAndSet(memory, nextAt, start, n);
+            } else if (finished) {
+                VarHandle.fullFence();
             }
             if (finished) {
-                ring.advanceDone(group);
+                // The compare-and-set above (or the fence) orders this member's DONE stores before
+                // its reads of done and of claim words. Every member does so, so of two members that
+                // finish neighbouring runs at once at least one sees the other's DONE (or its move
+                // of done) and carries done over both.
+                advanceDone(runFrom, n);
                 ring.wakeProducers();
             }
         }
         return delivered;
+    }
+
+    /** {@code runFrom} when this member has passed a sequence it did not finish itself. */
+    private static final long NO_RUN = Long.MIN_VALUE;
+
+    /**
+     * Moves the group's done sequence past this member's finished run {@code [from, to)}: when done
+     * already lies within the run, everything below {@code to} is done and one compare-and-set
+     * moves it there, with no scan of the run's claim words. Then, or when there is no run, the
+     * claim words from done on are scanned: another member may have finished messages after the
+     * run while the run held done back (and that member's scan stopped at the run).
+     */
+    private void advanceDone(long from, long to) {
+        if (from != NO_RUN) {
+            long doneAt = ring.group(group) + GROUP_DONE_OFFSET;
+            long done = ring.done(group);
+            while (done >= from && done < to) {
+                if (Ring.LONG.compareAndSet(ring.memory, doneAt, done, to)) {
+                    long cw = (long) Ring.LONG.getVolatile(ring.memory, ring.slot(to) + claimOffset);
+                    if (!isTag(cw, to) || state(cw) != DONE) {
+                        return; // the common case: nobody finished the message after the run yet
+                    }
+                    break;
+                }
+                done = ring.done(group);
+            }
+        }
+        ring.advanceDone(group);
     }
 
     /**
@@ -229,9 +271,8 @@ public final class Subscription implements AutoCloseable {
         return (isTag(h, n) && state(h) != WRITING) || ring.cursor() > n;
     }
 
-    private boolean deliver(MessageHandler handler, long n, long slot, boolean redelivered) {
+    private boolean deliver(MessageHandler handler, long n, long slot, int type, boolean redelivered) {
         MemorySegment memory = ring.memory;
-        int type = memory.get(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET);
         switch (type) {
             case INLINE -> {
                 int length = memory.get(ValueLayout.JAVA_INT, slot + SLOT_LENGTH_OFFSET);

@@ -82,6 +82,53 @@ class ChannelTest {
     }
 
     @Test
+    void theGroupsDoneMovesOverEveryFinishedMessageWhicheverMemberFinishedItAndInWhateverOrder() {
+        try (Segment a = Segment.open(options, "a"); Segment b = Segment.open(options, "b")) {
+            Channel producer = Channel.declare(a, "orders", small.withBackpressure(Backpressure.FAIL));
+            Subscription slow = producer.subscribe("billing", true);
+            Subscription fast = Channel.declare(b, "orders", small).subscribe("billing", true);
+            for (int i = 0; i < 16; i++) {
+                assertThat(producer.send(bytes(8, i))).isEqualTo(SendOutcome.SENT);
+            }
+            List<byte[]> drainedMeanwhile = new ArrayList<>();
+            List<Long> doneMeanwhile = new ArrayList<>();
+            List<SendOutcome> sendMeanwhile = new ArrayList<>();
+            // The slow member holds message 0 while the fast one finishes 1..15: done cannot pass 0.
+            assertThat(slow.poll(m -> {
+                drainedMeanwhile.addAll(drain(fast));
+                doneMeanwhile.add(billing(producer).consumed());
+                sendMeanwhile.add(producer.send(bytes(8, 99)));
+            }, 1)).isEqualTo(1);
+            assertThat(drainedMeanwhile).hasSize(15);
+            assertThat(doneMeanwhile).containsExactly(0L);
+            assertThat(sendMeanwhile).containsExactly(SendOutcome.FULL);
+            // Once message 0 is done, done moves over all 16: the ring has room for a whole lap.
+            assertThat(billing(producer).consumed()).isEqualTo(16);
+            assertThat(billing(producer).lag()).isZero();
+            for (int i = 16; i < 32; i++) {
+                assertThat(producer.send(bytes(8, i))).isEqualTo(SendOutcome.SENT);
+            }
+            // The other way round: the fast member finishes a run while the slow one holds the
+            // message after it; done stops at the held message, then moves over the rest.
+            List<byte[]> fastRun = new ArrayList<>();
+            assertThat(fast.poll(m -> fastRun.add(m.toByteArray()), 4)).isEqualTo(4);
+            assertThat(billing(producer).consumed()).isEqualTo(20);
+            assertThat(slow.poll(m -> {
+                drainedMeanwhile.addAll(drain(fast));
+                doneMeanwhile.add(billing(producer).consumed());
+            }, 1)).isEqualTo(1);
+            assertThat(doneMeanwhile).containsExactly(0L, 20L);
+            assertThat(drainedMeanwhile).hasSize(15 + 11);
+            assertThat(billing(producer).consumed()).isEqualTo(32);
+            assertThat(drainedMeanwhile.getLast()).isEqualTo(bytes(8, 31));
+        }
+    }
+
+    private static Channel.GroupStats billing(Channel channel) {
+        return channel.stats().groups().stream().filter(g -> g.name().equals("billing")).findFirst().orElseThrow();
+    }
+
+    @Test
     void aRequiredGroupGatesProducersPerBackpressure() {
         try (Segment a = Segment.open(options, "a")) {
             Channel fail = Channel.declare(a, "jobs", small.withBackpressure(Backpressure.FAIL));
