@@ -46,6 +46,8 @@ public final class Subscription implements AutoCloseable {
     private MemorySegment copyView = MemorySegment.NULL;
     /** Finished messages between two moves of the group's done sequence within a batch (a power of two). */
     private static final int ADVANCE_EVERY = 8;
+    /** {@code runFrom} in {@link #poll} once the member has passed a sequence it did not finish itself. */
+    private static final long NO_RUN = Long.MIN_VALUE;
     private int sinceAdvance;
     private long holeSequence = -1;
     private long holeSince;
@@ -187,9 +189,6 @@ public final class Subscription implements AutoCloseable {
         }
         return delivered;
     }
-
-    /** {@code runFrom} when this member has passed a sequence it did not finish itself. */
-    private static final long NO_RUN = Long.MIN_VALUE;
 
     /**
      * Moves the group's done sequence past this member's finished run {@code [from, to)}: when done

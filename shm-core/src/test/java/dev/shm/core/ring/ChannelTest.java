@@ -110,8 +110,7 @@ class ChannelTest {
             }
             // The other way round: the fast member finishes a run while the slow one holds the
             // message after it; done stops at the held message, then moves over the rest.
-            List<byte[]> fastRun = new ArrayList<>();
-            assertThat(fast.poll(m -> fastRun.add(m.toByteArray()), 4)).isEqualTo(4);
+            assertThat(fast.poll(m -> { }, 4)).isEqualTo(4);
             assertThat(billing(producer).consumed()).isEqualTo(20);
             assertThat(slow.poll(m -> {
                 drainedMeanwhile.addAll(drain(fast));
