@@ -143,7 +143,15 @@ public final class Subscription implements AutoCloseable {
                             handed = deliver(handler, n, slot, type, claim == REDELIVER);
                         }
                     } finally {
-                        Ring.LONG.setRelease(memory, claimAt, word(n, ring.me, DONE));
+                        if (required) {
+                            // Producers wait for this group's done: nobody else writes the word meanwhile.
+                            Ring.LONG.setRelease(memory, claimAt, word(n, ring.me, DONE));
+                        } else {
+                            // A producer may have lapped this optional group while the handler ran and
+                            // opened the word for a later message (which another member may have
+                            // claimed already): mark only this member's own claim done.
+                            Ring.LONG.compareAndSet(memory, claimAt, word(n, ring.me, CLAIMED), word(n, ring.me, DONE));
+                        }
                         finished = true;
                         if (type == SLOT_REF) {
                             ring.releaseIfDone(n);

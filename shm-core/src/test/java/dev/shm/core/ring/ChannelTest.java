@@ -167,6 +167,35 @@ class ChannelTest {
     }
 
     @Test
+    void aMemberOfAnOptionalGroupThatIsLappedInsideItsHandlerLeavesTheLaterMessageToTheGroup() {
+        try (Segment a = Segment.open(options, "a")) {
+            ChannelOptions four = ChannelOptions.defaults().withCapacity(4).withSlotSize(128)
+                    .withBackpressure(Backpressure.FAIL);
+            Channel channel = Channel.declare(a, "ticks", four);
+            Subscription monitor = channel.subscribe("monitor", false);
+            assertThat(channel.send(bytes(8, 0))).isEqualTo(SendOutcome.SENT);
+            List<byte[]> seen = new ArrayList<>();
+            int first = monitor.poll(m -> {
+                seen.add(m.toByteArray());
+                // While message 0 is claimed, the producer laps the ring: message 4 takes its slot.
+                for (int i = 1; i <= 4; i++) {
+                    assertThat(channel.send(bytes(8, i))).isEqualTo(SendOutcome.SENT);
+                }
+            }, 1);
+            assertThat(first).isEqualTo(1);
+            seen.addAll(drain(monitor));
+            assertThat(seen).hasSize(5);
+            for (int i = 0; i <= 4; i++) {
+                assertThat(seen.get(i)).isEqualTo(bytes(8, i));
+            }
+            Channel.Stats stats = channel.stats();
+            assertThat(stats.corrupt()).isZero();
+            assertThat(stats.groups().getFirst().lost()).isZero();
+            assertThat(stats.groups().getFirst().done()).isEqualTo(stats.cursor());
+        }
+    }
+
+    @Test
     void payloadsTravelInlineInAPoolSlotOrInAMemfdAtEveryBoundary() {
         try (Segment a = Segment.open(options, "a")) {
             Channel channel = Channel.declare(a, "blobs", small);
