@@ -31,7 +31,7 @@ import java.util.List;
 final class ShmEndpoint extends Endpoint {
 
     private static final int INLINE_MAX = 4096;
-    private static final int SLOT_HEADER = 24; // 16 + 8 x one group
+    private static final int SLOT_HEADER = 16; // RingDescriptor.SLOT_BODY_OFFSET
     private static final Duration TAKE_TIMEOUT = Duration.ofSeconds(1);
 
     private final Segment segment;

@@ -460,13 +460,12 @@ public final class Channel implements AutoCloseable {
         return (refSlots[index >>> 6] & (1L << index)) != 0;
     }
 
-    /** Opens the claim words and publishes; false when recovery took the slot meanwhile. */
+    /**
+     * Publishes; false when recovery took the slot meanwhile. The groups' claim words need no
+     * store: a word of an earlier lap already says the message is open.
+     */
     private boolean publish(long sequence, long slot) {
         MemorySegment memory = ring.memory;
-        long open = word(sequence, NO_PEER, OPEN);
-        for (int g = 0; g < ring.maxGroups; g++) {
-            Ring.LONG.setOpaque(memory, slot + SLOT_CLAIMS_OFFSET + 8L * g, open);
-        }
         if (ring.singleProducer) {
             // Release suffices for the header (consumers acquire it) and the cursor. Only when a
             // subscription may sleep is the cursor's store volatile: that fence orders the

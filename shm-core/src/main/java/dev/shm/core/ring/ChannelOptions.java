@@ -9,8 +9,8 @@ import java.util.Objects;
  * strategy are this process's own.
  *
  * @param capacity ring slots, a power of two (default 4096)
- * @param slotSize bytes per slot, a multiple of 8; the inline capacity is this less the slot
- *     header of 16 + 8 x maxGroups bytes (default 512)
+ * @param slotSize bytes per slot, a multiple of 8; the inline capacity is this less the 16-byte
+ *     slot header (default 512)
  * @param maxGroups consumer group entries, 1 to 16 (default 4)
  * @param singleProducer one thread of one process sends (a faster path; default false)
  * @param backpressure what send does when the ring is full (default BLOCK)
@@ -47,7 +47,7 @@ public record ChannelOptions(int capacity, int slotSize, int maxGroups, boolean 
         int minimum = RingDescriptor.bodyOffset(maxGroups) + RingDescriptor.SLOT_REF_LENGTH;
         if (slotSize < minimum || slotSize > RingDescriptor.MAX_SLOT_SIZE || slotSize % 8 != 0) {
             throw new IllegalArgumentException("slotSize=" + slotSize + " must be a multiple of 8 from " + minimum
-                    + " (a slot header for " + maxGroups + " groups and a slot reference) to "
+                    + " (a slot header and a slot reference) to "
                     + RingDescriptor.MAX_SLOT_SIZE);
         }
         Objects.requireNonNull(backpressure, "backpressure");

@@ -34,6 +34,8 @@ final class Ring {
     final int maxGroups;
     final int headerLength;
     final int body;
+    /** Where the claim words start (after the slots). */
+    final long claims;
     final boolean singleProducer;
     final Segment segment;
     final SlotPool pool;
@@ -62,6 +64,7 @@ final class Ring {
         this.maxGroups = memory.get(ValueLayout.JAVA_INT, MAX_GROUPS_OFFSET);
         this.headerLength = memory.get(ValueLayout.JAVA_INT, HEADER_LENGTH_OFFSET);
         this.body = bodyOffset(maxGroups);
+        this.claims = claimsOffset(capacity, slotSize, maxGroups);
         this.singleProducer = (memory.get(ValueLayout.JAVA_INT, FLAGS_OFFSET) & FLAG_SINGLE_PRODUCER) != 0;
         this.segment = segment;
         this.pool = pool;
@@ -106,6 +109,11 @@ final class Ring {
 
     long slot(long sequence) {
         return headerLength + (sequence & mask) * slotSize;
+    }
+
+    /** Where group {@code g}'s claim word for {@code sequence}'s slot lives. */
+    long claim(int g, long sequence) {
+        return claims + 8 * ((long) g * capacity + (sequence & mask));
     }
 
     long header(long slot) {
@@ -227,6 +235,12 @@ final class Ring {
             LONG.setVolatile(memory, at + GROUP_START_OFFSET, UNSET);
             LONG.setVolatile(memory, at + GROUP_DONE_OFFSET, UNSET);
             LONG.setVolatile(memory, at + GROUP_NEXT_OFFSET, UNSET);
+            // Every claim word of a sequence before any the group will read: each message is open to it
+            // (the words may hold an earlier group's, from any distance back).
+            long before = word(cursor() - 1, NO_PEER, DONE);
+            for (long i = 0; i < capacity; i++) {
+                LONG.setOpaque(memory, claim(free, i), before);
+            }
             memory.set(ValueLayout.JAVA_INT, at + GROUP_FLAGS_OFFSET, required ? GROUP_REQUIRED : 0);
             memory.set(ValueLayout.JAVA_INT, at + GROUP_NAME_LENGTH_OFFSET,
                     Utf8.write(memory, at + GROUP_NAME_OFFSET, groupName, GROUP_NAME_CAPACITY));
@@ -302,7 +316,6 @@ final class Ring {
     /** Moves a group's done sequence past every sequence its members finished. */
     void advanceDone(int g) {
         long at = group(g) + GROUP_DONE_OFFSET;
-        int claim = SLOT_CLAIMS_OFFSET + 8 * g;
         while (true) {
             long done = (long) LONG.getVolatile(memory, at);
             if (done == UNSET) {
@@ -314,7 +327,7 @@ final class Ring {
             long target = done;
             while (target - done < capacity) {
                 long slot = slot(target);
-                long cw = (long) LONG.getAcquire(memory, slot + claim);
+                long cw = (long) LONG.getAcquire(memory, claim(g, target));
                 if (!isTag(cw, target) || state(cw) != DONE || !isTag(header(slot), target)) {
                     break;
                 }
@@ -361,7 +374,7 @@ final class Ring {
                     return;
                 }
                 if (sequence >= start) {
-                    long cw = (long) LONG.getAcquire(memory, slot + SLOT_CLAIMS_OFFSET + 8L * g);
+                    long cw = (long) LONG.getAcquire(memory, claim(g, sequence));
                     if (!isTag(cw, sequence) || state(cw) != DONE) {
                         return;
                     }
@@ -499,9 +512,6 @@ final class Ring {
         if (!LONG.compareAndSet(memory, slot, seen, word(sequence, me, WRITING))) {
             return false;
         }
-        for (int g = 0; g < maxGroups; g++) {
-            LONG.setOpaque(memory, slot + SLOT_CLAIMS_OFFSET + 8L * g, word(sequence, NO_PEER, OPEN));
-        }
         memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, NONE);
         LONG.setRelease(memory, slot, word(sequence, NO_PEER, SKIP));
         return true;
@@ -585,7 +595,7 @@ final class Ring {
             setMember(g, dead, false);
             for (int i = 0; i < capacity; i++) {
                 long slot = headerLength + (long) i * slotSize;
-                long claimAt = slot + SLOT_CLAIMS_OFFSET + 8L * g;
+                long claimAt = claim(g, i);
                 long cw = (long) LONG.getAcquire(memory, claimAt);
                 long h = header(slot);
                 if (state(cw) == CLAIMED && peer(cw) == dead && tag(h) == tag(cw)

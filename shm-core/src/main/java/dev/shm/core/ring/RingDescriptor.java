@@ -6,8 +6,9 @@ import java.lang.foreign.ValueLayout;
 import java.lang.invoke.VarHandle;
 
 /**
- * The binary layout of a channel's ring (version 1): a header, a table of consumer groups, then
- * {@code capacity} slots of {@code slotSize} bytes. All integers little-endian.
+ * The binary layout of a channel's ring (version {@value #VERSION}): a header, a table of consumer
+ * groups, {@code capacity} slots of {@code slotSize} bytes, then one claim word per slot for each
+ * group. All integers little-endian.
  *
  * <pre>
  * Ring header (512 bytes, then maxGroups x 256 bytes of groups; slots start at headerLength)
@@ -26,8 +27,11 @@ import java.lang.invoke.VarHandle;
  *
  * Slot (slotSize bytes)
  *  0 header word [tag:48][peer:8][state:8]   8 frame type   12 inline length
- *  16 claim word of group 0, 1, ... maxGroups-1: [tag:48][peer:8][state:8]
- *  16 + 8 x maxGroups: body: inline bytes | SLOT_REF: ref, length, release word | MEMFD_REF: lease, generation, length
+ *  16 body: inline bytes | SLOT_REF: ref, length, release word | MEMFD_REF: lease, generation, length
+ *
+ * Claim words (after the slots: maxGroups arrays of capacity words, group by group)
+ *  [tag:48][peer:8][state:8] of the last sequence of that slot the group claimed; a tag of an
+ *  earlier lap means the message in the slot is open for the group
  * </pre>
  *
  * <p>A <em>tag</em> is a sequence's low 48 bits: the words of a slot say which lap they belong to,
@@ -38,7 +42,7 @@ public final class RingDescriptor {
     /** {@code "shmRING1"} read as a little-endian long. */
     public static final long MAGIC = 0x31474e4952_6d6873L;
     /** The layout version. */
-    public static final int VERSION = 2;
+    public static final int VERSION = 3;
 
     public static final int MAGIC_OFFSET = 0;
     public static final int VERSION_OFFSET = 8;
@@ -108,15 +112,14 @@ public final class RingDescriptor {
     public static final int SLOT_HEADER_OFFSET = 0;
     public static final int SLOT_TYPE_OFFSET = 8;
     public static final int SLOT_LENGTH_OFFSET = 12;
-    public static final int SLOT_CLAIMS_OFFSET = 16;
+    public static final int SLOT_BODY_OFFSET = 16;
 
     /** Slot header states. */
     public static final int WRITING = 1;
     public static final int PUBLISHED = 2;
     public static final int SKIP = 3;
 
-    /** Claim word states. */
-    public static final int OPEN = 1;
+    /** Claim word states (a word of an earlier lap than the slot's message: open to the group). */
     public static final int CLAIMED = 2;
     public static final int DONE = 3;
     public static final int REDELIVER = 4;
@@ -157,13 +160,26 @@ public final class RingDescriptor {
     }
 
     /**
-     * Returns the offset of a slot's body (after header and claim words).
+     * Returns the offset of a slot's body: {@value #SLOT_BODY_OFFSET} whatever the group count (the
+     * claim words live after the slots).
      *
      * @param maxGroups the number of group entries
      * @return the body's offset in the slot
      */
     public static int bodyOffset(int maxGroups) {
-        return SLOT_CLAIMS_OFFSET + 8 * maxGroups;
+        return SLOT_BODY_OFFSET;
+    }
+
+    /**
+     * Returns where the claim words start: after the slots.
+     *
+     * @param capacity slots
+     * @param slotSize bytes per slot
+     * @param maxGroups group entries
+     * @return the offset in the ring structure
+     */
+    public static long claimsOffset(int capacity, int slotSize, int maxGroups) {
+        return headerLength(maxGroups) + (long) capacity * slotSize;
     }
 
     /**
@@ -172,10 +188,10 @@ public final class RingDescriptor {
      * @param capacity slots
      * @param slotSize bytes per slot
      * @param maxGroups group entries
-     * @return header plus slots
+     * @return header, slots and claim words
      */
     public static long length(int capacity, int slotSize, int maxGroups) {
-        return headerLength(maxGroups) + (long) capacity * slotSize;
+        return claimsOffset(capacity, slotSize, maxGroups) + 8L * capacity * maxGroups;
     }
 
     static long word(long sequence, int peer, int state) {
@@ -198,13 +214,20 @@ public final class RingDescriptor {
         return (word >>> 16) == (sequence & TAG_MASK);
     }
 
+    /** Whether {@code word}'s tag is of a sequence before {@code sequence} (less than 2^47 before, modulo the tag). */
+    static boolean isBefore(long word, long sequence) {
+        long distance = ((sequence & TAG_MASK) - (word >>> 16)) & TAG_MASK;
+        return distance != 0 && distance < 1L << 47;
+    }
+
     /** The full sequence whose tag is {@code tag}, at most {@code cursor} and within 2^47 below it. */
     static long sequenceOf(long tag, long cursor) {
         return cursor - (((cursor & TAG_MASK) - tag) & TAG_MASK);
     }
 
     /**
-     * Formats a ring: header, empty groups, every slot consumed (a skip of the lap before the first).
+     * Formats a ring: header, empty groups, every slot consumed (a skip of the lap before the first),
+     * every claim word of the sequence before the first (so every message is open for every group).
      * The magic is written last, with release.
      *
      * @param memory the structure, {@link #length} bytes, zeroed
@@ -234,6 +257,10 @@ public final class RingDescriptor {
         for (long sequence = initialSequence - capacity; sequence < initialSequence; sequence++) {
             memory.set(ValueLayout.JAVA_LONG, headerLength + (sequence & (capacity - 1)) * slotSize,
                     word(sequence, NO_PEER, SKIP));
+        }
+        long claims = claimsOffset(capacity, slotSize, maxGroups);
+        for (long i = 0; i < (long) capacity * maxGroups; i++) {
+            memory.set(ValueLayout.JAVA_LONG, claims + 8 * i, word(initialSequence - 1, NO_PEER, DONE));
         }
         LONG.setRelease(memory, (long) MAGIC_OFFSET, MAGIC);
     }
@@ -295,10 +322,11 @@ public final class RingDescriptor {
             throw new ChannelException(Reason.LAYOUT_MISMATCH, subject + " places its slots at " + payloadOffset
                     + " (" + payloadLength + " bytes); expected " + foundHeader + " (" + expected + " bytes)");
         }
-        if (memory.byteSize() < foundHeader + expected) {
+        long whole = length(capacity, slotSize, maxGroups);
+        if (memory.byteSize() < whole) {
             throw new ChannelException(Reason.TRUNCATED_PAYLOAD, subject + " is truncated: its structure has "
-                    + memory.byteSize() + " bytes, its " + capacity + " slots of " + slotSize + " bytes need "
-                    + (foundHeader + expected));
+                    + memory.byteSize() + " bytes, its " + capacity + " slots of " + slotSize + " bytes and their"
+                    + " claim words for " + maxGroups + " groups need " + whole);
         }
     }
 }

@@ -18,7 +18,7 @@ import java.time.Duration;
  * <h2>Receiving</h2>
  * {@link #poll} hands the messages available now to a handler; {@link #take} waits for at least
  * one, with the channel's wait strategy, up to a timeout. A member claims a message (a
- * compare-and-set on the slot's claim word for its group), hands it to the handler, then marks it
+ * compare-and-set on its group's claim word for the slot), hands it to the handler, then marks it
  * done; the group's done sequence moves on over every finished message, and a pool slot is freed
  * when every required group is done with it.
  *
@@ -37,7 +37,8 @@ public final class Subscription implements AutoCloseable {
     private final Ring ring;
     private final int group;
     private final boolean required;
-    private final int claimOffset;
+    /** Where the group's claim words start. */
+    private final long claimBase;
     private final Message message = new Message();
     private final Idler idler;
     private final Futex.Waiter waiter;
@@ -57,7 +58,7 @@ public final class Subscription implements AutoCloseable {
         this.ring = ring;
         this.group = group;
         this.required = required;
-        this.claimOffset = SLOT_CLAIMS_OFFSET + 8 * group;
+        this.claimBase = ring.claim(group, 0);
         this.idler = new Idler(strategy);
         this.waiter = strategy == WaitStrategy.BLOCKING ? new Futex.Waiter() : null;
         if (waiter != null) {
@@ -129,10 +130,12 @@ public final class Subscription implements AutoCloseable {
                     checkDamaged(n, h);
                     break;
                 }
-                long claimAt = slot + claimOffset;
+                long claimAt = claimBase + 8 * (n & ring.mask);
                 long cw = (long) Ring.LONG.getAcquire(memory, claimAt);
-                int claim = state(cw);
-                if (isTag(cw, n) && (claim == OPEN || claim == REDELIVER)) {
+                // Open: the word is of an earlier lap (nobody of the group took this message yet), or
+                // recovery handed the message back.
+                boolean open = isBefore(cw, n);
+                if (open || (isTag(cw, n) && state(cw) == REDELIVER)) {
                     if (!Ring.LONG.compareAndSet(memory, claimAt, cw, word(n, ring.me, CLAIMED))) {
                         continue; // another member took it, or recovery handed it back: look again
                     }
@@ -140,16 +143,16 @@ public final class Subscription implements AutoCloseable {
                     boolean handed = false;
                     try {
                         if (state == PUBLISHED) {
-                            handed = deliver(handler, n, slot, type, claim == REDELIVER);
+                            handed = deliver(handler, n, slot, type, !open);
                         }
                     } finally {
                         if (required) {
                             // Producers wait for this group's done: nobody else writes the word meanwhile.
                             Ring.LONG.setRelease(memory, claimAt, word(n, ring.me, DONE));
                         } else {
-                            // A producer may have lapped this optional group while the handler ran and
-                            // opened the word for a later message (which another member may have
-                            // claimed already): mark only this member's own claim done.
+                            // A producer may have lapped this optional group while the handler ran, and
+                            // another member claimed the later message already: mark only this
+                            // member's own claim done.
                             Ring.LONG.compareAndSet(memory, claimAt, word(n, ring.me, CLAIMED), word(n, ring.me, DONE));
                         }
                         finished = true;
@@ -167,13 +170,13 @@ public final class Subscription implements AutoCloseable {
                         delivered++;
                     }
                     n++;
-                } else if (isTag(cw, n)) {
+                } else if (isTag(cw, n) && (state(cw) == CLAIMED || state(cw) == DONE)) {
                     n++; // claimed or done by another member: move on
                     runFrom = NO_RUN;
                 } else if (!isTag(ring.header(slot), n)) {
                     continue; // the slot moved on while we looked (an optional group overrun)
                 } else {
-                    ring.countCorrupt(); // a published slot's claim word names another lap
+                    ring.countCorrupt(); // a published slot's claim word names a later lap, or no state
                     Ring.LONG.compareAndSet(memory, claimAt, cw, word(n, ring.me, DONE));
                     runFrom = NO_RUN;
                 }
@@ -211,7 +214,7 @@ public final class Subscription implements AutoCloseable {
             long done = ring.done(group);
             while (done >= from && done < to) {
                 if (Ring.LONG.compareAndSet(ring.memory, doneAt, done, to)) {
-                    long cw = (long) Ring.LONG.getVolatile(ring.memory, ring.slot(to) + claimOffset);
+                    long cw = (long) Ring.LONG.getVolatile(ring.memory, claimBase + 8 * (to & ring.mask));
                     if (!isTag(cw, to) || state(cw) != DONE) {
                         return; // the common case: nobody finished the message after the run yet
                     }
@@ -232,7 +235,7 @@ public final class Subscription implements AutoCloseable {
         if (done >= next || done == Ring.UNSET) {
             return next;
         }
-        long cw = (long) Ring.LONG.getAcquire(ring.memory, ring.slot(done) + claimOffset);
+        long cw = (long) Ring.LONG.getAcquire(ring.memory, claimBase + 8 * (done & ring.mask));
         return isTag(cw, done) && state(cw) == REDELIVER ? done : next;
     }
 

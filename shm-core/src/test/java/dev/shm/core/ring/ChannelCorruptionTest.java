@@ -140,9 +140,9 @@ class ChannelCorruptionTest {
     }
 
     @Test
-    void aClaimWordOfAnotherLapIsRejected() throws Exception {
-        damaged(20, (ring, slot) -> Ring.LONG.setVolatile(ring.memory, slot + SLOT_CLAIMS_OFFSET,
-                word(5, NO_PEER, OPEN)), false);
+    void aClaimWordOfALaterLapOrInNoStateIsRejected() throws Exception {
+        damaged(20, (ring, slot) -> Ring.LONG.setVolatile(ring.memory, ring.claim(0, 0), word(5, NO_PEER, DONE)), false);
+        damaged(20, (ring, slot) -> Ring.LONG.setVolatile(ring.memory, ring.claim(0, 0), word(0, NO_PEER, 9)), false);
     }
 
     @Test

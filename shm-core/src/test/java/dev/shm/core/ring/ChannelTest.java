@@ -196,6 +196,29 @@ class ChannelTest {
     }
 
     @Test
+    void aGroupCreatedLateStartsWithEveryMessageOpenWhateverItsClaimWordsHeldBefore() throws Exception {
+        try (Segment a = Segment.open(options, "a")) {
+            Channel channel = Channel.declare(a, "orders", small);
+            Subscription first = channel.subscribe("first", true);
+            Ring ring = ChannelProcessesTest.ring(channel);
+            // The claim words of the next group's entry as a group long gone might have left them:
+            // of sequences that now read as later laps (half the tag space ahead).
+            long cursor = channel.stats().cursor();
+            for (int i = 0; i < small.capacity(); i++) {
+                Ring.LONG.setVolatile(ring.memory, ring.claim(1, i),
+                        RingDescriptor.word(cursor + (1L << 47) + 3, RingDescriptor.NO_PEER, RingDescriptor.DONE));
+            }
+            Subscription late = channel.subscribe("late", true);
+            for (int i = 0; i < 2 * small.capacity(); i++) {
+                assertThat(channel.send(bytes(8, i))).isEqualTo(SendOutcome.SENT);
+                assertThat(drain(late)).containsExactly(bytes(8, i));
+                assertThat(drain(first)).hasSize(1);
+            }
+            assertThat(channel.stats().corrupt()).isZero();
+        }
+    }
+
+    @Test
     void payloadsTravelInlineInAPoolSlotOrInAMemfdAtEveryBoundary() {
         try (Segment a = Segment.open(options, "a")) {
             Channel channel = Channel.declare(a, "blobs", small);
