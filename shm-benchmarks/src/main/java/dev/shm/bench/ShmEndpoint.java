@@ -5,6 +5,7 @@ import dev.shm.core.ring.Channel;
 import dev.shm.core.ring.ChannelOptions;
 import dev.shm.core.ring.Message;
 import dev.shm.core.ring.MessageHandler;
+import dev.shm.core.ring.RingDescriptor;
 import dev.shm.core.ring.SendOutcome;
 import dev.shm.core.ring.Subscription;
 import dev.shm.core.ring.WaitStrategy;
@@ -31,7 +32,6 @@ import java.util.List;
 final class ShmEndpoint extends Endpoint {
 
     private static final int INLINE_MAX = 4096;
-    private static final int SLOT_HEADER = 16; // RingDescriptor.SLOT_BODY_OFFSET
     private static final Duration TAKE_TIMEOUT = Duration.ofSeconds(1);
 
     private final Segment segment;
@@ -92,7 +92,7 @@ final class ShmEndpoint extends Endpoint {
         return ChannelOptions.defaults()
                 .withMaxGroups(1)
                 .withCapacity(inline ? 4096 : 16)
-                .withSlotSize(inline ? roundUp(SLOT_HEADER + spec.payload(), 64) : 128)
+                .withSlotSize(inline ? roundUp(RingDescriptor.SLOT_BODY_OFFSET + spec.payload(), 64) : 128)
                 .withSingleProducer(true)
                 .withBackpressure(Backpressure.BLOCK)
                 .withSendTimeout(Duration.ofSeconds(30))

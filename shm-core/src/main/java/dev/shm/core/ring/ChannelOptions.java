@@ -44,7 +44,7 @@ public record ChannelOptions(int capacity, int slotSize, int maxGroups, boolean 
         if (maxGroups < 1 || maxGroups > RingDescriptor.MAX_GROUPS) {
             throw new IllegalArgumentException("maxGroups=" + maxGroups + " must be 1 to " + RingDescriptor.MAX_GROUPS);
         }
-        int minimum = RingDescriptor.bodyOffset(maxGroups) + RingDescriptor.SLOT_REF_LENGTH;
+        int minimum = RingDescriptor.SLOT_BODY_OFFSET + RingDescriptor.SLOT_REF_LENGTH;
         if (slotSize < minimum || slotSize > RingDescriptor.MAX_SLOT_SIZE || slotSize % 8 != 0) {
             throw new IllegalArgumentException("slotSize=" + slotSize + " must be a multiple of 8 from " + minimum
                     + " (a slot header and a slot reference) to "
@@ -121,6 +121,6 @@ public record ChannelOptions(int capacity, int slotSize, int maxGroups, boolean 
      * @return slot size less the slot header
      */
     public int inlineCapacity() {
-        return slotSize - RingDescriptor.bodyOffset(maxGroups);
+        return slotSize - RingDescriptor.SLOT_BODY_OFFSET;
     }
 }

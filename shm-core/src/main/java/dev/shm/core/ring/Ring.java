@@ -63,7 +63,7 @@ final class Ring {
         this.slotSize = memory.get(ValueLayout.JAVA_INT, SLOT_SIZE_OFFSET);
         this.maxGroups = memory.get(ValueLayout.JAVA_INT, MAX_GROUPS_OFFSET);
         this.headerLength = memory.get(ValueLayout.JAVA_INT, HEADER_LENGTH_OFFSET);
-        this.body = bodyOffset(maxGroups);
+        this.body = SLOT_BODY_OFFSET;
         this.claims = claimsOffset(capacity, slotSize, maxGroups);
         this.singleProducer = (memory.get(ValueLayout.JAVA_INT, FLAGS_OFFSET) & FLAG_SINGLE_PRODUCER) != 0;
         this.segment = segment;

@@ -112,6 +112,7 @@ public final class RingDescriptor {
     public static final int SLOT_HEADER_OFFSET = 0;
     public static final int SLOT_TYPE_OFFSET = 8;
     public static final int SLOT_LENGTH_OFFSET = 12;
+    /** Where a slot's body starts, whatever the group count (claim words live after the slots). */
     public static final int SLOT_BODY_OFFSET = 16;
 
     /** Slot header states. */
@@ -157,17 +158,6 @@ public final class RingDescriptor {
      */
     public static int headerLength(int maxGroups) {
         return GROUPS_OFFSET + maxGroups * GROUP_LENGTH;
-    }
-
-    /**
-     * Returns the offset of a slot's body: {@value #SLOT_BODY_OFFSET} whatever the group count (the
-     * claim words live after the slots).
-     *
-     * @param maxGroups the number of group entries
-     * @return the body's offset in the slot
-     */
-    public static int bodyOffset(int maxGroups) {
-        return SLOT_BODY_OFFSET;
     }
 
     /**
@@ -226,9 +216,9 @@ public final class RingDescriptor {
     }
 
     /**
-     * Formats a ring: header, empty groups, every slot consumed (a skip of the lap before the first),
-     * every claim word of the sequence before the first (so every message is open for every group).
-     * The magic is written last, with release.
+     * Formats a ring: header, empty groups, every slot consumed (a skip of the lap before the first).
+     * Claim words stay as they are: a group's are reset when it is created. The magic is written
+     * last, with release.
      *
      * @param memory the structure, {@link #length} bytes, zeroed
      * @param capacity slots, a power of two
@@ -257,10 +247,6 @@ public final class RingDescriptor {
         for (long sequence = initialSequence - capacity; sequence < initialSequence; sequence++) {
             memory.set(ValueLayout.JAVA_LONG, headerLength + (sequence & (capacity - 1)) * slotSize,
                     word(sequence, NO_PEER, SKIP));
-        }
-        long claims = claimsOffset(capacity, slotSize, maxGroups);
-        for (long i = 0; i < (long) capacity * maxGroups; i++) {
-            memory.set(ValueLayout.JAVA_LONG, claims + 8 * i, word(initialSequence - 1, NO_PEER, DONE));
         }
         LONG.setRelease(memory, (long) MAGIC_OFFSET, MAGIC);
     }

@@ -130,7 +130,7 @@ public final class Subscription implements AutoCloseable {
                     checkDamaged(n, h);
                     break;
                 }
-                long claimAt = claimBase + 8 * (n & ring.mask);
+                long claimAt = claimAt(n);
                 long cw = (long) Ring.LONG.getAcquire(memory, claimAt);
                 // Open: the word is of an earlier lap (nobody of the group took this message yet), or
                 // recovery handed the message back.
@@ -214,7 +214,7 @@ public final class Subscription implements AutoCloseable {
             long done = ring.done(group);
             while (done >= from && done < to) {
                 if (Ring.LONG.compareAndSet(ring.memory, doneAt, done, to)) {
-                    long cw = (long) Ring.LONG.getVolatile(ring.memory, claimBase + 8 * (to & ring.mask));
+                    long cw = (long) Ring.LONG.getVolatile(ring.memory, claimAt(to));
                     if (!isTag(cw, to) || state(cw) != DONE) {
                         return; // the common case: nobody finished the message after the run yet
                     }
@@ -226,6 +226,11 @@ public final class Subscription implements AutoCloseable {
         ring.advanceDone(group);
     }
 
+    /** Where the group's claim word for {@code sequence} lives ({@link Ring#claim} for this group). */
+    private long claimAt(long sequence) {
+        return claimBase + 8 * (sequence & ring.mask);
+    }
+
     /**
      * Where to start: {@code next}, unless the message at the group's done sequence was handed back
      * by recovery (its member died) while {@code next} had moved past it; then there.
@@ -235,7 +240,7 @@ public final class Subscription implements AutoCloseable {
         if (done >= next || done == Ring.UNSET) {
             return next;
         }
-        long cw = (long) Ring.LONG.getAcquire(ring.memory, claimBase + 8 * (done & ring.mask));
+        long cw = (long) Ring.LONG.getAcquire(ring.memory, claimAt(done));
         return isTag(cw, done) && state(cw) == REDELIVER ? done : next;
     }
 

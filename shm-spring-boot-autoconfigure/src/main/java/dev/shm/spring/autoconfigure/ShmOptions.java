@@ -206,7 +206,7 @@ public final class ShmOptions {
                     + RingDescriptor.MAX_GROUPS + " consumer groups", "set it to the number of applications (groups) "
                     + "that read the channel, at most " + RingDescriptor.MAX_GROUPS);
         }
-        int minimum = RingDescriptor.bodyOffset(maxGroups) + RingDescriptor.SLOT_REF_LENGTH;
+        int minimum = RingDescriptor.SLOT_BODY_OFFSET + RingDescriptor.SLOT_REF_LENGTH;
         long slotSize = c.getSlotSize() == null ? -1 : c.getSlotSize().toBytes();
         if (slotSize < minimum || slotSize > RingDescriptor.MAX_SLOT_SIZE || slotSize % 8 != 0) {
             throw new InvalidShmPropertyException(prefix + "slot-size", c.getSlotSize(), "a ring slot must be a "
