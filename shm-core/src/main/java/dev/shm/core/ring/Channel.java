@@ -14,6 +14,7 @@ import dev.shm.core.segment.SegmentInspector;
 import dev.shm.core.segment.SegmentException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.lang.invoke.VarHandle;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
@@ -186,14 +187,17 @@ public final class Channel implements AutoCloseable {
                 return outcome(sequence);
             }
             long slot = ring.slot(sequence);
+            // The slot's stores follow one another, from the mark to the publication: a consumer
+            // spinning on the slot's line takes it from this core once, not once per store.
+            begin(sequence, slot);
+            ring.memory.set(ValueLayout.JAVA_LONG, slot + SLOT_TYPE_OFFSET, typeAndLength(INLINE, (int) length));
+            VarHandle.storeStoreFence(); // no payload byte beside a previous lap's type, even for recovery
             try {
                 MemorySegment.copy(source, offset, ring.memory, slot + ring.body, length);
             } catch (RuntimeException e) { // the caller's memory failed (closed, or not ours to read)
                 abandon(sequence);
                 throw e;
             }
-            ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_LENGTH_OFFSET, (int) length);
-            ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, INLINE);
             noteRef(sequence, false);
             return publish(sequence, slot) ? SendOutcome.SENT : send(source, offset, length);
         }
@@ -219,6 +223,7 @@ public final class Channel implements AutoCloseable {
                     return outcome(sequence);
                 }
                 long slot = ring.slot(sequence);
+                begin(sequence, slot);
                 ring.memory.set(ValueLayout.JAVA_LONG, slot + ring.body, ref);
                 ring.memory.set(ValueLayout.JAVA_LONG, slot + ring.body + 8, length);
                 ring.memory.set(ValueLayout.JAVA_LONG, slot + ring.body + 16, word(sequence, NO_PEER, PENDING));
@@ -251,6 +256,7 @@ public final class Channel implements AutoCloseable {
                 return outcome(sequence);
             }
             long slot = ring.slot(sequence);
+            begin(sequence, slot);
             ring.memory.set(ValueLayout.JAVA_INT, slot + ring.body, lease.index());
             ring.memory.set(ValueLayout.JAVA_INT, slot + ring.body + 4, lease.generation());
             ring.memory.set(ValueLayout.JAVA_LONG, slot + ring.body + 8, length);
@@ -286,8 +292,10 @@ public final class Channel implements AutoCloseable {
     }
 
     /**
-     * Claims the next sequence and marks its slot as being written by this peer. Returns the
-     * sequence, or a negative code when the ring is full and the backpressure says so.
+     * Claims the next sequence: for several producers, by marking its slot as being written by this
+     * peer; a single producer marks it in {@link #begin}, right before its other stores. Returns the
+     * sequence, or a negative code when the ring is full and the backpressure says so. The pool slot
+     * of the slot's previous lap is freed first when nobody did.
      */
     private long claim() {
         long deadline = 0;
@@ -334,11 +342,9 @@ public final class Channel implements AutoCloseable {
             long slot = ring.slot(cursor);
             if (ring.singleProducer && cursor >= ownLapsFrom) {
                 // This channel published the previous lap itself, and there is room: the slot is free.
-                Ring.LONG.setOpaque(ring.memory, slot, word(cursor, me, WRITING));
                 if (heldRef(cursor)) {
                     ring.releaseOnReuse(slot, wrap);
                 }
-                ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, NONE);
                 return cursor;
             }
             long previous = ring.header(slot);
@@ -355,9 +361,7 @@ public final class Channel implements AutoCloseable {
                     Thread.onSpinWait();
                     continue;
                 }
-                Ring.LONG.setOpaque(ring.memory, slot, word(cursor, me, WRITING));
                 ring.releaseOnReuse(slot, wrap);
-                ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, NONE);
                 return cursor;
             }
             if (!free && !isTag(previous, cursor)) {
@@ -380,7 +384,6 @@ public final class Channel implements AutoCloseable {
                 if (isTag(previous, wrap) && (state(previous) == PUBLISHED || state(previous) == SKIP)) {
                     if (Ring.LONG.compareAndSet(ring.memory, slot, previous, word(cursor, me, WRITING))) {
                         ring.releaseOnReuse(slot, wrap);
-                        ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, NONE);
                         return cursor;
                     }
                 } else if (isTag(previous, cursor)) {
@@ -410,6 +413,20 @@ public final class Channel implements AutoCloseable {
         ring.countCorrupt();
         ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, NONE);
         return true;
+    }
+
+    /**
+     * Marks a claimed slot as being written, before any other store into it: a single producer's
+     * mark (several producers marked it when they claimed). Optional groups, which read a slot that
+     * may be written again, see the mark before the new lap's bytes; recovery sees that the slot
+     * was being written. The slot's type is not reset: recovery frees a {@code SLOT_REF} only when
+     * its release word names the slot's own sequence as pending.
+     */
+    private void begin(long sequence, long slot) {
+        if (ring.singleProducer) {
+            Ring.LONG.setOpaque(ring.memory, slot, word(sequence, me, WRITING));
+            VarHandle.storeStoreFence();
+        }
     }
 
     /** Whether the next sequence could be claimed now (a hint: a racing producer may take it). */

@@ -558,7 +558,11 @@ final class Ring {
             long h = header(slot);
             if (state(h) == WRITING && peer(h) == dead) {
                 long sequence = RingDescriptor.sequenceOf(tag(h), cursor + capacity);
-                if (memory.get(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET) == SLOT_REF) {
+                // A SLOT_REF of this lap (its release word pending for this sequence; the type may be a
+                // previous lap's, which its producer freed before it marked the slot).
+                long rw = (long) LONG.getAcquire(memory, slot + body + 16);
+                if (memory.get(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET) == SLOT_REF && isTag(rw, sequence)
+                        && state(rw) == PENDING) {
                     long ref = memory.get(ValueLayout.JAVA_LONG, slot + body);
                     if (pool.ownerOf(ref) == SlotPoolDescriptor.NO_PEER) {
                         pool.release(ref); // handed to the ring, never published

@@ -115,6 +115,20 @@ public final class RingDescriptor {
     /** Where a slot's body starts, whatever the group count (claim words live after the slots). */
     public static final int SLOT_BODY_OFFSET = 16;
 
+    private static final boolean LITTLE_ENDIAN = java.nio.ByteOrder.nativeOrder() == java.nio.ByteOrder.LITTLE_ENDIAN;
+
+    /**
+     * A slot's type and length as the one long stored at {@link #SLOT_TYPE_OFFSET}, in native order
+     * (both stay two ints for readers).
+     *
+     * @param type the frame type
+     * @param length the inline length
+     * @return the long
+     */
+    public static long typeAndLength(int type, int length) {
+        return LITTLE_ENDIAN ? ((long) length << 32) | (type & 0xFFFF_FFFFL) : ((long) type << 32) | (length & 0xFFFF_FFFFL);
+    }
+
     /** Slot header states. */
     public static final int WRITING = 1;
     public static final int PUBLISHED = 2;

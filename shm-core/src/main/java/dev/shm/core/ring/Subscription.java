@@ -300,6 +300,7 @@ public final class Subscription implements AutoCloseable {
                 } else {
                     MemorySegment local = scratch(length);
                     MemorySegment.copy(memory, slot + ring.body, local, 0, length);
+                    VarHandle.loadLoadFence(); // the copy before the check: a producer's mark comes before its bytes
                     if (!isTag(ring.header(slot), n)) {
                         lost();
                         return false;
@@ -327,6 +328,7 @@ public final class Subscription implements AutoCloseable {
                 } else {
                     MemorySegment local = scratch(length);
                     MemorySegment.copy(extent, at, local, 0, length);
+                    VarHandle.loadLoadFence();
                     if (!ring.pool.isCurrent(ref)) {
                         lost();
                         return false;

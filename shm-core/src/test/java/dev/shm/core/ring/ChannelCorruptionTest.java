@@ -221,4 +221,46 @@ class ChannelCorruptionTest {
             assertThat(channel.stats().corrupt()).isZero();
         }
     }
+
+    /**
+     * A producer marks a slot before it writes the slot's type, so a slot being written when its
+     * producer died may still carry the previous lap's {@code SLOT_REF} type and reference. Recovery
+     * frees a pool slot only for a reference of the slot's own lap (its release word pending for
+     * that sequence): here the stale reference names the pool slot of a message still in the ring.
+     */
+    @Test
+    void recoveryFreesNoPoolSlotThatASlotsPreviousLapNamed() throws Exception {
+        int dead = 3; // a peer id nobody attached
+        for (boolean single : new boolean[] {true, false}) {
+            try (Segment segment = Segment.open(options, "a");
+                 Channel channel = Channel.declare(segment, single ? "single" : "multi", small.withSingleProducer(single));
+                 Subscription subscription = channel.subscribe("billing", true)) {
+                Ring ring = ChannelProcessesTest.ring(channel);
+                assertThat(channel.send(bytes(200, 1))).isEqualTo(SendOutcome.SENT); // sequence 0, a pool slot
+                long held = ring.memory.get(ValueLayout.JAVA_LONG, ring.slot(0) + SLOT_BODY_OFFSET);
+                assertThat(segment.slotPool().isCurrent(held)).isTrue();
+
+                // Sequence 1, as a producer leaves it that died right after its mark: the previous lap's
+                // type and body (a reference to the slot sequence 0 holds, released long ago).
+                long slot = ring.slot(1);
+                ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, SLOT_REF);
+                ring.memory.set(ValueLayout.JAVA_LONG, slot + SLOT_BODY_OFFSET, held);
+                ring.memory.set(ValueLayout.JAVA_LONG, slot + SLOT_BODY_OFFSET + 8, 200L);
+                ring.memory.set(ValueLayout.JAVA_LONG, slot + SLOT_BODY_OFFSET + 16,
+                        word(1 - small.capacity(), NO_PEER, RELEASED));
+                Ring.LONG.setVolatile(ring.memory, slot, word(1, dead, WRITING));
+                if (!single) {
+                    Ring.LONG.setVolatile(ring.memory, (long) CURSOR_OFFSET, 2L); // it had claimed sequence 1
+                }
+                ring.recover(dead);
+
+                assertThat(segment.slotPool().isCurrent(held)).as("the message's pool slot is still its own").isTrue();
+                assertThat(receive(subscription, 1)).containsExactly(bytes(200, 1));
+                assertThat(channel.send(bytes(20, 2))).isEqualTo(SendOutcome.SENT);
+                assertThat(receive(subscription, 1)).containsExactly(bytes(20, 2));
+                long inUse = segment.slotPool().stats().stream().mapToLong(c -> c.total() - c.free()).sum();
+                assertThat(inUse).as("every pool slot back").isZero();
+            }
+        }
+    }
 }
