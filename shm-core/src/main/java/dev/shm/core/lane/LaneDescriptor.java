@@ -9,7 +9,8 @@ package dev.shm.core.lane;
  *  +-------------------+--------+--------+-------------------+----------------------+
  *  | state word        |service |capacity| buffer offset     |  reserved            |
  *  +-------------------+--------+--------+-------------------+----------------------+
- *  state word: [epoch:32][provider:8][client:8][state:8]
+ *  state word: [epoch:32][releaser:8][provider:8][client:8][state:8]
+ *  (releaser: the peer releasing the pair, in state RELEASING only)
  *
  * Lane pair (at buffer offset, in an extent): toService direction, then toClient direction.
  *
@@ -54,6 +55,11 @@ public final class LaneDescriptor {
     public static final int CLAIMED = 1;
     /** Entry state: in use by its client and service provider. */
     public static final int ACTIVE = 2;
+    /**
+     * Entry state: a peer (named in the word) is draining and resetting the pair. Claimed by
+     * compare-and-set, so one releaser does the work; recovery of a releaser that died finishes it.
+     */
+    public static final int RELEASING = 3;
 
     public static final int WRITE_OFFSET = 0;
     public static final int LAST_OFFSET = 8;
@@ -120,6 +126,15 @@ public final class LaneDescriptor {
 
     static long entryState(int epoch, int provider, int client, int state) {
         return ((long) epoch << 32) | ((long) (provider & 0xFF) << 16) | ((client & 0xFF) << 8) | (state & 0xFF);
+    }
+
+    /** The word of an entry {@code word} (any state) that {@code releaser} releases. */
+    static long releasingState(long word, int releaser) {
+        return (word & 0xFFFF_FFFF_00FF_FF00L) | ((long) (releaser & 0xFF) << 24) | RELEASING;
+    }
+
+    static int entryReleaser(long word) {
+        return (int) ((word >>> 24) & 0xFF);
     }
 
     static int entryEpoch(long word) {

@@ -5,6 +5,7 @@ import static dev.shm.core.lane.LaneDescriptor.BUFFER_OFFSET_OFFSET;
 import static dev.shm.core.lane.LaneDescriptor.CAPACITY_OFFSET;
 import static dev.shm.core.lane.LaneDescriptor.CLAIMED;
 import static dev.shm.core.lane.LaneDescriptor.EMPTY;
+import static dev.shm.core.lane.LaneDescriptor.RELEASING;
 import static dev.shm.core.lane.LaneDescriptor.ENTRY_LENGTH;
 import static dev.shm.core.lane.LaneDescriptor.SERVICE_OFFSET;
 import static dev.shm.core.lane.LaneDescriptor.STATE_OFFSET;
@@ -12,9 +13,11 @@ import static dev.shm.core.lane.LaneDescriptor.directionLength;
 import static dev.shm.core.lane.LaneDescriptor.entryClient;
 import static dev.shm.core.lane.LaneDescriptor.entryEpoch;
 import static dev.shm.core.lane.LaneDescriptor.entryProvider;
+import static dev.shm.core.lane.LaneDescriptor.entryReleaser;
 import static dev.shm.core.lane.LaneDescriptor.entryState;
 import static dev.shm.core.lane.LaneDescriptor.entryStateOf;
 import static dev.shm.core.lane.LaneDescriptor.pairLength;
+import static dev.shm.core.lane.LaneDescriptor.releasingState;
 
 import dev.shm.core.CorruptionException;
 import dev.shm.core.counters.Counters;
@@ -34,7 +37,11 @@ import java.util.List;
  * and kept for the entry's later users.
  *
  * <p>When a peer dies, {@link #recover} resets every pair it was client or provider of, after
- * freeing the pool slots that the frames in them still reference.
+ * freeing the pool slots that the frames in them still reference. A pair is released by one peer
+ * at a time: the releaser takes the entry ({@code RELEASING}, naming itself) by compare-and-set
+ * before it touches the lanes, so a second releaser (a client's close racing the recovery of its
+ * provider, or two survivors) finds the entry taken and leaves it, and can never reset a pair that
+ * was released and opened again meanwhile. Recovery of a releaser that died finishes its release.
  *
  * <p>Thread-safety: safe from any thread of any process; each lane itself has one producer and one
  * consumer.
@@ -89,7 +96,7 @@ public final class LaneTable {
      * What one entry of the table holds now.
      *
      * @param index the entry
-     * @param state {@code EMPTY}, {@code CLAIMED} or {@code ACTIVE}
+     * @param state {@code EMPTY}, {@code CLAIMED}, {@code ACTIVE} or {@code RELEASING}
      * @param epoch bumped on every claim
      * @param client the client peer
      * @param provider the provider peer
@@ -186,10 +193,10 @@ public final class LaneTable {
         for (int index = 0; index < maxLanes; index++) {
             long word = (long) LONG.getAcquire(table, entry(index) + STATE_OFFSET);
             int state = entryStateOf(word);
-            if (state != EMPTY && (entryClient(word) == dead || entryProvider(word) == dead)) {
-                if (release(index, word, count)) {
-                    reset++;
-                }
+            boolean release = state == RELEASING ? entryReleaser(word) == dead // finish a dead releaser's work
+                    : state != EMPTY && (entryClient(word) == dead || entryProvider(word) == dead);
+            if (release && release(index, word, count)) {
+                reset++;
             }
         }
         if (count && reset > 0) {
@@ -198,11 +205,23 @@ public final class LaneTable {
         return reset;
     }
 
-    /** Frees the slots the pair's frames reference, resets both lanes and empties the entry. */
-    private boolean release(int index, long word, boolean count) {
+    /**
+     * Takes the entry in state {@code word} for this peer, frees the slots the pair's frames
+     * reference, resets both lanes and empties the entry.
+     *
+     * @return false when the entry no longer holds {@code word} (another peer released it first)
+     */
+    boolean release(int index, long word, boolean count) {
         long at = entry(index);
         int epoch = entryEpoch(word);
-        if (entryStateOf(word) == ACTIVE) {
+        int state = entryStateOf(word);
+        long releasing = releasingState(word, me);
+        if (!LONG.compareAndSet(table, at + STATE_OFFSET, word, releasing)) {
+            return false;
+        }
+        // An active pair's frames are drained; so are those of a pair whose releaser died part-way
+        // (its lanes may be drained or reset already: what is left is drained, the rest reads as reset).
+        if (state == ACTIVE || state == RELEASING) {
             MemorySegment pair = pairMemory(index);
             for (int direction = 0; direction < 2; direction++) {
                 // A slot still owned by its sender was never claimed by the receiver: free it. One the
@@ -230,7 +249,7 @@ public final class LaneTable {
             Lane.format(pairMemory.asSlice(directionLength(capacityOf(index)), directionLength(capacityOf(index))),
                     epoch + 1);
         }
-        return LONG.compareAndSet(table, at + STATE_OFFSET, word,
+        return LONG.compareAndSet(table, at + STATE_OFFSET, releasing,
                 entryState(epoch + 1, entryProvider(word), entryClient(word), EMPTY));
     }
 
@@ -260,6 +279,7 @@ public final class LaneTable {
                 case EMPTY -> "EMPTY";
                 case CLAIMED -> "CLAIMED";
                 case ACTIVE -> "ACTIVE";
+                case RELEASING -> "RELEASING";
                 default -> "CORRUPT(" + state + ")";
             }, entryEpoch(word), entryClient(word), entryProvider(word),
                     table.get(ValueLayout.JAVA_INT, at + SERVICE_OFFSET), capacityOf(index), toService, toClient));

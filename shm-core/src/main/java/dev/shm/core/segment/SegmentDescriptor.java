@@ -58,8 +58,11 @@ public final class SegmentDescriptor {
 
     /** "shmSEGv1" in ASCII, read as a little-endian long. */
     public static final long MAGIC = 0x3176_4745_536D_6873L;
-    /** The layout version this code writes and reads. */
-    public static final int LAYOUT_VERSION = 1;
+    /**
+     * The layout version this code writes and reads. Version 2: a lane pair is taken by its releaser
+     * ({@code RELEASING}) before it is drained and reset.
+     */
+    public static final int LAYOUT_VERSION = 2;
     /** The header's length, one page. */
     public static final int HEADER_LENGTH = 4096;
     /** Extents start at multiples of this. */

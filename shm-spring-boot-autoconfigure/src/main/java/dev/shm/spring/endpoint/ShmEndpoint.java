@@ -252,7 +252,7 @@ public class ShmEndpoint {
      * One lane table entry.
      *
      * @param index the entry
-     * @param state {@code EMPTY}, {@code CLAIMED} or {@code ACTIVE}
+     * @param state {@code EMPTY}, {@code CLAIMED}, {@code ACTIVE} or {@code RELEASING}
      * @param client the client peer
      * @param provider the provider peer
      * @param service the service's directory entry
