@@ -226,7 +226,7 @@ public final class Channel implements AutoCloseable {
                 begin(sequence, slot);
                 ring.memory.set(ValueLayout.JAVA_LONG, slot + ring.body, ref);
                 ring.memory.set(ValueLayout.JAVA_LONG, slot + ring.body + 8, length);
-                ring.memory.set(ValueLayout.JAVA_LONG, slot + ring.body + 16, word(sequence, NO_PEER, PENDING));
+                ring.memory.set(ValueLayout.JAVA_LONG, ring.releaseWordAt(slot), word(sequence, NO_PEER, PENDING));
                 ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, SLOT_REF);
                 noteRef(sequence, true);
                 // From here the ring, not this process, holds the slot: its release word decides who frees it.

@@ -116,6 +116,11 @@ final class Ring {
         return claims + 8 * ((long) g * capacity + (sequence & mask));
     }
 
+    /** Where a {@code SLOT_REF} frame's release word lives: after its reference and its length. */
+    long releaseWordAt(long slot) {
+        return slot + body + 16;
+    }
+
     long header(long slot) {
         return (long) LONG.getAcquire(memory, slot);
     }
@@ -358,7 +363,7 @@ final class Ring {
      */
     void releaseIfDone(long sequence) {
         long slot = slot(sequence);
-        long releaseAt = slot + body + 16;
+        long releaseAt = releaseWordAt(slot);
         long rw = (long) LONG.getAcquire(memory, releaseAt);
         if (!isTag(rw, sequence) || state(rw) != PENDING) {
             return;
@@ -389,7 +394,7 @@ final class Ring {
         if (memory.get(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET) != SLOT_REF) {
             return;
         }
-        long rw = (long) LONG.getAcquire(memory, slot + body + 16);
+        long rw = (long) LONG.getAcquire(memory, releaseWordAt(slot));
         if (isTag(rw, previous) && state(rw) == PENDING) {
             release(slot, rw);
         }
@@ -399,7 +404,7 @@ final class Ring {
         // Read before the compare-and-set: once the release word moves on, the next lap's producer
         // may write its own reference here.
         long ref = (long) LONG.getAcquire(memory, slot + body);
-        if (LONG.compareAndSet(memory, slot + body + 16, rw, word(tag(rw), NO_PEER, RELEASED))) {
+        if (LONG.compareAndSet(memory, releaseWordAt(slot), rw, word(tag(rw), NO_PEER, RELEASED))) {
             if (pool.ownerOf(ref) == SlotPoolDescriptor.NO_PEER) {
                 pool.release(ref);
             } else {
@@ -560,7 +565,7 @@ final class Ring {
                 long sequence = RingDescriptor.sequenceOf(tag(h), cursor + capacity);
                 // A SLOT_REF of this lap (its release word pending for this sequence; the type may be a
                 // previous lap's, which its producer freed before it marked the slot).
-                long rw = (long) LONG.getAcquire(memory, slot + body + 16);
+                long rw = (long) LONG.getAcquire(memory, releaseWordAt(slot));
                 if (memory.get(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET) == SLOT_REF && isTag(rw, sequence)
                         && state(rw) == PENDING) {
                     long ref = memory.get(ValueLayout.JAVA_LONG, slot + body);

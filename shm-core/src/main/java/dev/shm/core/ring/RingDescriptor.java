@@ -4,6 +4,7 @@ import dev.shm.core.ring.ChannelException.Reason;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.VarHandle;
+import java.nio.ByteOrder;
 
 /**
  * The binary layout of a channel's ring (version {@value #VERSION}): a header, a table of consumer
@@ -115,7 +116,7 @@ public final class RingDescriptor {
     /** Where a slot's body starts, whatever the group count (claim words live after the slots). */
     public static final int SLOT_BODY_OFFSET = 16;
 
-    private static final boolean LITTLE_ENDIAN = java.nio.ByteOrder.nativeOrder() == java.nio.ByteOrder.LITTLE_ENDIAN;
+    private static final boolean LITTLE_ENDIAN = ByteOrder.nativeOrder() == ByteOrder.LITTLE_ENDIAN;
 
     /**
      * A slot's type and length as the one long stored at {@link #SLOT_TYPE_OFFSET}, in native order
