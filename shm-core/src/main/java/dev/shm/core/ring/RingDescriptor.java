@@ -130,6 +130,26 @@ public final class RingDescriptor {
         return LITTLE_ENDIAN ? ((long) length << 32) | (type & 0xFFFF_FFFFL) : ((long) type << 32) | (length & 0xFFFF_FFFFL);
     }
 
+    /**
+     * The type of a slot's type-and-length long ({@link #typeAndLength}).
+     *
+     * @param typeAndLength the long
+     * @return the frame type
+     */
+    public static int typeOf(long typeAndLength) {
+        return (int) (LITTLE_ENDIAN ? typeAndLength : typeAndLength >>> 32);
+    }
+
+    /**
+     * The inline length of a slot's type-and-length long ({@link #typeAndLength}).
+     *
+     * @param typeAndLength the long
+     * @return the inline length
+     */
+    public static int lengthOf(long typeAndLength) {
+        return (int) (LITTLE_ENDIAN ? typeAndLength >>> 32 : typeAndLength);
+    }
+
     /** Slot header states. */
     public static final int WRITING = 1;
     public static final int PUBLISHED = 2;

@@ -139,11 +139,12 @@ public final class Subscription implements AutoCloseable {
                     if (!Ring.LONG.compareAndSet(memory, claimAt, cw, word(n, ring.me, CLAIMED))) {
                         continue; // another member took it, or recovery handed it back: look again
                     }
-                    int type = state == PUBLISHED ? memory.get(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET) : NONE;
+                    long typeAndLength = state == PUBLISHED ? memory.get(ValueLayout.JAVA_LONG, slot + SLOT_TYPE_OFFSET) : 0;
+                    int type = typeOf(typeAndLength);
                     boolean handed = false;
                     try {
                         if (state == PUBLISHED) {
-                            handed = deliver(handler, n, slot, type, !open);
+                            handed = deliver(handler, n, slot, typeAndLength, !open);
                         }
                     } finally {
                         if (required) {
@@ -286,93 +287,107 @@ public final class Subscription implements AutoCloseable {
         return (isTag(h, n) && state(h) != WRITING) || ring.cursor() > n;
     }
 
-    private boolean deliver(MessageHandler handler, long n, long slot, int type, boolean redelivered) {
-        MemorySegment memory = ring.memory;
-        switch (type) {
-            case INLINE -> {
-                int length = memory.get(ValueLayout.JAVA_INT, slot + SLOT_LENGTH_OFFSET);
-                if (length < 0 || length > ring.inlineCapacity()) {
-                    ring.countCorrupt();
-                    return false;
-                }
-                if (required) {
-                    message.set(ring.readOnly, slot + ring.body, length, n, redelivered, INLINE);
-                } else {
-                    MemorySegment local = scratch(length);
-                    MemorySegment.copy(memory, slot + ring.body, local, 0, length);
-                    VarHandle.loadLoadFence(); // the copy before the check: a producer's mark comes before its bytes
-                    if (!isTag(ring.header(slot), n)) {
-                        lost();
-                        return false;
-                    }
-                    message.set(copyView, 0, length, n, redelivered, INLINE);
-                }
-            }
-            case SLOT_REF -> {
-                long ref = memory.get(ValueLayout.JAVA_LONG, slot + ring.body);
-                long length = memory.get(ValueLayout.JAVA_LONG, slot + ring.body + 8);
-                long capacity = ring.pool.capacityOf(ref);
-                if (capacity < 0 || length < 0 || length > capacity) {
-                    ring.countCorrupt();
-                    return false;
-                }
-                if (!ring.pool.isCurrent(ref)) {
-                    lost(); // freed under an optional group, or its sender died before publishing
-                    return false;
-                }
-                // The extent's read-only view and an offset: no slice per message.
-                MemorySegment extent = ring.pool.readOnlyExtent(ref);
-                long at = ring.pool.offsetInExtent(ref);
-                if (required) {
-                    message.set(extent, at, length, n, redelivered, SLOT_REF);
-                } else {
-                    MemorySegment local = scratch(length);
-                    MemorySegment.copy(extent, at, local, 0, length);
-                    VarHandle.loadLoadFence();
-                    if (!ring.pool.isCurrent(ref)) {
-                        lost();
-                        return false;
-                    }
-                    message.set(copyView, 0, length, n, redelivered, SLOT_REF);
-                }
-            }
-            case MEMFD_REF -> {
-                int index = memory.get(ValueLayout.JAVA_INT, slot + ring.body);
-                int generation = memory.get(ValueLayout.JAVA_INT, slot + ring.body + 4);
-                long length = memory.get(ValueLayout.JAVA_LONG, slot + ring.body + 8);
-                if (index < 0 || index >= ring.segment.leases().capacity() || length < 0) {
-                    ring.countCorrupt();
-                    return false;
-                }
-                LeaseTable.Lease lease = ring.segment.leases().lookup(index, generation);
-                if (lease == null) {
-                    lost(); // its sender died, or closed it before this group read it
-                    return false;
-                }
-                if (length > lease.size()) {
-                    ring.countCorrupt();
-                    return false;
-                }
-                MemfdBuffer buffer;
-                try {
-                    buffer = MemfdBuffer.open(lease.pid(), lease.fd(), length);
-                } catch (RuntimeException e) {
-                    lost();
-                    return false;
-                }
-                try (buffer) {
-                    message.set(buffer.readOnlySlice(0, length), 0, length, n, redelivered, MEMFD_REF);
-                    handler.onMessage(message);
-                    return true;
-                }
-            }
-            default -> {
-                ring.countCorrupt();
-                return false;
-            }
+    /**
+     * Hands a published message to the handler: inline payloads here (small enough to be inlined
+     * into {@link #poll}), references in their own methods. False when nothing was handed out (the
+     * frame was damaged, counted; or its payload was lost, counted).
+     */
+    private boolean deliver(MessageHandler handler, long n, long slot, long typeAndLength, boolean redelivered) {
+        int type = typeOf(typeAndLength);
+        if (type != INLINE) {
+            return type == SLOT_REF ? deliverSlotRef(handler, n, slot, redelivered)
+                    : type == MEMFD_REF ? deliverMemfd(handler, n, slot, redelivered) : corrupt();
+        }
+        int length = lengthOf(typeAndLength);
+        if (length < 0 || length > ring.inlineCapacity()) {
+            return corrupt();
+        }
+        if (required) {
+            message.set(ring.readOnly, slot + ring.body, length, n, redelivered, INLINE);
+        } else if (!copyInline(n, slot, length, redelivered)) {
+            return false;
         }
         handler.onMessage(message);
         return true;
+    }
+
+    private boolean corrupt() {
+        ring.countCorrupt();
+        return false;
+    }
+
+    /** An optional group's inline payload: copied, then checked against overrun. */
+    private boolean copyInline(long n, long slot, int length, boolean redelivered) {
+        MemorySegment local = scratch(length);
+        MemorySegment.copy(ring.memory, slot + ring.body, local, 0, length);
+        VarHandle.loadLoadFence(); // the copy before the check: a producer's mark comes before its bytes
+        if (!isTag(ring.header(slot), n)) {
+            lost();
+            return false;
+        }
+        message.set(copyView, 0, length, n, redelivered, INLINE);
+        return true;
+    }
+
+    private boolean deliverSlotRef(MessageHandler handler, long n, long slot, boolean redelivered) {
+        MemorySegment memory = ring.memory;
+        long ref = memory.get(ValueLayout.JAVA_LONG, slot + ring.body);
+        long length = memory.get(ValueLayout.JAVA_LONG, slot + ring.body + 8);
+        long capacity = ring.pool.capacityOf(ref);
+        if (capacity < 0 || length < 0 || length > capacity) {
+            return corrupt();
+        }
+        if (!ring.pool.isCurrent(ref)) {
+            lost(); // freed under an optional group, or its sender died before publishing
+            return false;
+        }
+        // The extent's read-only view and an offset: no slice per message.
+        MemorySegment extent = ring.pool.readOnlyExtent(ref);
+        long at = ring.pool.offsetInExtent(ref);
+        if (required) {
+            message.set(extent, at, length, n, redelivered, SLOT_REF);
+        } else {
+            MemorySegment local = scratch(length);
+            MemorySegment.copy(extent, at, local, 0, length);
+            VarHandle.loadLoadFence();
+            if (!ring.pool.isCurrent(ref)) {
+                lost();
+                return false;
+            }
+            message.set(copyView, 0, length, n, redelivered, SLOT_REF);
+        }
+        handler.onMessage(message);
+        return true;
+    }
+
+    private boolean deliverMemfd(MessageHandler handler, long n, long slot, boolean redelivered) {
+        MemorySegment memory = ring.memory;
+        int index = memory.get(ValueLayout.JAVA_INT, slot + ring.body);
+        int generation = memory.get(ValueLayout.JAVA_INT, slot + ring.body + 4);
+        long length = memory.get(ValueLayout.JAVA_LONG, slot + ring.body + 8);
+        if (index < 0 || index >= ring.segment.leases().capacity() || length < 0) {
+            return corrupt();
+        }
+        LeaseTable.Lease lease = ring.segment.leases().lookup(index, generation);
+        if (lease == null) {
+            lost(); // its sender died, or closed it before this group read it
+            return false;
+        }
+        if (length > lease.size()) {
+            return corrupt();
+        }
+        MemfdBuffer buffer;
+        try {
+            buffer = MemfdBuffer.open(lease.pid(), lease.fd(), length);
+        } catch (RuntimeException e) {
+            lost();
+            return false;
+        }
+        try (buffer) {
+            message.set(buffer.readOnlySlice(0, length), 0, length, n, redelivered, MEMFD_REF);
+            handler.onMessage(message);
+            return true;
+        }
     }
 
     private MemorySegment scratch(long length) {
