@@ -83,7 +83,7 @@ public final class Harness {
                         continue;
                     }
                     default -> throw new IllegalArgumentException("unknown option " + arg + "; options: --repeats N "
-                            + "--cases floor,shm,aeron-shared,aeron-invoker,agrona,uds,tcp,blocking "
+                            + "--cases floor,raw-ring,shm,aeron-shared,aeron-invoker,agrona,uds,tcp,blocking "
                             + "--payloads 32,64,1k,1m --messages N --round-trips N --warmup N --wake-round-trips N "
                             + "--idle-seconds S --out DIR --no-pin --quiet");
                 }

@@ -7,6 +7,8 @@ import java.util.stream.Collectors;
 public enum Kind {
     /** Two JVMs spinning on one mapped long each: the floor no transport can beat. */
     FLOOR("floor", true, false),
+    /** Two rings of slots laid out as ours, with no protocol: what walking a ring costs, round trips only. */
+    RAW_RING("raw-ring", true, false),
     /** Our channel, single producer, busy-spin. */
     SHM("shm", true, true),
     /** Aeron IPC, embedded media driver with one SHARED thread (backoff idle). */
@@ -86,6 +88,7 @@ public enum Kind {
     public Endpoint open(Spec spec, boolean parent) {
         return switch (this) {
             case FLOOR -> new FloorEndpoint(spec, parent);
+            case RAW_RING -> new RawRingEndpoint(spec, parent);
             case SHM, BLOCKING -> new ShmEndpoint(spec, parent);
             case AERON_SHARED, AERON_INVOKER -> new AeronEndpoint(spec, parent);
             case AGRONA -> new AgronaEndpoint(spec, parent);
