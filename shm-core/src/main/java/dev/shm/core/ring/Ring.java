@@ -12,6 +12,8 @@ import dev.shm.core.segment.Segment;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.VarHandle;
+import java.util.HashMap;
+import java.util.Map;
 
 /**
  * The shared state of one ring, as mapped by one process: what producers, subscriptions and
@@ -298,6 +300,36 @@ final class Ring {
     long groupCounter(int g, int offset) {
         int id = memory.get(ValueLayout.JAVA_INT, group(g) + offset);
         return id >= 0 && id < counters.capacity() ? counters.get(id) : 0;
+    }
+
+    /**
+     * This process's open subscriptions per group, by attachment and the group's address in its
+     * mapping: a peer has one member bit per group, which stays set while any of its subscriptions
+     * to the group is open. Guarded by itself.
+     */
+    private static final Map<MemberKey, Integer> SUBSCRIPTIONS = new HashMap<>();
+
+    private record MemberKey(Segment segment, long group) {
+    }
+
+    /** A subscription of this process joined group {@code g}: its member bit is set (again). */
+    void subscribed(int g) {
+        synchronized (SUBSCRIPTIONS) {
+            SUBSCRIPTIONS.merge(new MemberKey(segment, memory.address() + group(g)), 1, Integer::sum);
+            // Set on every subscription, not only the first: recovery may have cleared it meanwhile.
+            setMember(g, me, true);
+        }
+    }
+
+    /** A subscription of this process left group {@code g}: the member bit is cleared with its last one. */
+    void unsubscribed(int g) {
+        synchronized (SUBSCRIPTIONS) {
+            MemberKey key = new MemberKey(segment, memory.address() + group(g));
+            Integer left = SUBSCRIPTIONS.computeIfPresent(key, (_, count) -> count > 1 ? count - 1 : null);
+            if (left == null) {
+                setMember(g, me, false);
+            }
+        }
     }
 
     void setMember(int g, int peer, boolean member) {

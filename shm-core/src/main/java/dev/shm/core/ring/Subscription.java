@@ -65,7 +65,7 @@ public final class Subscription implements AutoCloseable {
             ring.announceSleeper(); // before its first sleep, so that single producers look for sleepers
         }
         this.livenessNanos = ring.segment.options().livenessTimeout().toNanos();
-        ring.setMember(group, ring.me, true);
+        ring.subscribed(group);
     }
 
     /**
@@ -468,7 +468,7 @@ public final class Subscription implements AutoCloseable {
     public void close() {
         if (!closed) {
             closed = true;
-            ring.setMember(group, ring.me, false);
+            ring.unsubscribed(group);
         }
     }
 }

@@ -82,6 +82,35 @@ class ChannelTest {
     }
 
     @Test
+    void aProcessStaysAMemberWhileAnyOfItsSubscriptionsToTheGroupIsOpen() {
+        try (Segment a = Segment.open(options, "a"); Segment b = Segment.open(options, "b")) {
+            Channel channel = Channel.declare(a, "orders", small);
+            Channel again = Channel.declare(a, "orders", small); // a second handle in the same process
+            Subscription first = channel.subscribe("billing", true);
+            Subscription second = again.subscribe("billing", true);
+            Subscription other = Channel.declare(b, "orders", small).subscribe("billing", true);
+            assertThat(billingMembers(channel)).isEqualTo(2);
+
+            first.close();
+            first.close(); // closing twice counts once
+            assertThat(billingMembers(channel)).as("a's second subscription is still open").isEqualTo(2);
+            second.close();
+            assertThat(billingMembers(channel)).isEqualTo(1);
+            other.close();
+            assertThat(billingMembers(channel)).isZero();
+
+            Subscription back = channel.subscribe("billing", true);
+            assertThat(billingMembers(channel)).isEqualTo(1);
+            back.close();
+            assertThat(billingMembers(channel)).isZero();
+        }
+    }
+
+    private static int billingMembers(Channel channel) {
+        return channel.stats().groups().getFirst().members();
+    }
+
+    @Test
     void theGroupsDoneMovesOverEveryFinishedMessageWhicheverMemberFinishedItAndInWhateverOrder() {
         try (Segment a = Segment.open(options, "a"); Segment b = Segment.open(options, "b")) {
             Channel producer = Channel.declare(a, "orders", small.withBackpressure(Backpressure.FAIL));
