@@ -303,19 +303,20 @@ final class Ring {
     }
 
     /**
-     * This process's open subscriptions per group, by attachment and the group's address in its
-     * mapping: a peer has one member bit per group, which stays set while any of its subscriptions
-     * to the group is open. Guarded by itself.
+     * This process's open subscriptions per group, by segment attachment, channel and group index
+     * (a channel's directory entry, once ready, stays for the segment's life, whatever the channel
+     * handles and mappings that reach it): a peer has one member bit per group, which stays set
+     * while any of its subscriptions to the group is open. Guarded by itself.
      */
     private static final Map<MemberKey, Integer> SUBSCRIPTIONS = new HashMap<>();
 
-    private record MemberKey(Segment segment, long group) {
+    private record MemberKey(Segment segment, String channel, int group) {
     }
 
     /** A subscription of this process joined group {@code g}: its member bit is set (again). */
     void subscribed(int g) {
         synchronized (SUBSCRIPTIONS) {
-            SUBSCRIPTIONS.merge(new MemberKey(segment, memory.address() + group(g)), 1, Integer::sum);
+            SUBSCRIPTIONS.merge(new MemberKey(segment, name, g), 1, Integer::sum);
             // Set on every subscription, not only the first: recovery may have cleared it meanwhile.
             setMember(g, me, true);
         }
@@ -324,7 +325,7 @@ final class Ring {
     /** A subscription of this process left group {@code g}: the member bit is cleared with its last one. */
     void unsubscribed(int g) {
         synchronized (SUBSCRIPTIONS) {
-            MemberKey key = new MemberKey(segment, memory.address() + group(g));
+            MemberKey key = new MemberKey(segment, name, g);
             Integer left = SUBSCRIPTIONS.computeIfPresent(key, (_, count) -> count > 1 ? count - 1 : null);
             if (left == null) {
                 setMember(g, me, false);
