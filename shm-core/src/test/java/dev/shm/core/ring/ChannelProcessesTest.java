@@ -18,6 +18,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.BitSet;
 import java.util.List;
+import java.util.concurrent.locks.LockSupport;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
@@ -165,6 +166,14 @@ class ChannelProcessesTest {
                 }, 1, Duration.ofMillis(100));
             }
             assertThat(flags).containsExactly(true);
+            // Recovery runs on the segment's monitor thread, and the survivor may take the message
+            // back before recovery has counted the redelivery and freed the pool slot: wait for both.
+            long settled = System.nanoTime() + LINE.toNanos();
+            while ((channel.stats().groups().getFirst().redeliveries() < 1
+                    || parent.slotPool().stats().stream().anyMatch(c -> c.free() != c.total()))
+                    && System.nanoTime() - settled < 0) {
+                LockSupport.parkNanos(1_000_000);
+            }
             Channel.GroupStats billing = channel.stats().groups().getFirst();
             assertThat(billing.redeliveries()).isEqualTo(1);
             assertThat(billing.members()).as("the dead member left the group").isEqualTo(1);
