@@ -193,7 +193,7 @@ public final class Channel implements AutoCloseable {
             ring.memory.set(ValueLayout.JAVA_LONG, slot + SLOT_TYPE_OFFSET, typeAndLength(INLINE, (int) length));
             VarHandle.storeStoreFence(); // no payload byte beside a previous lap's type, even for recovery
             try {
-                MemorySegment.copy(source, offset, ring.memory, slot + ring.body, length);
+                MemorySegment.copy(source, offset, ring.memory, slot + SLOT_BODY_OFFSET, length);
             } catch (RuntimeException e) { // the caller's memory failed (closed, or not ours to read)
                 abandon(sequence);
                 throw e;
@@ -224,8 +224,8 @@ public final class Channel implements AutoCloseable {
                 }
                 long slot = ring.slot(sequence);
                 begin(sequence, slot);
-                ring.memory.set(ValueLayout.JAVA_LONG, slot + ring.body, ref);
-                ring.memory.set(ValueLayout.JAVA_LONG, slot + ring.body + 8, length);
+                ring.memory.set(ValueLayout.JAVA_LONG, slot + SLOT_BODY_OFFSET, ref);
+                ring.memory.set(ValueLayout.JAVA_LONG, slot + SLOT_BODY_OFFSET + 8, length);
                 ring.memory.set(ValueLayout.JAVA_LONG, ring.releaseWordAt(slot), word(sequence, NO_PEER, PENDING));
                 ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, SLOT_REF);
                 noteRef(sequence, true);
@@ -257,9 +257,9 @@ public final class Channel implements AutoCloseable {
             }
             long slot = ring.slot(sequence);
             begin(sequence, slot);
-            ring.memory.set(ValueLayout.JAVA_INT, slot + ring.body, lease.index());
-            ring.memory.set(ValueLayout.JAVA_INT, slot + ring.body + 4, lease.generation());
-            ring.memory.set(ValueLayout.JAVA_LONG, slot + ring.body + 8, length);
+            ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_BODY_OFFSET, lease.index());
+            ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_BODY_OFFSET + 4, lease.generation());
+            ring.memory.set(ValueLayout.JAVA_LONG, slot + SLOT_BODY_OFFSET + 8, length);
             ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, MEMFD_REF);
             noteRef(sequence, false);
             if (publish(sequence, slot)) {

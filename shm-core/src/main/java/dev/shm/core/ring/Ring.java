@@ -35,7 +35,6 @@ final class Ring {
     final int slotSize;
     final int maxGroups;
     final int headerLength;
-    final int body;
     /** Where the claim words start (after the slots). */
     final long claims;
     final boolean singleProducer;
@@ -65,7 +64,6 @@ final class Ring {
         this.slotSize = memory.get(ValueLayout.JAVA_INT, SLOT_SIZE_OFFSET);
         this.maxGroups = memory.get(ValueLayout.JAVA_INT, MAX_GROUPS_OFFSET);
         this.headerLength = memory.get(ValueLayout.JAVA_INT, HEADER_LENGTH_OFFSET);
-        this.body = SLOT_BODY_OFFSET;
         this.claims = claimsOffset(capacity, slotSize, maxGroups);
         this.singleProducer = (memory.get(ValueLayout.JAVA_INT, FLAGS_OFFSET) & FLAG_SINGLE_PRODUCER) != 0;
         this.segment = segment;
@@ -120,7 +118,7 @@ final class Ring {
 
     /** Where a {@code SLOT_REF} frame's release word lives: after its reference and its length. */
     long releaseWordAt(long slot) {
-        return slot + body + 16;
+        return slot + SLOT_BODY_OFFSET + 16;
     }
 
     long header(long slot) {
@@ -136,7 +134,7 @@ final class Ring {
     }
 
     int inlineCapacity() {
-        return slotSize - body;
+        return slotSize - SLOT_BODY_OFFSET;
     }
 
     void count(int counter) {
@@ -436,7 +434,7 @@ final class Ring {
     private void release(long slot, long rw) {
         // Read before the compare-and-set: once the release word moves on, the next lap's producer
         // may write its own reference here.
-        long ref = (long) LONG.getAcquire(memory, slot + body);
+        long ref = (long) LONG.getAcquire(memory, slot + SLOT_BODY_OFFSET);
         if (LONG.compareAndSet(memory, releaseWordAt(slot), rw, word(tag(rw), NO_PEER, RELEASED))) {
             if (pool.ownerOf(ref) == SlotPoolDescriptor.NO_PEER) {
                 pool.release(ref);
@@ -601,7 +599,7 @@ final class Ring {
                 long rw = (long) LONG.getAcquire(memory, releaseWordAt(slot));
                 if (memory.get(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET) == SLOT_REF && isTag(rw, sequence)
                         && state(rw) == PENDING) {
-                    long ref = memory.get(ValueLayout.JAVA_LONG, slot + body);
+                    long ref = memory.get(ValueLayout.JAVA_LONG, slot + SLOT_BODY_OFFSET);
                     if (pool.ownerOf(ref) == SlotPoolDescriptor.NO_PEER) {
                         pool.release(ref); // handed to the ring, never published
                     }

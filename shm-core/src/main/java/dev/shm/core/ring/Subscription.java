@@ -303,7 +303,7 @@ public final class Subscription implements AutoCloseable {
             return corrupt();
         }
         if (required) {
-            message.set(ring.readOnly, slot + ring.body, length, n, redelivered, INLINE);
+            message.set(ring.readOnly, slot + SLOT_BODY_OFFSET, length, n, redelivered, INLINE);
         } else if (!copyInline(n, slot, length, redelivered)) {
             return false;
         }
@@ -311,6 +311,7 @@ public final class Subscription implements AutoCloseable {
         return true;
     }
 
+    /** Counts a damaged frame; false, for a delivery to return. */
     private boolean corrupt() {
         ring.countCorrupt();
         return false;
@@ -319,11 +320,10 @@ public final class Subscription implements AutoCloseable {
     /** An optional group's inline payload: copied, then checked against overrun. */
     private boolean copyInline(long n, long slot, int length, boolean redelivered) {
         MemorySegment local = scratch(length);
-        MemorySegment.copy(ring.memory, slot + ring.body, local, 0, length);
+        MemorySegment.copy(ring.memory, slot + SLOT_BODY_OFFSET, local, 0, length);
         VarHandle.loadLoadFence(); // the copy before the check: a producer's mark comes before its bytes
         if (!isTag(ring.header(slot), n)) {
-            lost();
-            return false;
+            return lost();
         }
         message.set(copyView, 0, length, n, redelivered, INLINE);
         return true;
@@ -331,15 +331,14 @@ public final class Subscription implements AutoCloseable {
 
     private boolean deliverSlotRef(MessageHandler handler, long n, long slot, boolean redelivered) {
         MemorySegment memory = ring.memory;
-        long ref = memory.get(ValueLayout.JAVA_LONG, slot + ring.body);
-        long length = memory.get(ValueLayout.JAVA_LONG, slot + ring.body + 8);
+        long ref = memory.get(ValueLayout.JAVA_LONG, slot + SLOT_BODY_OFFSET);
+        long length = memory.get(ValueLayout.JAVA_LONG, slot + SLOT_BODY_OFFSET + 8);
         long capacity = ring.pool.capacityOf(ref);
         if (capacity < 0 || length < 0 || length > capacity) {
             return corrupt();
         }
         if (!ring.pool.isCurrent(ref)) {
-            lost(); // freed under an optional group, or its sender died before publishing
-            return false;
+            return lost(); // freed under an optional group, or its sender died before publishing
         }
         // The extent's read-only view and an offset: no slice per message.
         MemorySegment extent = ring.pool.readOnlyExtent(ref);
@@ -351,8 +350,7 @@ public final class Subscription implements AutoCloseable {
             MemorySegment.copy(extent, at, local, 0, length);
             VarHandle.loadLoadFence();
             if (!ring.pool.isCurrent(ref)) {
-                lost();
-                return false;
+                return lost();
             }
             message.set(copyView, 0, length, n, redelivered, SLOT_REF);
         }
@@ -362,16 +360,15 @@ public final class Subscription implements AutoCloseable {
 
     private boolean deliverMemfd(MessageHandler handler, long n, long slot, boolean redelivered) {
         MemorySegment memory = ring.memory;
-        int index = memory.get(ValueLayout.JAVA_INT, slot + ring.body);
-        int generation = memory.get(ValueLayout.JAVA_INT, slot + ring.body + 4);
-        long length = memory.get(ValueLayout.JAVA_LONG, slot + ring.body + 8);
+        int index = memory.get(ValueLayout.JAVA_INT, slot + SLOT_BODY_OFFSET);
+        int generation = memory.get(ValueLayout.JAVA_INT, slot + SLOT_BODY_OFFSET + 4);
+        long length = memory.get(ValueLayout.JAVA_LONG, slot + SLOT_BODY_OFFSET + 8);
         if (index < 0 || index >= ring.segment.leases().capacity() || length < 0) {
             return corrupt();
         }
         LeaseTable.Lease lease = ring.segment.leases().lookup(index, generation);
         if (lease == null) {
-            lost(); // its sender died, or closed it before this group read it
-            return false;
+            return lost(); // its sender died, or closed it before this group read it
         }
         if (length > lease.size()) {
             return corrupt();
@@ -380,8 +377,7 @@ public final class Subscription implements AutoCloseable {
         try {
             buffer = MemfdBuffer.open(lease.pid(), lease.fd(), length);
         } catch (RuntimeException e) {
-            lost();
-            return false;
+            return lost();
         }
         try (buffer) {
             message.set(buffer.readOnlySlice(0, length), 0, length, n, redelivered, MEMFD_REF);
@@ -398,8 +394,10 @@ public final class Subscription implements AutoCloseable {
         return copy;
     }
 
-    private void lost() {
+    /** Counts a message the group lost; false, for a delivery to return. */
+    private boolean lost() {
         ring.groupCount(group, GROUP_LOST_OFFSET);
+        return false;
     }
 
     /** An optional group fell a lap behind: skip to the oldest sequence still in the ring, counting the loss. */

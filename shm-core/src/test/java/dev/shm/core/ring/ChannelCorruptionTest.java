@@ -148,21 +148,21 @@ class ChannelCorruptionTest {
     @Test
     void aSlotReferenceNamingNoSlotIsRejected() throws Exception {
         for (long ref : new long[] {-1L, Long.MAX_VALUE, 0x00FF_0000_0000_0000L}) {
-            damaged(300, (ring, slot) -> ring.memory.set(ValueLayout.JAVA_LONG, slot + ring.body, ref), false, true);
+            damaged(300, (ring, slot) -> ring.memory.set(ValueLayout.JAVA_LONG, slot + SLOT_BODY_OFFSET, ref), false, true);
         }
     }
 
     @Test
     void aSlotReferenceLongerThanItsSlotIsRejectedAndTheSlotStillFreed() throws Exception {
-        damaged(300, (ring, slot) -> ring.memory.set(ValueLayout.JAVA_LONG, slot + ring.body + 8, 1L << 40), false);
-        damaged(300, (ring, slot) -> ring.memory.set(ValueLayout.JAVA_LONG, slot + ring.body + 8, -5L), false);
+        damaged(300, (ring, slot) -> ring.memory.set(ValueLayout.JAVA_LONG, slot + SLOT_BODY_OFFSET + 8, 1L << 40), false);
+        damaged(300, (ring, slot) -> ring.memory.set(ValueLayout.JAVA_LONG, slot + SLOT_BODY_OFFSET + 8, -5L), false);
     }
 
     @Test
     void aMemfdReferenceOutOfTheLeaseTableOrLongerThanItsBufferIsRejected() throws Exception {
-        damaged(10_000, (ring, slot) -> ring.memory.set(ValueLayout.JAVA_INT, slot + ring.body, -1), false);
-        damaged(10_000, (ring, slot) -> ring.memory.set(ValueLayout.JAVA_INT, slot + ring.body, 1 << 30), false);
-        damaged(10_000, (ring, slot) -> ring.memory.set(ValueLayout.JAVA_LONG, slot + ring.body + 8, 1L << 40), false);
+        damaged(10_000, (ring, slot) -> ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_BODY_OFFSET, -1), false);
+        damaged(10_000, (ring, slot) -> ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_BODY_OFFSET, 1 << 30), false);
+        damaged(10_000, (ring, slot) -> ring.memory.set(ValueLayout.JAVA_LONG, slot + SLOT_BODY_OFFSET + 8, 1L << 40), false);
     }
 
     @Test
