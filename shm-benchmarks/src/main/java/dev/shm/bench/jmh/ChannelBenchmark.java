@@ -6,6 +6,7 @@ import dev.shm.core.ring.ChannelOptions;
 import dev.shm.core.ring.Message;
 import dev.shm.core.ring.MessageHandler;
 import dev.shm.core.ring.Subscription;
+import dev.shm.core.ring.SubscriptionMode;
 import dev.shm.core.ring.WaitStrategy;
 import dev.shm.core.segment.Segment;
 import dev.shm.core.segment.SegmentOptions;
@@ -44,6 +45,10 @@ public class ChannelBenchmark {
     @Param({"true", "false"})
     public boolean singleProducer;
 
+    /** How the one member subscribes: {@code EXCLUSIVE} or {@code SHARED}. */
+    @Param({"EXCLUSIVE", "SHARED"})
+    public String mode;
+
     /** Payload bytes. */
     @Param({"32", "1024"})
     public int payload;
@@ -71,7 +76,7 @@ public class ChannelBenchmark {
                 .withSingleProducer(singleProducer)
                 .withBackpressure(Backpressure.FAIL)
                 .withWaitStrategy(WaitStrategy.BUSY_SPIN));
-        subscription = channel.subscribe("bench", true);
+        subscription = channel.subscribe("bench", true, SubscriptionMode.valueOf(mode));
         source = Arena.ofAuto().allocate(payload, 64);
     }
 

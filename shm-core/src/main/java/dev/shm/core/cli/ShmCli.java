@@ -195,7 +195,8 @@ public final class ShmCli {
         rows.add(new String[] {"CHANNEL", "CAPACITY", "SLOT", "CURSOR", "PUBLISHED", "OCCUPANCY", "FULL-WAITS", "DROPS",
                 "SKIPS", "CORRUPT"});
         List<String[]> groups = new ArrayList<>();
-        groups.add(new String[] {"CHANNEL", "GROUP", "REQUIRED", "MEMBERS", "CONSUMED", "LAG", "REDELIVERED", "LOST"});
+        groups.add(new String[] {"CHANNEL", "GROUP", "REQUIRED", "MEMBERS", "EXCLUSIVE", "CONSUMED", "LAG", "REDELIVERED",
+                "LOST"});
         for (Directory.Entry e : entries) {
             Channel.Stats stats;
             try {
@@ -211,7 +212,7 @@ public final class ShmCli {
                     String.valueOf(stats.corrupt())});
             for (Channel.GroupStats g : stats.groups()) {
                 groups.add(new String[] {stats.name(), g.name(), yesNo(g.required()), String.valueOf(g.members()),
-                        String.valueOf(g.consumed()), String.valueOf(g.lag()), String.valueOf(g.redeliveries()),
+                        yesNo(g.exclusive()), String.valueOf(g.consumed()), String.valueOf(g.lag()), String.valueOf(g.redeliveries()),
                         String.valueOf(g.lost())});
             }
         }

@@ -506,23 +506,48 @@ public final class Channel implements AutoCloseable {
     // ---------------------------------------------------------------- receiving
 
     /**
-     * Joins a consumer group, creating it (starting at the current end of the ring) if this is its
-     * first member anywhere. Every group receives every message sent after it was created; the
-     * members of a group, in this and other processes, compete for its messages.
+     * Joins a consumer group as a {@link SubscriptionMode#SHARED} member, creating the group (starting
+     * at the current end of the ring) if this is its first member anywhere. Every group receives every
+     * message sent after it was created; the members of a group, in this and other processes, compete
+     * for its messages.
      *
      * @param group the group's name, at most 48 UTF-8 bytes
      * @param required whether the group gates producers (nothing is lost for it) or may be
      *     overrun (and counts what it lost)
      * @return the subscription, for one thread
-     * @throws ChannelException {@code GROUPS_FULL}, or {@code LAYOUT_MISMATCH} when the group exists
-     *     with the other {@code required}
+     * @throws ChannelException {@code GROUPS_FULL}; {@code LAYOUT_MISMATCH} when the group exists
+     *     with the other {@code required}; {@code GROUP_BUSY} when an exclusive member held the group
+     *     for the liveness timeout
      */
     public Subscription subscribe(String group, boolean required) {
         if (closed) {
             throw new IllegalStateException("channel '" + ring.name + "' is closed");
         }
-        int g = ring.joinGroup(group, required);
-        return new Subscription(ring, g, required, options.waitStrategy());
+        return subscribe(group, required, SubscriptionMode.SHARED);
+    }
+
+    /**
+     * Joins a consumer group as {@link #subscribe(String, boolean)} does, sharing it with its other
+     * members or holding it exclusively. A join that finds the group held by an exclusive member (or,
+     * for an exclusive join, with any member) waits up to the segment's liveness timeout for it to be
+     * free: the member of a process that died is removed by recovery within that time.
+     *
+     * @param group the group's name, at most 48 UTF-8 bytes
+     * @param required whether the group gates producers or may be overrun
+     * @param mode {@link SubscriptionMode#SHARED} to compete with other members,
+     *     {@link SubscriptionMode#EXCLUSIVE} to be the group's only member (and take the cheapest path)
+     * @return the subscription, for one thread
+     * @throws ChannelException {@code GROUPS_FULL}; {@code LAYOUT_MISMATCH} when the group exists with
+     *     the other {@code required}; {@code GROUP_BUSY} when the group stayed held, or (exclusive)
+     *     kept other members, for the liveness timeout
+     */
+    public Subscription subscribe(String group, boolean required, SubscriptionMode mode) {
+        if (closed) {
+            throw new IllegalStateException("channel '" + ring.name + "' is closed");
+        }
+        boolean exclusive = mode == SubscriptionMode.EXCLUSIVE;
+        int g = ring.joinGroup(group, required, exclusive);
+        return new Subscription(ring, g, required, exclusive, options.waitStrategy());
     }
 
     // ---------------------------------------------------------------- state
@@ -533,6 +558,7 @@ public final class Channel implements AutoCloseable {
      * @param name the group
      * @param required whether it gates producers
      * @param members peers subscribed now
+     * @param exclusive whether an exclusive member holds the group ({@link SubscriptionMode#EXCLUSIVE})
      * @param start its first sequence
      * @param done every sequence below it is done by the group
      * @param consumed messages done (skips included)
@@ -540,7 +566,8 @@ public final class Channel implements AutoCloseable {
      * @param redeliveries messages handed back after a member died with them
      * @param lost messages the group lost (overrun, or a payload gone with its dead sender)
      */
-    public record GroupStats(String name, boolean required, int members, long start, long done, long consumed, long lag,
+    public record GroupStats(String name, boolean required, int members, boolean exclusive, long start, long done,
+                             long consumed, long lag,
                              long redeliveries, long lost) {
     }
 
@@ -635,7 +662,8 @@ public final class Channel implements AutoCloseable {
             if (ring.isRequired(g)) {
                 minDone = Math.min(minDone, done);
             }
-            groups.add(new GroupStats(ring.groupName(g), ring.isRequired(g), ring.memberCount(g), start, done,
+            groups.add(new GroupStats(ring.groupName(g), ring.isRequired(g), ring.memberCount(g),
+                    ring.holder(g) != Ring.NO_HOLDER, start, done,
                     done - start, Math.max(0, cursor - done), ring.groupCounter(g, GROUP_REDELIVERIES_OFFSET),
                     ring.groupCounter(g, GROUP_LOST_OFFSET)));
         }

@@ -27,7 +27,12 @@ public final class ChannelException extends ShmException {
         /** The structure is shorter than the header plus capacity times slot size. */
         TRUNCATED_PAYLOAD,
         /** Every consumer group entry of the ring is in use. */
-        GROUPS_FULL
+        GROUPS_FULL,
+        /**
+         * The group is held by an exclusive member, or an exclusive subscription found other members,
+         * for longer than the segment's liveness timeout.
+         */
+        GROUP_BUSY
     }
 
     private final Reason reason;

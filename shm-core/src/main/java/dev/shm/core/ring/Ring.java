@@ -200,66 +200,122 @@ final class Ring {
         return min;
     }
 
+    /** What {@link #tryJoin} returns while the group is held by another member (or has members, for an exclusive join). */
+    private static final int BUSY = -1;
+
     /**
-     * Finds the group of that name, or creates it starting at the current cursor. Groups outlive
-     * their members: a required group keeps gating producers while it has none.
+     * Joins the group of that name as a member of this process, creating it (starting at the
+     * current cursor) if it does not exist. Groups outlive their members: a required group keeps
+     * gating producers while it has none. A join that finds the group held by an exclusive member
+     * (or, when {@code exclusive}, with any member) waits for it to be free, up to the segment's
+     * liveness timeout: a member whose process died is removed by recovery within that time.
+     *
+     * @return the group's index
      */
-    int joinGroup(String groupName, boolean required) {
+    int joinGroup(String groupName, boolean required, boolean exclusive) {
         if (!isGroupName(groupName)) {
             throw new IllegalArgumentException("a group name holds 1 to " + GROUP_NAME_CAPACITY
                     + " UTF-8 bytes; group=" + groupName);
         }
-        // One joiner at a time per segment, so a name is never created twice.
-        return segment.withDirectoryLock(() -> {
-            int free = -1;
-            for (int g = 0; g < maxGroups; g++) {
-                int state = groupState(g);
-                if (state == GROUP_JOINING) {
-                    finishJoin(g); // its joiner died half-way (we hold the lock)
-                    state = GROUP_ACTIVE;
+        long deadline = System.nanoTime() + segment.options().livenessTimeout().toNanos();
+        while (true) {
+            int g = segment.withDirectoryLock(() -> tryJoin(groupName, required, exclusive));
+            if (g != BUSY) {
+                return g;
+            }
+            if (System.nanoTime() - deadline >= 0) {
+                int found = findGroup(groupName);
+                throw new ChannelException(ChannelException.Reason.GROUP_BUSY, "group '" + groupName + "' of channel '"
+                        + name + "' " + (found >= 0 && holder(found) != NO_HOLDER
+                                ? "is held by the exclusive member of peer " + (holder(found) - 1)
+                                : "has " + (found >= 0 ? memberCount(found) : 0) + " member(s)")
+                        + (exclusive ? "; an exclusive subscription needs the group to itself" : "")
+                        + ": close the other subscription, or subscribe with SubscriptionMode.SHARED on every member");
+            }
+            java.util.concurrent.locks.LockSupport.parkNanos(10_000_000L);
+        }
+    }
+
+    /** The active group of that name, or -1. */
+    private int findGroup(String groupName) {
+        for (int g = 0; g < maxGroups; g++) {
+            if (groupState(g) == GROUP_ACTIVE && groupName.equals(groupName(g))) {
+                return g;
+            }
+        }
+        return -1;
+    }
+
+    /** {@link #joinGroup}'s step under the directory lock: joins (membership included), or {@link #BUSY}. */
+    private int tryJoin(String groupName, boolean required, boolean exclusive) {
+        // One joiner at a time per segment, so a name is never created twice, and the check for an
+        // exclusive holder (or for members) and the join are one step.
+        int free = -1;
+        for (int g = 0; g < maxGroups; g++) {
+            int state = groupState(g);
+            if (state == GROUP_JOINING) {
+                finishJoin(g); // its joiner died half-way (we hold the lock)
+                state = GROUP_ACTIVE;
+            }
+            if (state == GROUP_ACTIVE && groupName.equals(groupName(g))) {
+                if (isRequired(g) != required) {
+                    throw new ChannelException(ChannelException.Reason.LAYOUT_MISMATCH, "group '" + groupName
+                            + "' of channel '" + name + "' exists with required=" + isRequired(g)
+                            + "; this process subscribes with required=" + required);
                 }
-                if (state == GROUP_ACTIVE && groupName.equals(groupName(g))) {
-                    if (isRequired(g) != required) {
-                        throw new ChannelException(ChannelException.Reason.LAYOUT_MISMATCH, "group '" + groupName
-                                + "' of channel '" + name + "' exists with required=" + isRequired(g)
-                                + "; this process subscribes with required=" + required);
-                    }
-                    return g;
+                int holder = holder(g);
+                if (holder != NO_HOLDER && writerGone(holder - 1)) {
+                    // Names no attached peer: recovery frees a dead holder's group before the peer's entry
+                    // empties, so this word was damaged.
+                    LONG.setVolatile(memory, group(g) + GROUP_HOLDER_OFFSET, (long) NO_HOLDER);
+                    countCorrupt();
+                    holder = NO_HOLDER;
                 }
-                if (state == GROUP_EMPTY && free < 0) {
-                    free = g;
+                if (holder == me + 1 || (exclusive && isMember(g, me))) {
+                    throw new ChannelException(ChannelException.Reason.GROUP_BUSY, "this process already has "
+                            + (holder == me + 1 ? "the exclusive" : "a") + " subscription to group '" + groupName
+                            + "' of channel '" + name + "'" + (exclusive ? "; an exclusive subscription needs the"
+                            + " group to itself" : "") + ": close it first, or subscribe with SubscriptionMode.SHARED");
                 }
+                if (holder != NO_HOLDER || (exclusive && memberCount(g) > 0)) {
+                    return BUSY;
+                }
+                return member(g, exclusive);
             }
-            if (free < 0) {
-                throw new ChannelException(ChannelException.Reason.GROUPS_FULL, "channel '" + name + "' has "
-                        + maxGroups + " consumer groups already; declare it with more maxGroups");
+            if (state == GROUP_EMPTY && free < 0) {
+                free = g;
             }
-            long at = group(free);
-            long word = (long) LONG.getAcquire(memory, at + GROUP_STATE_OFFSET);
-            int epoch = groupEpoch(word) + 1;
-            LONG.setVolatile(memory, at + GROUP_START_OFFSET, UNSET);
-            LONG.setVolatile(memory, at + GROUP_DONE_OFFSET, UNSET);
-            LONG.setVolatile(memory, at + GROUP_NEXT_OFFSET, UNSET);
-            // Every claim word of a sequence before any the group will read: each message is open to it
-            // (the words may hold an earlier group's, from any distance back).
-            long before = word(cursor() - 1, NO_PEER, DONE);
-            for (long i = 0; i < capacity; i++) {
-                LONG.setOpaque(memory, claim(free, i), before);
-            }
-            memory.set(ValueLayout.JAVA_INT, at + GROUP_FLAGS_OFFSET, required ? GROUP_REQUIRED : 0);
-            memory.set(ValueLayout.JAVA_INT, at + GROUP_NAME_LENGTH_OFFSET,
-                    Utf8.write(memory, at + GROUP_NAME_OFFSET, groupName, GROUP_NAME_CAPACITY));
-            for (int i = 0; i < 4; i++) {
-                memory.set(ValueLayout.JAVA_LONG, at + GROUP_MEMBERS_OFFSET + 8L * i, 0L);
-            }
-            memory.set(ValueLayout.JAVA_INT, at + GROUP_REDELIVERIES_OFFSET,
-                    counters.allocate(TYPE_GROUP, free, name + "/" + groupName + " redelivered"));
-            memory.set(ValueLayout.JAVA_INT, at + GROUP_LOST_OFFSET,
-                    counters.allocate(TYPE_GROUP, free, name + "/" + groupName + " lost"));
-            LONG.setVolatile(memory, at + GROUP_STATE_OFFSET, groupWord(epoch, me, GROUP_JOINING));
-            finishJoin(free);
-            return free;
-        });
+        }
+        if (free < 0) {
+            throw new ChannelException(ChannelException.Reason.GROUPS_FULL, "channel '" + name + "' has "
+                    + maxGroups + " consumer groups already; declare it with more maxGroups");
+        }
+        long at = group(free);
+        long word = (long) LONG.getAcquire(memory, at + GROUP_STATE_OFFSET);
+        int epoch = groupEpoch(word) + 1;
+        LONG.setVolatile(memory, at + GROUP_START_OFFSET, UNSET);
+        LONG.setVolatile(memory, at + GROUP_DONE_OFFSET, UNSET);
+        LONG.setVolatile(memory, at + GROUP_NEXT_OFFSET, UNSET);
+        // Every claim word of a sequence before any the group will read: each message is open to it
+        // (the words may hold an earlier group's, from any distance back).
+        long before = word(cursor() - 1, NO_PEER, DONE);
+        for (long i = 0; i < capacity; i++) {
+            LONG.setOpaque(memory, claim(free, i), before);
+        }
+        memory.set(ValueLayout.JAVA_INT, at + GROUP_FLAGS_OFFSET, required ? GROUP_REQUIRED : 0);
+        memory.set(ValueLayout.JAVA_INT, at + GROUP_NAME_LENGTH_OFFSET,
+                Utf8.write(memory, at + GROUP_NAME_OFFSET, groupName, GROUP_NAME_CAPACITY));
+        for (int i = 0; i < 4; i++) {
+            memory.set(ValueLayout.JAVA_LONG, at + GROUP_MEMBERS_OFFSET + 8L * i, 0L);
+        }
+        LONG.setVolatile(memory, at + GROUP_HOLDER_OFFSET, (long) NO_HOLDER);
+        memory.set(ValueLayout.JAVA_INT, at + GROUP_REDELIVERIES_OFFSET,
+                counters.allocate(TYPE_GROUP, free, name + "/" + groupName + " redelivered"));
+        memory.set(ValueLayout.JAVA_INT, at + GROUP_LOST_OFFSET,
+                counters.allocate(TYPE_GROUP, free, name + "/" + groupName + " lost"));
+        LONG.setVolatile(memory, at + GROUP_STATE_OFFSET, groupWord(epoch, me, GROUP_JOINING));
+        finishJoin(free);
+        return member(free, exclusive);
     }
 
     /**
@@ -311,23 +367,45 @@ final class Ring {
     private record MemberKey(Segment segment, String channel, int group) {
     }
 
-    /** A subscription of this process joined group {@code g}: its member bit is set (again). */
-    void subscribed(int g) {
-        synchronized (SUBSCRIPTIONS) {
-            SUBSCRIPTIONS.merge(new MemberKey(segment, name, g), 1, Integer::sum);
-            // Set on every subscription, not only the first: recovery may have cleared it meanwhile.
-            setMember(g, me, true);
-        }
+    /** The holder word when no exclusive member holds the group. */
+    static final int NO_HOLDER = 0;
+
+    /** The peer that holds group {@code g} exclusively, plus one; {@link #NO_HOLDER} when none does. */
+    int holder(int g) {
+        long word = (long) LONG.getVolatile(memory, group(g) + GROUP_HOLDER_OFFSET);
+        return word < 0 || word > 0xFFFF ? 0x10000 : (int) word; // damaged: names no peer (writerGone)
     }
 
-    /** A subscription of this process left group {@code g}: the member bit is cleared with its last one. */
-    void unsubscribed(int g) {
+    /**
+     * A subscription of this process joins group {@code g} (under the directory lock): its member bit
+     * is set, on every subscription, not only the first, since recovery may have cleared it meanwhile;
+     * an exclusive one also holds the group.
+     */
+    private int member(int g, boolean exclusive) {
+        synchronized (SUBSCRIPTIONS) {
+            SUBSCRIPTIONS.merge(new MemberKey(segment, name, g), 1, Integer::sum);
+            setMember(g, me, true);
+        }
+        if (exclusive) {
+            LONG.setVolatile(memory, group(g) + GROUP_HOLDER_OFFSET, (long) me + 1);
+        }
+        return g;
+    }
+
+    /**
+     * A subscription of this process left group {@code g}: the member bit is cleared with its last
+     * one; an exclusive one lets the group go after that.
+     */
+    void unsubscribed(int g, boolean exclusive) {
         synchronized (SUBSCRIPTIONS) {
             MemberKey key = new MemberKey(segment, name, g);
             Integer left = SUBSCRIPTIONS.computeIfPresent(key, (_, count) -> count > 1 ? count - 1 : null);
             if (left == null) {
                 setMember(g, me, false);
             }
+        }
+        if (exclusive) {
+            LONG.compareAndSet(memory, group(g) + GROUP_HOLDER_OFFSET, (long) me + 1, (long) NO_HOLDER);
         }
     }
 
@@ -339,6 +417,11 @@ final class Ring {
         } else {
             LONG.getAndBitwiseAnd(memory, at, ~bit);
         }
+    }
+
+    boolean isMember(int g, int peer) {
+        long word = (long) LONG.getAcquire(memory, group(g) + GROUP_MEMBERS_OFFSET + 8L * (peer >>> 6));
+        return (word & (1L << (peer & 63))) != 0;
     }
 
     int memberCount(int g) {
@@ -409,7 +492,7 @@ final class Ring {
                 if (start == UNSET) {
                     return;
                 }
-                if (sequence >= start) {
+                if (sequence >= start && sequence >= done(g)) { // below done: done (an exclusive member writes no DONE)
                     long cw = (long) LONG.getAcquire(memory, claim(g, sequence));
                     if (!isTag(cw, sequence) || state(cw) != DONE) {
                         return;
@@ -632,7 +715,6 @@ final class Ring {
             if (state != GROUP_ACTIVE) {
                 continue;
             }
-            setMember(g, dead, false);
             for (int i = 0; i < capacity; i++) {
                 long slot = headerLength + (long) i * slotSize;
                 long claimAt = claim(g, i);
@@ -648,6 +730,25 @@ final class Ring {
                     }
                 }
             }
+            if (holder(g) == dead + 1) {
+                // An exclusive member writes no claim words: the message at done is the one it may have
+                // had in hand (it moves done past each message once its handler returned).
+                long done = done(g);
+                long slot = slot(done);
+                long h = header(slot);
+                long claimAt = claim(g, done);
+                long cw = (long) LONG.getAcquire(memory, claimAt);
+                if (done != UNSET && isTag(h, done) && state(h) == PUBLISHED && isBefore(cw, done)
+                        && LONG.compareAndSet(memory, claimAt, cw, word(done, NO_PEER, REDELIVER))) {
+                    lowerNext(g, done);
+                    groupCount(g, GROUP_REDELIVERIES_OFFSET);
+                    woke = true;
+                }
+            }
+            // Only now, with its claims handed back, does the dead peer stop being a member (and the
+            // group's holder): a member that joins exclusively next finds no claim of it left to race.
+            setMember(g, dead, false);
+            LONG.compareAndSet(memory, group(g) + GROUP_HOLDER_OFFSET, (long) dead + 1, (long) NO_HOLDER);
             advanceDone(g);
         }
         long low = Math.max(cursor - capacity, initialSequence());

@@ -23,6 +23,7 @@ import java.nio.ByteOrder;
  * Group entry (256 bytes)
  *  0 state word [epoch:32][owner:16][state:16]  8 flags  12 name length  16 name (48 bytes)
  *  64 start  72 redeliveries counter  76 lost counter  80 members (256-bit set of peers)
+ *  112 holder (the exclusive member's peer + 1, or 0)
  *  128 done (own line: every sequence below it is done by the group)
  *  192 next (own line: where members look for the next message)
  *
@@ -43,7 +44,7 @@ public final class RingDescriptor {
     /** {@code "shmRING1"} read as a little-endian long. */
     public static final long MAGIC = 0x31474e4952_6d6873L;
     /** The layout version. */
-    public static final int VERSION = 3;
+    public static final int VERSION = 4;
 
     public static final int MAGIC_OFFSET = 0;
     public static final int VERSION_OFFSET = 8;
@@ -102,6 +103,11 @@ public final class RingDescriptor {
     public static final int GROUP_REDELIVERIES_OFFSET = 72;
     public static final int GROUP_LOST_OFFSET = 76;
     public static final int GROUP_MEMBERS_OFFSET = 80;
+    /**
+     * The peer that holds the group exclusively, plus one; 0 when no member holds it
+     * ({@link SubscriptionMode#EXCLUSIVE}).
+     */
+    public static final int GROUP_HOLDER_OFFSET = 112;
     public static final int GROUP_DONE_OFFSET = 128;
     public static final int GROUP_NEXT_OFFSET = 192;
     /** Group flag: the group gates producers. */

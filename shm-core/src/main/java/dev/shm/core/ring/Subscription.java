@@ -37,6 +37,7 @@ public final class Subscription implements AutoCloseable {
     private final Ring ring;
     private final int group;
     private final boolean required;
+    private final boolean exclusive;
     /** Where the group's claim words start. */
     private final long claimBase;
     private final Message message = new Message();
@@ -53,11 +54,21 @@ public final class Subscription implements AutoCloseable {
     private long holeSequence = -1;
     private long holeSince;
     private boolean closed;
+    /** An exclusive member's next sequence ({@link #RESYNC}: read it from the group's done). */
+    private long position = RESYNC;
+    private static final long RESYNC = Long.MIN_VALUE;
+    /**
+     * For an exclusive member, the first sequence no earlier member can have claimed (the cursor when
+     * it joined, plus one: a single producer moves the cursor just after it publishes). Below it,
+     * claim words may hold an earlier member's DONE, or a REDELIVER that recovery wrote.
+     */
+    private final long trustFrom;
 
-    Subscription(Ring ring, int group, boolean required, WaitStrategy strategy) {
+    Subscription(Ring ring, int group, boolean required, boolean exclusive, WaitStrategy strategy) {
         this.ring = ring;
         this.group = group;
         this.required = required;
+        this.exclusive = exclusive;
         this.claimBase = ring.claim(group, 0);
         this.idler = new Idler(strategy);
         this.waiter = strategy == WaitStrategy.BLOCKING ? new Futex.Waiter() : null;
@@ -65,7 +76,7 @@ public final class Subscription implements AutoCloseable {
             ring.announceSleeper(); // before its first sleep, so that single producers look for sleepers
         }
         this.livenessNanos = ring.segment.options().livenessTimeout().toNanos();
-        ring.subscribed(group);
+        this.trustFrom = exclusive ? ring.cursor() + 1 : Long.MAX_VALUE;
     }
 
     /**
@@ -89,6 +100,92 @@ public final class Subscription implements AutoCloseable {
             throw new IllegalStateException("subscription to group '" + group() + "' of channel '" + ring.name
                     + "' is closed");
         }
+        return exclusive ? pollExclusive(handler, limit) : pollShared(handler, limit);
+    }
+
+    /**
+     * An exclusive member's poll. Nobody else claims the group's messages or moves its sequences while
+     * this member lives (recovery does so only once it died), so the member keeps its next sequence
+     * here and moves the group's done sequence past each message with a plain ordered store: done
+     * is where it stands, and the message at done is the one it may have in hand (recovery hands that
+     * one on, flagged redelivered). Claim words are read only below {@link #trustFrom}, where members
+     * before this one may have left them; none is written. Anything but a published message, a skip
+     * or nothing yet (a slot being written, overrun, damage) goes the shared way, whose
+     * compare-and-sets are correct for one member too.
+     */
+    private int pollExclusive(MessageHandler handler, int limit) {
+        MemorySegment memory = ring.memory;
+        long doneAt = ring.group(group) + GROUP_DONE_OFFSET;
+        long n = position;
+        if (n == RESYNC) {
+            n = ring.done(group); // everything below done is finished; claim words say which above are
+            if (n == Ring.UNSET) {
+                return 0;
+            }
+        }
+        long start = n;
+        int delivered = 0;
+        boolean shared = false;
+        try {
+            while (delivered < limit) {
+                long slot = ring.slot(n);
+                long h = ring.header(slot);
+                int state = state(h);
+                if (!isTag(h, n) || (state != PUBLISHED && state != SKIP)) {
+                    if (isTag(h, n - ring.capacity)) {
+                        checkHole(n, h);
+                    } else {
+                        shared = true;
+                    }
+                    break;
+                }
+                boolean redelivered = false;
+                if (n < trustFrom) {
+                    long cw = (long) Ring.LONG.getAcquire(memory, claimAt(n));
+                    redelivered = isTag(cw, n) && state(cw) == REDELIVER;
+                    if (!redelivered && !isBefore(cw, n)) {
+                        if (!isTag(cw, n) || (state(cw) != DONE && state(cw) != CLAIMED)) {
+                            shared = true; // a claim word no step writes: the shared way counts it
+                            break;
+                        }
+                        // Done by a member before this one (whose claims recovery handed back first).
+                        Ring.LONG.setRelease(memory, doneAt, ++n);
+                        continue;
+                    }
+                }
+                long typeAndLength = state == PUBLISHED ? memory.get(ValueLayout.JAVA_LONG, slot + SLOT_TYPE_OFFSET) : 0;
+                boolean handed = false;
+                try {
+                    if (state == PUBLISHED) {
+                        handed = deliver(handler, n, slot, typeAndLength, redelivered);
+                    }
+                } finally {
+                    // After the handler's reads (release): producers may reuse the slot from here.
+                    Ring.LONG.setRelease(memory, doneAt, ++n);
+                    if (typeOf(typeAndLength) == SLOT_REF) {
+                        ring.releaseIfDone(n - 1);
+                    }
+                    if ((++sinceAdvance & (ADVANCE_EVERY - 1)) == 0) {
+                        ring.wakeProducers(); // within a long batch too
+                    }
+                }
+                if (handed) {
+                    delivered++;
+                }
+            }
+        } finally {
+            position = shared ? RESYNC : n;
+            if (n != start) {
+                ring.wakeProducers();
+            }
+        }
+        if (shared && delivered < limit) {
+            delivered += pollShared(handler, limit - delivered);
+        }
+        return delivered;
+    }
+
+    private int pollShared(MessageHandler handler, int limit) {
         MemorySegment memory = ring.memory;
         long nextAt = ring.group(group) + GROUP_NEXT_OFFSET;
         long start = (long) Ring.LONG.getAcquire(memory, nextAt);
@@ -238,8 +335,13 @@ public final class Subscription implements AutoCloseable {
      */
     private long redeliverableAtDone(long next) {
         long done = ring.done(group);
-        if (done >= next || done == Ring.UNSET) {
+        if (done == Ring.UNSET) {
             return next;
+        }
+        if (done >= next) {
+            // Past next (an exclusive member moves done, not next): claim words below done may be an
+            // exclusive member's stale ones, and only done says those messages are finished.
+            return done;
         }
         long cw = (long) Ring.LONG.getAcquire(ring.memory, claimAt(done));
         return isTag(cw, done) && state(cw) == REDELIVER ? done : next;
@@ -282,7 +384,12 @@ public final class Subscription implements AutoCloseable {
 
     /** Whether the next message of the group (or a hole to check) is there. */
     private boolean available() {
-        long n = (long) Ring.LONG.getAcquire(ring.memory, ring.group(group) + GROUP_NEXT_OFFSET);
+        long n = exclusive && position != RESYNC ? position
+                : (long) Ring.LONG.getAcquire(ring.memory, ring.group(group) + GROUP_NEXT_OFFSET);
+        long done = ring.done(group);
+        if (done != Ring.UNSET && done > n) {
+            n = done; // an exclusive member moved done, not next
+        }
         long h = ring.header(ring.slot(n));
         return (isTag(h, n) && state(h) != WRITING) || ring.cursor() > n;
     }
@@ -466,7 +573,11 @@ public final class Subscription implements AutoCloseable {
     public void close() {
         if (!closed) {
             closed = true;
-            ring.unsubscribed(group);
+            if (exclusive && position != RESYNC) {
+                // Where the next member looks first (it also looks at done, which is here already).
+                Ring.LONG.setRelease(ring.memory, ring.group(group) + GROUP_NEXT_OFFSET, position);
+            }
+            ring.unsubscribed(group, exclusive);
         }
     }
 }

@@ -108,20 +108,29 @@ public final class ChannelChild {
         say("DONE");
     }
 
-    /** Claims one message of the group and never finishes it: the parent kills this process mid-message. */
+    /**
+     * Finishes the group's messages of producers other than 7, then claims the first message of
+     * producer 7 and never finishes it: the parent kills this process mid-message.
+     */
     private static void hold(SegmentOptions options, String group) throws Exception {
         Segment segment = Segment.open(options, "holder");
         Channel channel = Channel.declare(segment, CHANNEL, ChannelProcessesTest.CHANNEL_OPTIONS);
-        Subscription subscription = channel.subscribe(group, true);
+        Subscription subscription = subscribe(channel, group);
         say("READY");
-        subscription.take(m -> {
-            say("HOLDING " + m.buffer().get(ValueLayout.JAVA_INT_UNALIGNED, m.offset() + 4));
-            try {
-                Thread.sleep(Duration.ofMinutes(5));
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        }, 1, Duration.ofSeconds(60));
+        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+        while (System.nanoTime() < deadline) {
+            subscription.take(m -> {
+                if (m.buffer().get(ValueLayout.JAVA_INT_UNALIGNED, m.offset()) != 7) {
+                    return;
+                }
+                say("HOLDING " + m.buffer().get(ValueLayout.JAVA_INT_UNALIGNED, m.offset() + 4));
+                try {
+                    Thread.sleep(Duration.ofMinutes(5));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }, 1, Duration.ofMillis(100));
+        }
     }
 
     /**
@@ -256,7 +265,7 @@ public final class ChannelChild {
         java.util.Arrays.fill(last, -1);
         try (Segment segment = Segment.open(options, "tally-" + group);
              Channel channel = Channel.declare(segment, CHANNEL, ChannelProcessesTest.CHANNEL_OPTIONS);
-             Subscription subscription = channel.subscribe(group, true)) {
+             Subscription subscription = subscribe(channel, group)) {
             MessageHandler counter = m -> {
                 MemorySegment b = m.buffer();
                 long o = m.offset();
@@ -325,13 +334,24 @@ public final class ChannelChild {
         Thread.sleep(Duration.ofMinutes(5));
     }
 
+    /**
+     * The group whose one member subscribes {@link SubscriptionMode#EXCLUSIVE} in the cross-process
+     * tests (every other group's members are {@link SubscriptionMode#SHARED}).
+     */
+    static final String EXCLUSIVE_GROUP = "audit";
+
+    static Subscription subscribe(Channel channel, String group) {
+        return channel.subscribe(group, true,
+                group.equals(EXCLUSIVE_GROUP) ? SubscriptionMode.EXCLUSIVE : SubscriptionMode.SHARED);
+    }
+
     private static final java.lang.invoke.VarHandle LONG = ValueLayout.JAVA_LONG.varHandle();
     private static final java.lang.invoke.VarHandle INT = ValueLayout.JAVA_INT.varHandle();
 
     private static void consume(SegmentOptions options, String group, Path out) throws Exception {
         try (Segment segment = Segment.open(options, "consumer-" + group);
              Channel channel = Channel.declare(segment, CHANNEL, ChannelProcessesTest.CHANNEL_OPTIONS);
-             Subscription subscription = channel.subscribe(group, true);
+             Subscription subscription = subscribe(channel, group);
              OutputStream file = Files.newOutputStream(out);
              DataOutputStream records = new DataOutputStream(new BufferedOutputStream(file, 1 << 16))) {
             long[] counts = new long[2];

@@ -1,6 +1,7 @@
 package dev.shm.core.ring;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.shm.core.segment.Segment;
 import dev.shm.core.segment.SegmentOptions;
@@ -178,6 +179,60 @@ class ChannelProcessesTest {
             assertThat(billing.redeliveries()).isEqualTo(1);
             assertThat(billing.members()).as("the dead member left the group").isEqualTo(1);
             assertThat(billing.lag()).isZero();
+            assertThat(parent.slotPool().stats()).allSatisfy(c -> assertThat(c.free()).isEqualTo(c.total()));
+        }
+    }
+
+    @Test
+    void anExclusiveMemberKilledMidMessageHandsItToItsReplacementFlagged() throws Exception {
+        Path directory = shm.directory("bus");
+        try (Segment parent = Segment.open(segmentOptions(directory), "test");
+             Channel channel = Channel.declare(parent, ChannelChild.CHANNEL, CHANNEL_OPTIONS);
+             ChildJvm holder = ChildJvm.start(ChannelChild.class, "hold", directory.toString(),
+                     ChannelChild.EXCLUSIVE_GROUP)) {
+            holder.awaitLine("READY", LINE);
+            assertThat(channel.stats().groups().getFirst().exclusive()).isTrue();
+            // While the holder lives, nobody else joins: a member waits the liveness timeout, then is refused.
+            assertThatThrownBy(() -> channel.subscribe(ChannelChild.EXCLUSIVE_GROUP, true))
+                    .isInstanceOfSatisfying(ChannelException.class,
+                            e -> assertThat(e.reason()).isEqualTo(ChannelException.Reason.GROUP_BUSY))
+                    .hasMessageContaining("is held by the exclusive member of peer");
+            MemorySegment buffer = MemorySegment.ofArray(new long[512]);
+            // Two messages the holder finishes (it moves done, not next), then producer 7's, whose first
+            // it holds: a pool slot, so that its release is checked too.
+            for (int i = 0; i < 2; i++) {
+                ChannelChild.fill(buffer, 6, i, 40);
+                assertThat(channel.send(buffer, 0, 40)).isEqualTo(SendOutcome.SENT);
+            }
+            int[] lengths = {300, 40, 2000};
+            for (int i = 0; i < lengths.length; i++) {
+                ChannelChild.fill(buffer, 7, i, lengths[i]);
+                assertThat(channel.send(buffer, 0, lengths[i])).isEqualTo(SendOutcome.SENT);
+            }
+            assertThat(holder.awaitLine("HOLDING", LINE)).isEqualTo("0");
+
+            holder.kill();
+            // The replacement (a shared member: it starts from done, not from the next the exclusive
+            // member never moved) joins once recovery has handed the dead member's message on.
+            List<String> got = new ArrayList<>();
+            try (Subscription replacement = channel.subscribe(ChannelChild.EXCLUSIVE_GROUP, true)) {
+                long deadline = System.nanoTime() + LINE.toNanos();
+                while (got.size() < lengths.length && System.nanoTime() < deadline) {
+                    replacement.take(m -> {
+                        assertThat(m.buffer().get(ValueLayout.JAVA_LONG_UNALIGNED, m.offset() + 8))
+                                .isEqualTo(ChannelChild.checksum(m.buffer(), m.offset(), m.length()));
+                        got.add(m.buffer().get(ValueLayout.JAVA_INT_UNALIGNED, m.offset()) + "/"
+                                + m.buffer().get(ValueLayout.JAVA_INT_UNALIGNED, m.offset() + 4)
+                                + (m.isRedelivered() ? " redelivered" : ""));
+                    }, 10, Duration.ofMillis(100));
+                }
+            }
+            assertThat(got).containsExactly("7/0 redelivered", "7/1", "7/2");
+            Channel.GroupStats audit = channel.stats().groups().getFirst();
+            assertThat(audit.redeliveries()).isEqualTo(1);
+            assertThat(audit.members()).isZero();
+            assertThat(audit.exclusive()).isFalse();
+            assertThat(audit.lag()).isZero();
             assertThat(parent.slotPool().stats()).allSatisfy(c -> assertThat(c.free()).isEqualTo(c.total()));
         }
     }

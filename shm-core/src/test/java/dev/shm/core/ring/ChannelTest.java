@@ -106,6 +106,75 @@ class ChannelTest {
         }
     }
 
+    @Test
+    void anExclusiveMemberHasTheGroupToItselfAndHandsItOnWhereItStopped() {
+        try (Segment a = Segment.open(options, "a"); Segment b = Segment.open(options, "b")) {
+            Channel producer = Channel.declare(a, "orders", small);
+            Channel consumer = Channel.declare(b, "orders", small);
+            Subscription exclusive = consumer.subscribe("billing", true, SubscriptionMode.EXCLUSIVE);
+            Channel.GroupStats held = producer.stats().groups().getFirst();
+            assertThat(held.exclusive()).isTrue();
+            assertThat(held.members()).isEqualTo(1);
+            // In this process the conflict is known at once: no wait.
+            assertThatThrownBy(() -> consumer.subscribe("billing", true))
+                    .isInstanceOfSatisfying(ChannelException.class,
+                            e -> assertThat(e.reason()).isEqualTo(ChannelException.Reason.GROUP_BUSY))
+                    .hasMessageContaining("already has the exclusive subscription to group 'billing'");
+            // Inline, pool-slot and a skip (a send whose source fails after the claim) on the exclusive path.
+            List<Integer> lengths = List.of(20, 100, 300, 7, 2000, 1);
+            for (int i = 0; i < lengths.size(); i++) {
+                assertThat(producer.send(bytes(lengths.get(i), i))).isEqualTo(SendOutcome.SENT);
+            }
+            MemorySegment gone;
+            try (Arena arena = Arena.ofConfined()) {
+                gone = arena.allocate(8);
+            }
+            MemorySegment closedSource = gone;
+            assertThatThrownBy(() -> producer.send(closedSource, 0, 8)).isInstanceOf(IllegalStateException.class);
+            assertThat(producer.send(bytes(30, 6))).isEqualTo(SendOutcome.SENT);
+            List<byte[]> first = new ArrayList<>();
+            assertThat(exclusive.poll(m -> first.add(m.toByteArray()), 4)).isEqualTo(4);
+            assertThat(producer.stats().groups().getFirst().done()).as("done moves with each message").isEqualTo(4);
+            assertThat(exclusive.poll(m -> first.add(m.toByteArray()), 10)).as("over the skip").isEqualTo(3);
+            assertThat(producer.stats().groups().getFirst().done()).isEqualTo(8);
+            assertThat(first).hasSize(7);
+            for (int i = 0; i < lengths.size(); i++) {
+                assertThat(first.get(i)).isEqualTo(bytes(lengths.get(i), i));
+            }
+            assertThat(first.get(6)).isEqualTo(bytes(30, 6));
+            assertThat(producer.send(bytes(50, 8))).isEqualTo(SendOutcome.SENT);
+            assertThat(producer.send(bytes(60, 9))).isEqualTo(SendOutcome.SENT);
+            exclusive.close();
+            Channel.GroupStats released = producer.stats().groups().getFirst();
+            assertThat(released.exclusive()).isFalse();
+            assertThat(released.members()).isZero();
+
+            // A shared member goes on where the exclusive one stopped: nothing lost, nothing twice.
+            Subscription shared = producer.subscribe("billing", true);
+            assertThatThrownBy(() -> consumer.subscribe("billing", true, SubscriptionMode.EXCLUSIVE))
+                    .as("an exclusive member needs the group to itself (this waits the liveness timeout)")
+                    .isInstanceOfSatisfying(ChannelException.class,
+                            e -> assertThat(e.reason()).isEqualTo(ChannelException.Reason.GROUP_BUSY))
+                    .hasMessageContaining("has 1 member(s)");
+            List<byte[]> rest = drain(shared);
+            assertThat(rest).hasSize(2);
+            assertThat(rest.get(0)).isEqualTo(bytes(50, 8));
+            assertThat(rest.get(1)).isEqualTo(bytes(60, 9));
+            Channel.Stats stats = producer.stats();
+            assertThat(stats.skips()).isEqualTo(1);
+            assertThat(stats.groups().getFirst().lag()).isZero();
+            assertThat(stats.groups().getFirst().redeliveries()).isZero();
+            assertThat(a.slotPool().stats()).allSatisfy(c -> assertThat(c.free()).isEqualTo(c.total()));
+            shared.close();
+
+            // And an exclusive member again, after the shared one: it starts where the group stands.
+            assertThat(producer.send(bytes(40, 7))).isEqualTo(SendOutcome.SENT);
+            try (Subscription again = consumer.subscribe("billing", true, SubscriptionMode.EXCLUSIVE)) {
+                assertThat(drain(again)).singleElement().isEqualTo(bytes(40, 7));
+            }
+        }
+    }
+
     private static int billingMembers(Channel channel) {
         return channel.stats().groups().getFirst().members();
     }

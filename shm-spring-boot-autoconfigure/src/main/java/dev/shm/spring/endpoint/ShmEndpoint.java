@@ -94,7 +94,7 @@ public class ShmEndpoint {
     private static ChannelDescriptor channel(Channel.Stats c) {
         return new ChannelDescriptor(c.name(), c.capacity(), c.slotSize(), c.cursor(), c.published(), c.occupancy(),
                 c.fullWaits(), c.drops(), c.skips(), c.corrupt(), c.groups().stream()
-                .map(g -> new GroupDescriptor(g.name(), g.required(), g.members(), g.consumed(), g.lag(),
+                .map(g -> new GroupDescriptor(g.name(), g.required(), g.members(), g.exclusive(), g.consumed(), g.lag(),
                         g.redeliveries(), g.lost())).toList());
     }
 
@@ -230,13 +230,14 @@ public class ShmEndpoint {
      * @param name the group
      * @param required whether it gates producers
      * @param members peers subscribed now
+     * @param exclusive whether an exclusive member holds the group
      * @param consumed messages the group has done
      * @param lag messages published that the group has not done
      * @param redeliveries messages handed back after a member died with them
      * @param lost messages the group lost
      */
-    public record GroupDescriptor(String name, boolean required, int members, long consumed, long lag,
-                                  long redeliveries, long lost) {
+    public record GroupDescriptor(String name, boolean required, int members, boolean exclusive, long consumed,
+                                  long lag, long redeliveries, long lost) {
     }
 
     /**
