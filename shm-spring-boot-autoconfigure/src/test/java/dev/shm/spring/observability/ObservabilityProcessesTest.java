@@ -213,6 +213,8 @@ class ObservabilityProcessesTest {
             JsonNode billingGroup = group(channel(segment, "events"), "billing");
             assertThat(billingGroup.get("members").asInt()).isEqualTo(1);
             assertThat(billingGroup.get("required").asBoolean()).isTrue();
+            assertThat(billingGroup.has("exclusive")).as("the endpoint says whether a member holds the group").isTrue();
+            assertThat(billingGroup.get("exclusive").asBoolean()).isFalse();
 
             // Messages flow while the consumer runs...
             for (int i = 0; i < 5; i++) {
