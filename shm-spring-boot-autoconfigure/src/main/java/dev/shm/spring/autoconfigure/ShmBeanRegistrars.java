@@ -111,6 +111,7 @@ final class ShmBeanRegistrars {
                             beanFactory.getBean(ShmMessageCodec.class), broadcast);
                     channel.setGroup(group);
                     channel.setRequired(c.isRequired());
+                    channel.setExclusive(c.isExclusive());
                     channel.setDrainTimeout(drainTimeout);
                     return channel;
                 });

@@ -301,6 +301,9 @@ public class ShmProperties {
         /** Whether this application's consumer group gates producers, so that it loses nothing; an optional group may be overrun. */
         private boolean required = true;
 
+        /** Whether this application's member holds its consumer group alone: the cheapest receive path; another member of the group, in any process, cannot join while it lives. */
+        private boolean exclusive;
+
         /** What a send does when the slowest required group is a whole ring behind. */
         private BackpressureMode backpressure = BackpressureMode.BLOCK;
 
@@ -378,6 +381,16 @@ public class ShmProperties {
         /** @param required whether the group gates producers */
         public void setRequired(boolean required) {
             this.required = required;
+        }
+
+        /** @return whether this application's member holds its group alone */
+        public boolean isExclusive() {
+            return exclusive;
+        }
+
+        /** @param exclusive whether this application's member holds its group alone */
+        public void setExclusive(boolean exclusive) {
+            this.exclusive = exclusive;
         }
 
         /** @return the backpressure */

@@ -33,6 +33,7 @@ public abstract class AbstractShmChannel extends AbstractMessageChannel {
     private ShmMessageCodec codec;
     private String group = DEFAULT_GROUP;
     private boolean required = true;
+    private boolean exclusive;
     private Duration drainTimeout = Duration.ofSeconds(10);
     private String errorChannelName = "errorChannel";
     private volatile ObservationRegistry receiveRegistry;
@@ -93,6 +94,27 @@ public abstract class AbstractShmChannel extends AbstractMessageChannel {
      */
     public boolean isRequired() {
         return required;
+    }
+
+    /**
+     * Sets whether this application's member holds its consumer group alone
+     * ({@link dev.shm.core.ring.SubscriptionMode#EXCLUSIVE}): the cheapest receive path, and no other
+     * member — of this or another process — may join the group while it lives. Default {@code false}:
+     * members compete.
+     *
+     * @param exclusive whether the member holds the group alone
+     */
+    public void setExclusive(boolean exclusive) {
+        this.exclusive = exclusive;
+    }
+
+    /**
+     * Returns whether this application's member holds its consumer group alone.
+     *
+     * @return whether the member is exclusive
+     */
+    public boolean isExclusive() {
+        return exclusive;
     }
 
     /**

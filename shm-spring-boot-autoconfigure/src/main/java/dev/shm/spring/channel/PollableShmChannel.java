@@ -6,6 +6,7 @@ import dev.shm.core.segment.Segment;
 import dev.shm.spring.support.RawRecords;
 import dev.shm.spring.support.ShmDecodingException;
 import dev.shm.spring.support.ShmMessageCodec;
+import dev.shm.spring.support.ShmRings;
 import java.time.Duration;
 import java.util.concurrent.locks.ReentrantLock;
 import org.springframework.context.SmartLifecycle;
@@ -92,7 +93,7 @@ public class PollableShmChannel extends AbstractShmChannel implements PollableCh
 
     private Subscription subscription() {
         if (subscription == null) {
-            subscription = getRing().subscribe(getGroup(), isRequired());
+            subscription = ShmRings.subscribe(getRing(), getGroup(), isRequired(), isExclusive());
         }
         return subscription;
     }

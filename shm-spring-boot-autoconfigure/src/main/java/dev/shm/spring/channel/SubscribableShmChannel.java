@@ -1,6 +1,5 @@
 package dev.shm.spring.channel;
 
-import dev.shm.core.ring.ChannelException;
 import dev.shm.core.ring.ChannelOptions;
 import dev.shm.core.segment.Segment;
 import dev.shm.spring.support.ShmConsumer;
@@ -137,17 +136,9 @@ public class SubscribableShmChannel extends AbstractShmChannel implements Subscr
         if (consumer != null || dispatcher.getHandlerCount() == 0) {
             return;
         }
-        ShmConsumer c = new ShmConsumer(getRing(), getGroup(), isRequired(), codec(), this::dispatch,
+        ShmConsumer c = new ShmConsumer(getRing(), getGroup(), isRequired(), isExclusive(), codec(), this::dispatch,
                 this::publishError);
-        try {
-            c.start();
-        } catch (ChannelException e) {
-            if (e.reason() == ChannelException.Reason.GROUPS_FULL) {
-                throw new IllegalStateException(e.getMessage() + ": group '" + getGroup() + "' finds no free entry; "
-                        + "raise shm.channels." + getChannelName() + ".max-groups in every process", e);
-            }
-            throw e;
-        }
+        c.start();
         consumer = c;
     }
 

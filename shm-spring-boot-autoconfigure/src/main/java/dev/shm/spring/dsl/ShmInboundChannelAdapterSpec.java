@@ -31,6 +31,17 @@ public class ShmInboundChannelAdapterSpec
     }
 
     /**
+     * @param exclusive whether this process's member holds its group alone: the cheapest receive path;
+     *     no other member of this or another process may join the group while it lives (default
+     *     {@code false}: members compete)
+     * @return this spec
+     */
+    public ShmInboundChannelAdapterSpec exclusive(boolean exclusive) {
+        this.target.setExclusive(exclusive);
+        return this;
+    }
+
+    /**
      * @param required whether the group gates producers (default {@code true})
      * @return this spec
      */

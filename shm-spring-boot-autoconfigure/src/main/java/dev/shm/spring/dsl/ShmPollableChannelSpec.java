@@ -29,6 +29,17 @@ public class ShmPollableChannelSpec extends MessageChannelSpec<ShmPollableChanne
     }
 
     /**
+     * @param exclusive whether this process's member holds its group alone: the cheapest receive path;
+     *     no other member of this or another process may join the group while it lives (default
+     *     {@code false}: members compete)
+     * @return this spec
+     */
+    public ShmPollableChannelSpec exclusive(boolean exclusive) {
+        this.channel.setExclusive(exclusive);
+        return this;
+    }
+
+    /**
      * @param required whether the group gates producers (default {@code true})
      * @return this spec
      */

@@ -30,6 +30,17 @@ public class ShmSubscribableChannelSpec extends MessageChannelSpec<ShmSubscribab
     }
 
     /**
+     * @param exclusive whether this process's member holds its group alone: the cheapest receive path;
+     *     no other member of this or another process may join the group while it lives (default
+     *     {@code false}: members compete)
+     * @return this spec
+     */
+    public ShmSubscribableChannelSpec exclusive(boolean exclusive) {
+        this.channel.setExclusive(exclusive);
+        return this;
+    }
+
+    /**
      * @param required whether the group gates producers (default {@code true})
      * @return this spec
      */

@@ -37,6 +37,7 @@ public class ShmInboundChannelAdapter extends MessageProducerSupport implements 
     private ShmMessageCodec codec;
     private String group = "default";
     private boolean required = true;
+    private boolean exclusive;
     private Duration drainTimeout = Duration.ofSeconds(10);
     private MessagePublishingErrorHandler fallbackErrors;
     private Channel ring;
@@ -77,6 +78,14 @@ public class ShmInboundChannelAdapter extends MessageProducerSupport implements 
         this.required = required;
     }
 
+    /**
+     * @param exclusive whether this adapter's member holds its group alone, so that no other member of
+     *     this or another process may join it while it lives (default {@code false}: members compete)
+     */
+    public void setExclusive(boolean exclusive) {
+        this.exclusive = exclusive;
+    }
+
     /** @param drainTimeout the longest wait on stop for the message in hand */
     public void setDrainTimeout(Duration drainTimeout) {
         this.drainTimeout = drainTimeout;
@@ -104,7 +113,7 @@ public class ShmInboundChannelAdapter extends MessageProducerSupport implements 
 
     @Override
     protected void doStart() {
-        ShmConsumer c = new ShmConsumer(ring, group, required, codec, this::sendMessage, this::onFailure);
+        ShmConsumer c = new ShmConsumer(ring, group, required, exclusive, codec, this::sendMessage, this::onFailure);
         c.start();
         consumer = c;
     }

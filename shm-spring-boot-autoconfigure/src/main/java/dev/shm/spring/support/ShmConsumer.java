@@ -27,6 +27,7 @@ public final class ShmConsumer {
     private final Channel channel;
     private final String group;
     private final boolean required;
+    private final boolean exclusive;
     private final ShmMessageCodec codec;
     private final Consumer<Message<?>> sink;
     private final BiConsumer<Message<?>, Throwable> errors;
@@ -43,16 +44,18 @@ public final class ShmConsumer {
      * @param channel the channel's ring
      * @param group the consumer group
      * @param required whether the group gates producers
+     * @param exclusive whether this consumer holds the group alone (see {@code SubscriptionMode.EXCLUSIVE})
      * @param codec the codec
      * @param sink receives each decoded message, on the consumer's thread
      * @param errors receives what failed: the decoded message and the failure, or, when decoding
      *     failed, a message whose payload is the raw record and a {@link ShmDecodingException}
      */
-    public ShmConsumer(Channel channel, String group, boolean required, ShmMessageCodec codec,
+    public ShmConsumer(Channel channel, String group, boolean required, boolean exclusive, ShmMessageCodec codec,
                        Consumer<Message<?>> sink, BiConsumer<Message<?>, Throwable> errors) {
         this.channel = channel;
         this.group = group;
         this.required = required;
+        this.exclusive = exclusive;
         this.codec = codec;
         this.sink = sink;
         this.errors = errors;
@@ -60,12 +63,14 @@ public final class ShmConsumer {
 
     /**
      * Joins the group (so that every message sent from now on reaches it) and starts the thread.
+     *
+     * @throws ShmGroupBusyException when the group stayed held by another member (see {@link ShmRings#subscribe})
      */
     public synchronized void start() {
         if (running) {
             return;
         }
-        Subscription subscription = channel.subscribe(group, required);
+        Subscription subscription = ShmRings.subscribe(channel, group, required, exclusive);
         running = true;
         thread = Thread.ofPlatform().daemon().name("shm-" + channel.name() + "-" + group)
                 .start(() -> run(subscription));

@@ -3,6 +3,8 @@ package dev.shm.spring.support;
 import dev.shm.core.ring.Channel;
 import dev.shm.core.ring.ChannelException;
 import dev.shm.core.ring.ChannelOptions;
+import dev.shm.core.ring.Subscription;
+import dev.shm.core.ring.SubscriptionMode;
 import dev.shm.core.segment.Segment;
 import dev.shm.core.segment.SegmentException;
 import org.springframework.beans.factory.BeanFactory;
@@ -35,6 +37,32 @@ public final class ShmRings {
                 throw e;
             }
             throw new ShmDeclarationMismatchException("shm.channels." + name, e);
+        }
+    }
+
+    /**
+     * Joins a consumer group of a channel, translating what configuration can fix: a ring without a
+     * free group entry into an {@link IllegalStateException} that names {@code max-groups}, a group
+     * held by another member into a {@link ShmGroupBusyException}.
+     *
+     * @param ring the channel's ring
+     * @param group the consumer group
+     * @param required whether the group gates producers
+     * @param exclusive whether this member holds the group alone
+     * @return the subscription
+     */
+    public static Subscription subscribe(Channel ring, String group, boolean required, boolean exclusive) {
+        try {
+            return ring.subscribe(group, required, exclusive ? SubscriptionMode.EXCLUSIVE : SubscriptionMode.SHARED);
+        } catch (ChannelException e) {
+            if (e.reason() == ChannelException.Reason.GROUPS_FULL) {
+                throw new IllegalStateException(e.getMessage() + ": group '" + group + "' finds no free entry; "
+                        + "raise shm.channels." + ring.name() + ".max-groups in every process", e);
+            }
+            if (e.reason() == ChannelException.Reason.GROUP_BUSY) {
+                throw new ShmGroupBusyException(ring.name(), group, exclusive, e);
+            }
+            throw e;
         }
     }
 

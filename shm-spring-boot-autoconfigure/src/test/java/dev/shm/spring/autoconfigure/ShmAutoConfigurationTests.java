@@ -2,6 +2,7 @@ package dev.shm.spring.autoconfigure;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.catchThrowable;
 
 import dev.shm.core.NativeAccessException;
 import dev.shm.core.memory.MemfdBuffer;
@@ -14,11 +15,15 @@ import dev.shm.core.segment.SlotClass;
 import dev.shm.core.testing.ShmDirectory;
 import dev.shm.spring.channel.SubscribableShmChannel;
 import dev.shm.spring.support.PayloadConverter;
+import dev.shm.spring.support.ShmGroupBusyException;
 import dev.shm.spring.support.ShmMessageCodec;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.springframework.boot.autoconfigure.AutoConfigurations;
@@ -32,6 +37,7 @@ import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 import org.springframework.integration.channel.DirectChannel;
 import org.springframework.messaging.MessageChannel;
+import org.springframework.messaging.support.GenericMessage;
 import org.springframework.util.unit.DataSize;
 import tools.jackson.databind.json.JsonMapper;
 
@@ -71,6 +77,7 @@ class ShmAutoConfigurationTests {
         ShmProperties.Channel channel = new ShmProperties.Channel();
         assertThat(channel.getType()).isEqualTo(ShmProperties.ChannelType.PUBLISH_SUBSCRIBE);
         assertThat(channel.isRequired()).isTrue();
+        assertThat(channel.isExclusive()).isFalse();
         assertThat(ShmOptions.channelOptions("orders", channel)).isEqualTo(ChannelOptions.defaults());
         assertThat(channel.getCapacity()).isEqualTo(ChannelOptions.DEFAULT_CAPACITY);
         assertThat(channel.getSlotSize().toBytes()).isEqualTo(ChannelOptions.DEFAULT_SLOT_SIZE);
@@ -131,7 +138,8 @@ class ShmAutoConfigurationTests {
                         "shm.segments.other.slot-classes[0].count=16",
                         "shm.channels.orders.segment=other", "shm.channels.orders.group=audit",
                         "shm.channels.orders.capacity=256", "shm.channels.orders.slot-size=1KB",
-                        "shm.channels.orders.required=false", "shm.channels.orders.backpressure=drop",
+                        "shm.channels.orders.required=false", "shm.channels.orders.exclusive=true",
+                        "shm.channels.orders.backpressure=drop",
                         "shm.channels.orders.send-timeout=250ms", "shm.channels.orders.wait=blocking",
                         "shm.channels.orders.max-groups=8", "shm.shutdown.drain-timeout=3s",
                         "shm.channels.invoices.segment=main")
@@ -141,6 +149,7 @@ class ShmAutoConfigurationTests {
                     assertThat(orders.getSegment()).isSameAs(context.getBean("other", Segment.class));
                     assertThat(orders.getGroup()).isEqualTo("audit");
                     assertThat(orders.isRequired()).isFalse();
+                    assertThat(orders.isExclusive()).isTrue();
                     assertThat(orders.isBroadcast()).isTrue();
                     ChannelOptions options = orders.getRing().options();
                     assertThat(options.capacity()).isEqualTo(256);
@@ -153,6 +162,7 @@ class ShmAutoConfigurationTests {
                     SubscribableShmChannel invoices = context.getBean("invoices", SubscribableShmChannel.class);
                     assertThat(invoices.getSegment()).isSameAs(context.getBean("main", Segment.class));
                     assertThat(invoices.getGroup()).isEqualTo("billing"); // spring.application.name
+                    assertThat(invoices.isExclusive()).isFalse();
                     assertThat(invoices.getRing().options()).isEqualTo(ChannelOptions.defaults());
                 });
     }
@@ -341,6 +351,36 @@ class ShmAutoConfigurationTests {
                                         "capacity=1024", "capacity=2048");
                                 assertThat(analysis.getAction()).contains("Declare it alike in every process");
                             });
+                });
+    }
+
+    @Test
+    void anExclusiveMemberHoldsItsGroupAndAnotherMemberFailsNamingTheProperty() {
+        Path directory = shm.directory("exclusive");
+        String[] segment = {"shm.segments.main.liveness-timeout=300ms"};
+        runner.withPropertyValues(small(directory, "main")).withPropertyValues(segment)
+                .withPropertyValues("shm.channels.orders.exclusive=true").run(first -> {
+                    assertThat(first).hasNotFailed();
+                    SubscribableShmChannel held = first.getBean("orders", SubscribableShmChannel.class);
+                    BlockingQueue<Object> got = new LinkedBlockingQueue<>();
+                    held.subscribe(m -> got.add(m.getPayload()));
+                    assertThat(held.getRing().stats().groups()).singleElement().satisfies(g -> {
+                        assertThat(g.name()).isEqualTo("billing");
+                        assertThat(g.exclusive()).isTrue();
+                    });
+                    runner.withPropertyValues(small(directory, "main")).withPropertyValues(segment)
+                            .withPropertyValues("shm.channels.orders.exclusive=false").run(second -> {
+                            SubscribableShmChannel orders = second.getBean("orders", SubscribableShmChannel.class);
+                            assertThat(orders.send(new GenericMessage<>("to the holder"))).isTrue();
+                            assertThat(got.poll(10, TimeUnit.SECONDS)).isEqualTo("to the holder");
+                            Throwable busy = catchThrowable(() -> orders.subscribe(m -> { }));
+                            assertThat(busy).isInstanceOf(ShmGroupBusyException.class)
+                                    .hasMessageContaining("group 'billing' of channel 'orders'");
+                            FailureAnalysis analysis = new ShmGroupBusyFailureAnalyzer().analyze(busy);
+                            assertThat(analysis.getDescription()).contains("'billing'", "held by the exclusive member");
+                            assertThat(analysis.getAction()).contains("shm.channels.orders.exclusive=false",
+                                    "shm.channels.orders.group");
+                        });
                 });
     }
 

@@ -69,7 +69,7 @@ class ShmDslTests {
         @Bean
         IntegrationFlow consume(Segment main) {
             return IntegrationFlow.from(Shm.inboundAdapter(main, "events").channelOptions(SMALL).group("billing")
-                            .errorChannel("failures").id("eventsIn"))
+                            .exclusive(true).errorChannel("failures").id("eventsIn"))
                     .channel("received").get();
         }
     }
@@ -107,6 +107,11 @@ class ShmDslTests {
 
                 // A record that is not a message: the error channel gets its raw bytes, the adapter goes on.
                 try (Channel raw = Channel.declare(producer.getBean("main", Segment.class), "events", SMALL)) {
+                    assertThat(raw.stats().groups()).singleElement().satisfies(g -> {
+                        assertThat(g.name()).isEqualTo("billing");
+                        assertThat(g.exclusive()).as("the adapter holds its group alone").isTrue();
+                        assertThat(g.members()).isEqualTo(1);
+                    });
                     raw.send(new byte[] {1, 2, 3, 4, 5});
                 }
                 Message<?> failure = consumer.getBean("failures", QueueChannel.class).receive(10_000);
@@ -155,7 +160,7 @@ class ShmDslTests {
     static class Channels {
         @Bean
         PollableShmChannel jobs(Segment main) {
-            return Shm.pollableChannel(main, "jobs").group("workers").getObject();
+            return Shm.pollableChannel(main, "jobs").group("workers").exclusive(true).getObject();
         }
 
         @Bean
@@ -182,6 +187,9 @@ class ShmDslTests {
             assertThat(context).hasNotFailed();
             PollableShmChannel jobs = context.getBean("jobs", PollableShmChannel.class);
             assertThat(jobs.getGroup()).isEqualTo("workers");
+            assertThat(jobs.isExclusive()).isTrue();
+            assertThat(jobs.getRing().stats().groups()).singleElement()
+                    .satisfies(g -> assertThat(g.exclusive()).as("held by the pollable channel").isTrue());
             jobs.send(new GenericMessage<>("job-1"));
             Message<?> done = context.getBean("done", QueueChannel.class).receive(10_000);
             assertThat(done).isNotNull();

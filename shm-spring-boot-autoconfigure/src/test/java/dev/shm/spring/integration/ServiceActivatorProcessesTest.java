@@ -1,10 +1,13 @@
 package dev.shm.spring.integration;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.catchThrowable;
 
 import dev.shm.core.testing.ChildJvm;
 import dev.shm.core.testing.ShmDirectory;
 import dev.shm.spring.apps.receiver.ReceiverApplication;
+import dev.shm.spring.autoconfigure.ShmGroupBusyFailureAnalyzer;
+import dev.shm.spring.channel.SubscribableShmChannel;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.HashSet;
@@ -13,6 +16,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.springframework.boot.WebApplicationType;
 import org.springframework.boot.builder.SpringApplicationBuilder;
+import org.springframework.boot.diagnostics.FailureAnalysis;
 import org.springframework.context.ConfigurableApplicationContext;
 import org.springframework.messaging.MessageChannel;
 import org.springframework.messaging.support.MessageBuilder;
@@ -38,22 +42,61 @@ class ServiceActivatorProcessesTest {
                     .web(WebApplicationType.NONE)
                     .run("--spring.config.name=receiver-app", "--spring.application.name=orders-service",
                             "--shm.directory=" + directory)) {
-                MessageChannel orders = sender.getBean("orders", MessageChannel.class);
-                for (int i = 0; i < 100; i++) {
-                    assertThat(orders.send(MessageBuilder.withPayload("order-" + i).setHeader("customer", "c" + i)
-                            .build())).isTrue();
-                }
-                Set<String> got = new HashSet<>();
-                for (int i = 0; i < 100; i++) {
-                    got.add(receiver.awaitLine("GOT ", LINE));
-                }
-                for (int i = 0; i < 100; i++) {
-                    assertThat(got).contains("order-" + i + " c" + i);
-                }
+                sendOrdersAndAwaitThem(sender.getBean("orders", MessageChannel.class), receiver);
             }
             receiver.send("EXIT");
             receiver.awaitLine("CLOSED", LINE);
             assertThat(receiver.awaitExit(LINE)).isZero();
+        }
+    }
+
+    @Test
+    void anExclusiveReceiverHoldsItsGroupAcrossProcessesAndASecondInstanceFailsNamingTheProperty() {
+        Path directory = shm.directory("exclusive");
+        try (ChildJvm receiver = ChildJvm.start(ReceiverApplication.class, "--spring.config.name=receiver-app",
+                "--shm.directory=" + directory, "--shm.channels.orders.exclusive=true")) {
+            receiver.awaitLine("READY", LINE);
+            try (ConfigurableApplicationContext sender = new SpringApplicationBuilder(SenderConfiguration.class)
+                    .web(WebApplicationType.NONE)
+                    .run("--spring.config.name=receiver-app", "--spring.application.name=orders-service",
+                            "--shm.directory=" + directory)) {
+                SubscribableShmChannel orders = sender.getBean("orders", SubscribableShmChannel.class);
+                assertThat(orders.getRing().stats().groups()).singleElement().satisfies(g -> {
+                    assertThat(g.name()).isEqualTo("billing");
+                    assertThat(g.exclusive()).as("held by the receiver's process").isTrue();
+                    assertThat(g.members()).isEqualTo(1);
+                });
+                sendOrdersAndAwaitThem(orders, receiver);
+
+                // A second instance of the receiving application, in this JVM, with the default
+                // (shared) mode: it waits out the liveness timeout, then fails to start.
+                Throwable failure = catchThrowable(() -> new SpringApplicationBuilder(ReceiverApplication.class)
+                        .run("--spring.config.name=receiver-app", "--shm.directory=" + directory));
+                assertThat(failure).isNotNull();
+                FailureAnalysis analysis = new ShmGroupBusyFailureAnalyzer().analyze(failure);
+                assertThat(analysis).as("analysed: %s", failure).isNotNull();
+                assertThat(analysis.getDescription()).contains("'billing'", "'orders'",
+                        "held by the exclusive member of peer");
+                assertThat(analysis.getAction()).contains("shm.channels.orders.exclusive=false");
+            }
+            receiver.send("EXIT");
+            receiver.awaitLine("CLOSED", LINE);
+            assertThat(receiver.awaitExit(LINE)).isZero();
+        }
+    }
+
+    /** Sends 100 orders and checks that the receiver printed each one, with its header. */
+    private static void sendOrdersAndAwaitThem(MessageChannel orders, ChildJvm receiver) {
+        for (int i = 0; i < 100; i++) {
+            assertThat(orders.send(MessageBuilder.withPayload("order-" + i).setHeader("customer", "c" + i).build()))
+                    .isTrue();
+        }
+        Set<String> got = new HashSet<>();
+        for (int i = 0; i < 100; i++) {
+            got.add(receiver.awaitLine("GOT ", LINE));
+        }
+        for (int i = 0; i < 100; i++) {
+            assertThat(got).contains("order-" + i + " c" + i);
         }
     }
 
