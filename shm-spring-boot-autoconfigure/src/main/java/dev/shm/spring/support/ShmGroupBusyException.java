@@ -13,7 +13,6 @@ public class ShmGroupBusyException extends IllegalStateException {
 
     private final String channel;
     private final String group;
-    private final boolean exclusive;
 
     /**
      * Creates the exception.
@@ -28,7 +27,6 @@ public class ShmGroupBusyException extends IllegalStateException {
                 + (exclusive ? " exclusively" : "") + ": " + cause.getMessage(), cause);
         this.channel = channel;
         this.group = group;
-        this.exclusive = exclusive;
     }
 
     /** @return the channel */
@@ -39,10 +37,5 @@ public class ShmGroupBusyException extends IllegalStateException {
     /** @return the consumer group */
     public String getGroup() {
         return group;
-    }
-
-    /** @return whether this consumer asked for the group to itself */
-    public boolean isExclusive() {
-        return exclusive;
     }
 }
