@@ -50,7 +50,7 @@ public final class Channel implements AutoCloseable {
     private final ArrayDeque<PendingMemfd> pendingMemfds = new ArrayDeque<>();
     private final long sendTimeoutNanos;
     private final long livenessNanos;
-    /** The last gating sequence seen: racy by design, only ever a conservative hint. */
+    /** The last gating sequence seen: racy by design, only ever a conservative hint ({@link #cachedRoom}). */
     private long gatingCache = Long.MIN_VALUE;
     /** The single producer's next sequence. */
     private long localCursor;
@@ -306,7 +306,7 @@ public final class Channel implements AutoCloseable {
         while (true) {
             long cursor = ring.singleProducer ? localCursor : ring.cursor();
             long wrap = cursor - ring.capacity;
-            if (!hasRoom(cursor, gatingCache)) {
+            if (!cachedRoom(cursor)) {
                 gatingCache = ring.gating();
                 if (!hasRoom(cursor, gatingCache)) {
                     if (options.backpressure() == Backpressure.FAIL) {
@@ -432,11 +432,21 @@ public final class Channel implements AutoCloseable {
     /** Whether the next sequence could be claimed now (a hint: a racing producer may take it). */
     private boolean roomNow() {
         long cursor = ring.singleProducer ? localCursor : ring.cursor();
-        if (hasRoom(cursor, gatingCache)) {
+        if (cachedRoom(cursor)) {
             return true;
         }
         gatingCache = ring.gating();
         return hasRoom(cursor, gatingCache);
+    }
+
+    /**
+     * Whether the cached gating sequence lets {@code cursor} be claimed. A cache that saw no required
+     * group says nothing: one may have joined since, and it gates producers from its start on (a
+     * group's done only moves forward and a new group starts at the cursor, so a cache of a real
+     * group's done stays conservative).
+     */
+    private boolean cachedRoom(long cursor) {
+        return gatingCache != Long.MAX_VALUE && hasRoom(cursor, gatingCache);
     }
 
     /** Whether sequence {@code cursor} may be claimed with the groups at {@code gating}. */

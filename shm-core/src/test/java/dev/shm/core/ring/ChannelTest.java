@@ -250,6 +250,31 @@ class ChannelTest {
     }
 
     @Test
+    void aRequiredGroupThatJoinsAfterAProducerSentWithoutOneGatesThatProducer() {
+        for (boolean single : new boolean[] {false, true}) {
+            try (Segment a = Segment.open(options, "a")) {
+                String name = single ? "single" : "multi";
+                Channel producer = Channel.declare(a, name,
+                        small.withBackpressure(Backpressure.FAIL).withSingleProducer(single));
+                // No group yet: nothing gates the producer, and it may overwrite what nobody reads.
+                for (int i = 0; i < 20; i++) {
+                    assertThat(producer.send(bytes(8, i))).isEqualTo(SendOutcome.SENT);
+                }
+                Subscription late = Channel.declare(a, name, small.withBackpressure(Backpressure.FAIL)
+                        .withSingleProducer(single)).subscribe("late", true);
+                for (int i = 0; i < 16; i++) {
+                    assertThat(producer.send(bytes(8, 100 + i))).as("%s send %d", name, i).isEqualTo(SendOutcome.SENT);
+                }
+                assertThat(producer.send(bytes(8, 99))).as(name).isEqualTo(SendOutcome.FULL);
+                List<byte[]> got = drain(late);
+                assertThat(got).as(name).hasSize(16);
+                assertThat(got.getFirst()).isEqualTo(bytes(8, 100));
+                assertThat(got.getLast()).isEqualTo(bytes(8, 115));
+            }
+        }
+    }
+
+    @Test
     void anOptionalGroupIsOverrunAndCountsWhatItLost() {
         try (Segment a = Segment.open(options, "a")) {
             Channel channel = Channel.declare(a, "ticks", small.withBackpressure(Backpressure.FAIL));
