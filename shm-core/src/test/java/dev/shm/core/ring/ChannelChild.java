@@ -226,6 +226,15 @@ public final class ChannelChild {
                 }
             }
             stop.await();
+            // A graceful stop waits until both groups have read what this producer sent: close ends the
+            // leases of memfd payloads nobody read within the send timeout (200 ms here), and a group
+            // whose member the test just killed is without one for longer (recovery, then a new JVM).
+            long cursor = channel.stats().cursor();
+            long deadline = System.nanoTime() + java.time.Duration.ofSeconds(30).toNanos();
+            while (channel.stats().groups().stream().anyMatch(g -> g.done() < cursor)
+                    && System.nanoTime() - deadline < 0) {
+                java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
+            }
         }
         say("DONE");
     }
