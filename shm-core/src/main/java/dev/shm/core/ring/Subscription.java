@@ -63,6 +63,11 @@ public final class Subscription implements AutoCloseable {
      * claim words may hold an earlier member's DONE, or a REDELIVER that recovery wrote.
      */
     private final long trustFrom;
+    /** The ring's memory and its read-only view, where the group's done lives, the inline capacity: read once. */
+    private final MemorySegment memory;
+    private final MemorySegment readOnly;
+    private final long doneAt;
+    private final int inlineCapacity;
 
     Subscription(Ring ring, int group, boolean required, boolean exclusive, WaitStrategy strategy) {
         this.ring = ring;
@@ -77,6 +82,10 @@ public final class Subscription implements AutoCloseable {
         }
         this.livenessNanos = ring.segment.options().livenessTimeout().toNanos();
         this.trustFrom = exclusive ? ring.cursor() + 1 : Long.MAX_VALUE;
+        this.memory = ring.memory;
+        this.readOnly = ring.readOnly;
+        this.doneAt = ring.group(group) + GROUP_DONE_OFFSET;
+        this.inlineCapacity = ring.inlineCapacity();
     }
 
     /**
@@ -100,7 +109,59 @@ public final class Subscription implements AutoCloseable {
             throw new IllegalStateException("subscription to group '" + group() + "' of channel '" + ring.name
                     + "' is closed");
         }
-        return exclusive ? pollExclusive(handler, limit) : pollShared(handler, limit);
+        return exclusive ? pollAlone(handler, limit) : pollShared(handler, limit);
+    }
+
+    /**
+     * An exclusive member of a required group in its steady state: published inline messages at or
+     * after {@link #trustFrom}, handed out in place, with the group's done moved past each. The loop
+     * of {@link #pollExclusive} for its commonest case, with the ring's memory in a local and no
+     * per-message branch for what cannot happen here. Anything else ends it and {@link #pollExclusive}
+     * takes over from that message, except an empty poll of a single-producer ring, which ends at once.
+     */
+    private int pollAlone(MessageHandler handler, int limit) {
+        long n = position;
+        if (!required || n == RESYNC || n < trustFrom) {
+            return pollExclusive(handler, limit);
+        }
+        MemorySegment memory = this.memory;
+        long start = n;
+        int delivered = 0;
+        boolean nothingYet = false;
+        try {
+            while (delivered < limit) {
+                long slot = ring.slot(n);
+                long h = (long) Ring.LONG.getAcquire(memory, slot);
+                if (!isTag(h, n) || state(h) != PUBLISHED) {
+                    // Still the previous lap: nothing yet. From a single producer, never a hole to look
+                    // at (it marks a slot before it moves the cursor), so an empty poll ends here.
+                    nothingYet = ring.singleProducer && isTag(h, n - ring.capacity);
+                    break;
+                }
+                long typeAndLength = memory.get(ValueLayout.JAVA_LONG, slot + SLOT_TYPE_OFFSET);
+                int length = lengthOf(typeAndLength);
+                if (typeOf(typeAndLength) != INLINE || length < 0 || length > inlineCapacity) {
+                    break;
+                }
+                message.set(readOnly, slot + SLOT_BODY_OFFSET, length, n, false, INLINE);
+                try {
+                    handler.onMessage(message);
+                } finally {
+                    // After the handler's reads (release): producers may reuse the slot from here.
+                    Ring.LONG.setRelease(memory, doneAt, ++n);
+                    if ((++sinceAdvance & (ADVANCE_EVERY - 1)) == 0) {
+                        ring.wakeProducers(); // within a long batch too
+                    }
+                }
+                delivered++;
+            }
+        } finally {
+            position = n;
+            if (n != start) {
+                ring.wakeProducers();
+            }
+        }
+        return delivered < limit && !nothingYet ? delivered + pollExclusive(handler, limit - delivered) : delivered;
     }
 
     /**

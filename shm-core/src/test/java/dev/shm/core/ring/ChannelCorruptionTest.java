@@ -135,6 +135,41 @@ class ChannelCorruptionTest {
     }
 
     @Test
+    void anExclusiveMemberPastItsFirstMessagesRejectsADamagedInlineFrame() throws Exception {
+        // Its steady state (a position of its own, past the sequences an earlier member may have
+        // claimed) takes inline frames on a path of its own: damage there is rejected the same way.
+        List<BiConsumer<Ring, Long>> damages = List.of(
+                (ring, slot) -> ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_LENGTH_OFFSET, -1),
+                (ring, slot) -> ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_LENGTH_OFFSET, ring.inlineCapacity() + 1),
+                (ring, slot) -> ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, 77));
+        for (boolean singleProducer : new boolean[] {false, true}) {
+            for (BiConsumer<Ring, Long> damage : damages) {
+                try (Segment segment = Segment.open(options, "a");
+                     Channel channel = Channel.declare(segment, "orders", small.withSingleProducer(singleProducer));
+                     Subscription subscription = channel.subscribe("billing", true, SubscriptionMode.EXCLUSIVE)) {
+                    Ring ring = ChannelProcessesTest.ring(channel);
+                    for (int i = 0; i < 3; i++) {
+                        assertThat(channel.send(bytes(20, i))).isEqualTo(SendOutcome.SENT);
+                        assertThat(receive(subscription, 1)).containsExactly(bytes(20, i));
+                    }
+                    long damagedAt = channel.stats().cursor();
+                    assertThat(channel.send(bytes(20, 99))).isEqualTo(SendOutcome.SENT);
+                    assertThat(channel.send(bytes(20, 3))).isEqualTo(SendOutcome.SENT);
+                    damage.accept(ring, ring.slot(damagedAt));
+                    assertThat(receive(subscription, 1)).as("only the good message").containsExactly(bytes(20, 3));
+                    assertThat(channel.stats().corrupt()).isEqualTo(1);
+                    for (int i = 4; i < 2 * small.capacity(); i++) { // around the ring, over the damaged slot
+                        assertThat(channel.send(bytes(20, i))).isEqualTo(SendOutcome.SENT);
+                        assertThat(receive(subscription, 1)).containsExactly(bytes(20, i));
+                    }
+                    assertThat(channel.stats().corrupt()).isEqualTo(1);
+                    assertThat(channel.stats().groups().getFirst().lag()).isZero();
+                }
+            }
+        }
+    }
+
+    @Test
     void anUnknownPayloadTypeIsRejected() throws Exception {
         damaged(20, (ring, slot) -> ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, 77), false);
     }

@@ -538,6 +538,12 @@ class ChannelTest {
             try (Segment a = Segment.open(options, "a")) {
                 Channel orders = Channel.declare(a, singleProducer ? "sp" : "mp", small.withSingleProducer(singleProducer));
                 Subscription billing = orders.subscribe("billing", true);
+                // A lap and one more first: a single producer then writes its own slots on its
+                // steady-state path (the room it read when the lap ended covers the next lap).
+                for (int i = 0; i <= small.capacity(); i++) {
+                    assertThat(orders.send(bytes(20, i))).isEqualTo(SendOutcome.SENT);
+                    assertThat(drain(billing)).hasSize(1);
+                }
                 Arena arena = Arena.ofConfined();
                 MemorySegment closed = arena.allocate(20);
                 arena.close();
