@@ -8,6 +8,7 @@ import dev.shm.core.ring.MessageHandler;
 import dev.shm.core.ring.RingDescriptor;
 import dev.shm.core.ring.SendOutcome;
 import dev.shm.core.ring.Subscription;
+import dev.shm.core.ring.SubscriptionMode;
 import dev.shm.core.ring.WaitStrategy;
 import dev.shm.core.segment.Segment;
 import dev.shm.core.segment.SegmentOptions;
@@ -21,7 +22,9 @@ import java.util.List;
 
 /**
  * Our channel: one segment in the run's directory, a single-producer channel {@code ping} (parent to
- * child) and, for round trips, {@code pong} (child to parent), each with one required group. Busy-spin
+ * child) and, for round trips, {@code pong} (child to parent), each with one required group whose one
+ * member subscribes {@link SubscriptionMode#EXCLUSIVE} ({@code SHM_SHARED=1} in the environment makes
+ * both members {@link SubscriptionMode#SHARED}, for comparison). Busy-spin
  * for {@link Kind#SHM}; {@link WaitStrategy#BLOCKING} for {@link Kind#BLOCKING}, whose receive calls
  * wait in {@code take} (a futex sleep) instead of polling.
  *
@@ -32,6 +35,9 @@ import java.util.List;
 final class ShmEndpoint extends Endpoint {
 
     private static final int INLINE_MAX = 4096;
+    /** Each group has one member, which says so: the cheapest receiving path (SHM_SHARED=1 measures the other). */
+    private static final SubscriptionMode MODE = "1".equals(System.getenv("SHM_SHARED")) ? SubscriptionMode.SHARED
+            : SubscriptionMode.EXCLUSIVE;
     private static final Duration TAKE_TIMEOUT = Duration.ofSeconds(1);
 
     private final Segment segment;
@@ -55,10 +61,10 @@ final class ShmEndpoint extends Endpoint {
         this.pong = twoWay ? Channel.declare(segment, "pong", options) : null;
         if (parent) {
             ping.subscribe("receiver", true).close(); // the group exists before the first message
-            this.subscription = twoWay ? pong.subscribe("sender", true) : null;
+            this.subscription = twoWay ? pong.subscribe("sender", true, MODE) : null;
             this.echoTo = null;
         } else {
-            this.subscription = ping.subscribe("receiver", true);
+            this.subscription = ping.subscribe("receiver", true, MODE);
             this.echoTo = pong;
         }
         this.source = Arena.ofAuto().allocate(payload, 64);
