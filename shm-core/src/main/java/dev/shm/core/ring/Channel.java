@@ -63,7 +63,7 @@ public final class Channel implements AutoCloseable {
     /** The single producer's slots whose last lap (written by this channel) was a {@code SLOT_REF}, one bit each. */
     private final long[] refSlots;
     private volatile boolean closed;
-    /** The ring's memory and inline capacity, read once: the hot paths' first loads. */
+    /** The ring's memory and inline capacity, read once: the hot paths' first loads (one load less each). */
     private final MemorySegment memory;
     private final int inlineCapacity;
 
@@ -187,12 +187,6 @@ public final class Channel implements AutoCloseable {
             reclaimMemfds();
         }
         if (length <= inlineCapacity) {
-            if (ring.singleProducer) {
-                long sequence = localCursor;
-                if (sequence >= ownLapsFrom && cachedRoom(sequence) && !heldRef(sequence)) {
-                    return sendInlineAlone(sequence, source, offset, length);
-                }
-            }
             long sequence = claim();
             if (sequence < 0) {
                 return outcome(sequence);
@@ -201,10 +195,10 @@ public final class Channel implements AutoCloseable {
             // The slot's stores follow one another, from the mark to the publication: a consumer
             // spinning on the slot's line takes it from this core once, not once per store.
             begin(sequence, slot);
-            ring.memory.set(ValueLayout.JAVA_LONG, slot + SLOT_TYPE_OFFSET, typeAndLength(INLINE, (int) length));
+            memory.set(ValueLayout.JAVA_LONG, slot + SLOT_TYPE_OFFSET, typeAndLength(INLINE, (int) length));
             VarHandle.storeStoreFence(); // no payload byte beside a previous lap's type, even for recovery
             try {
-                MemorySegment.copy(source, offset, ring.memory, slot + SLOT_BODY_OFFSET, length);
+                MemorySegment.copy(source, offset, memory, slot + SLOT_BODY_OFFSET, length);
             } catch (RuntimeException e) { // the caller's memory failed (closed, or not ours to read)
                 abandon(sequence);
                 throw e;
@@ -235,10 +229,10 @@ public final class Channel implements AutoCloseable {
                 }
                 long slot = ring.slot(sequence);
                 begin(sequence, slot);
-                ring.memory.set(ValueLayout.JAVA_LONG, slot + SLOT_BODY_OFFSET, ref);
-                ring.memory.set(ValueLayout.JAVA_LONG, slot + SLOT_BODY_OFFSET + 8, length);
-                ring.memory.set(ValueLayout.JAVA_LONG, ring.releaseWordAt(slot), word(sequence, NO_PEER, PENDING));
-                ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, SLOT_REF);
+                memory.set(ValueLayout.JAVA_LONG, slot + SLOT_BODY_OFFSET, ref);
+                memory.set(ValueLayout.JAVA_LONG, slot + SLOT_BODY_OFFSET + 8, length);
+                memory.set(ValueLayout.JAVA_LONG, ring.releaseWordAt(slot), word(sequence, NO_PEER, PENDING));
+                memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, SLOT_REF);
                 noteRef(sequence, true);
                 // From here the ring, not this process, holds the slot: its release word decides who frees it.
                 pool.transfer(ref, SlotPoolDescriptor.NO_PEER);
@@ -249,36 +243,6 @@ public final class Channel implements AutoCloseable {
             }
         }
         return sendMemfd(source, offset, length);
-    }
-
-    /**
-     * A single producer's inline send in its steady state: {@code sequence}'s slot is free (this
-     * channel wrote its previous lap, room by the cached gating) and held no {@code SLOT_REF}. The
-     * general path's steps ({@link #begin}, the frame, {@link #publish}) with the ring's memory in a
-     * local: the fewest loads and checks per message, which a round trip pays twice.
-     */
-    private SendOutcome sendInlineAlone(long sequence, MemorySegment source, long offset, long length) {
-        MemorySegment memory = this.memory;
-        long slot = ring.slot(sequence);
-        Ring.LONG.setOpaque(memory, slot, word(sequence, me, WRITING));
-        VarHandle.storeStoreFence();
-        memory.set(ValueLayout.JAVA_LONG, slot + SLOT_TYPE_OFFSET, typeAndLength(INLINE, (int) length));
-        VarHandle.storeStoreFence();
-        try {
-            MemorySegment.copy(source, offset, memory, slot + SLOT_BODY_OFFSET, length);
-        } catch (RuntimeException e) {
-            abandon(sequence);
-            throw e;
-        }
-        Ring.LONG.setRelease(memory, slot, word(sequence, me, PUBLISHED));
-        localCursor = sequence + 1;
-        if ((int) Ring.INT.getOpaque(memory, (long) DATA_BLOCKING_OFFSET) == 0) {
-            Ring.LONG.setRelease(memory, (long) CURSOR_OFFSET, sequence + 1);
-            return SendOutcome.SENT;
-        }
-        Ring.LONG.setVolatile(memory, (long) CURSOR_OFFSET, sequence + 1);
-        ring.wakeConsumers();
-        return SendOutcome.SENT;
     }
 
     private SendOutcome sendMemfd(MemorySegment source, long offset, long length) {
@@ -298,10 +262,10 @@ public final class Channel implements AutoCloseable {
             }
             long slot = ring.slot(sequence);
             begin(sequence, slot);
-            ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_BODY_OFFSET, lease.index());
-            ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_BODY_OFFSET + 4, lease.generation());
-            ring.memory.set(ValueLayout.JAVA_LONG, slot + SLOT_BODY_OFFSET + 8, length);
-            ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, MEMFD_REF);
+            memory.set(ValueLayout.JAVA_INT, slot + SLOT_BODY_OFFSET, lease.index());
+            memory.set(ValueLayout.JAVA_INT, slot + SLOT_BODY_OFFSET + 4, lease.generation());
+            memory.set(ValueLayout.JAVA_LONG, slot + SLOT_BODY_OFFSET + 8, length);
+            memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, MEMFD_REF);
             noteRef(sequence, false);
             if (publish(sequence, slot)) {
                 synchronized (pendingMemfds) {
@@ -433,13 +397,13 @@ public final class Channel implements AutoCloseable {
                     continue;
                 }
             }
-            if (!Ring.LONG.compareAndSet(ring.memory, (long) CURSOR_OFFSET, cursor, cursor + 1)) {
+            if (!Ring.LONG.compareAndSet(memory, (long) CURSOR_OFFSET, cursor, cursor + 1)) {
                 continue;
             }
             while (true) {
                 previous = ring.header(slot);
                 if (isTag(previous, wrap) && (state(previous) == PUBLISHED || state(previous) == SKIP)) {
-                    if (Ring.LONG.compareAndSet(ring.memory, slot, previous, word(cursor, me, WRITING))) {
+                    if (Ring.LONG.compareAndSet(memory, slot, previous, word(cursor, me, WRITING))) {
                         ring.releaseOnReuse(slot, wrap);
                         return cursor;
                     }
@@ -464,11 +428,11 @@ public final class Channel implements AutoCloseable {
      * fields are not trusted, so nothing it named is released.
      */
     private boolean takeDamaged(long slot, long previous, long sequence) {
-        if (!Ring.LONG.compareAndSet(ring.memory, slot, previous, word(sequence, me, WRITING))) {
+        if (!Ring.LONG.compareAndSet(memory, slot, previous, word(sequence, me, WRITING))) {
             return false;
         }
         ring.countCorrupt();
-        ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, NONE);
+        memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, NONE);
         return true;
     }
 
@@ -481,7 +445,7 @@ public final class Channel implements AutoCloseable {
      */
     private void begin(long sequence, long slot) {
         if (ring.singleProducer) {
-            Ring.LONG.setOpaque(ring.memory, slot, word(sequence, me, WRITING));
+            Ring.LONG.setOpaque(memory, slot, word(sequence, me, WRITING));
             VarHandle.storeStoreFence();
         }
     }
@@ -525,17 +489,16 @@ public final class Channel implements AutoCloseable {
         }
         if (ring.singleProducer) {
             localCursor = sequence + 1;
-            Ring.LONG.setVolatile(ring.memory, (long) CURSOR_OFFSET, sequence + 1);
+            Ring.LONG.setVolatile(memory, (long) CURSOR_OFFSET, sequence + 1);
         }
         ring.wakeConsumers();
     }
 
     /** Records, for a single producer, whether {@code sequence}'s slot now holds a {@code SLOT_REF}. */
     private void noteRef(long sequence, boolean ref) {
-        if (refSlots != null) {
+        if (refSlots != null && heldRef(sequence) != ref) {
             int index = (int) (sequence & (ring.capacity - 1));
-            long bit = 1L << index;
-            refSlots[index >>> 6] = ref ? refSlots[index >>> 6] | bit : refSlots[index >>> 6] & ~bit;
+            refSlots[index >>> 6] ^= 1L << index;
         }
     }
 
@@ -549,7 +512,6 @@ public final class Channel implements AutoCloseable {
      * store: a word of an earlier lap already says the message is open.
      */
     private boolean publish(long sequence, long slot) {
-        MemorySegment memory = ring.memory;
         if (ring.singleProducer) {
             // Release suffices for the header (consumers acquire it) and the cursor. Only when a
             // subscription may sleep is the cursor's store volatile: that fence orders the

@@ -147,11 +147,7 @@ public final class Subscription implements AutoCloseable {
                 try {
                     handler.onMessage(message);
                 } finally {
-                    // After the handler's reads (release): producers may reuse the slot from here.
-                    Ring.LONG.setRelease(memory, doneAt, ++n);
-                    if ((++sinceAdvance & (ADVANCE_EVERY - 1)) == 0) {
-                        ring.wakeProducers(); // within a long batch too
-                    }
+                    passAlone(++n);
                 }
                 delivered++;
             }
@@ -165,6 +161,18 @@ public final class Subscription implements AutoCloseable {
     }
 
     /**
+     * An exclusive member moves the group's done to {@code next}, past the message it finished: after
+     * the handler's reads (release), so producers may reuse the slot from here. Waiting producers are
+     * woken every {@link #ADVANCE_EVERY} messages within a batch too.
+     */
+    private void passAlone(long next) {
+        Ring.LONG.setRelease(memory, doneAt, next);
+        if ((++sinceAdvance & (ADVANCE_EVERY - 1)) == 0) {
+            ring.wakeProducers();
+        }
+    }
+
+    /**
      * An exclusive member's poll. Nobody else claims the group's messages or moves its sequences while
      * this member lives (recovery does so only once it died), so the member keeps its next sequence
      * here and moves the group's done sequence past each message with a plain ordered store: done
@@ -175,8 +183,6 @@ public final class Subscription implements AutoCloseable {
      * compare-and-sets are correct for one member too.
      */
     private int pollExclusive(MessageHandler handler, int limit) {
-        MemorySegment memory = ring.memory;
-        long doneAt = ring.group(group) + GROUP_DONE_OFFSET;
         long n = position;
         if (n == RESYNC) {
             n = ring.done(group); // everything below done is finished; claim words say which above are
@@ -221,13 +227,9 @@ public final class Subscription implements AutoCloseable {
                         handed = deliver(handler, n, slot, typeAndLength, redelivered);
                     }
                 } finally {
-                    // After the handler's reads (release): producers may reuse the slot from here.
-                    Ring.LONG.setRelease(memory, doneAt, ++n);
+                    passAlone(++n);
                     if (typeOf(typeAndLength) == SLOT_REF) {
                         ring.releaseIfDone(n - 1);
-                    }
-                    if ((++sinceAdvance & (ADVANCE_EVERY - 1)) == 0) {
-                        ring.wakeProducers(); // within a long batch too
                     }
                 }
                 if (handed) {
@@ -247,7 +249,6 @@ public final class Subscription implements AutoCloseable {
     }
 
     private int pollShared(MessageHandler handler, int limit) {
-        MemorySegment memory = ring.memory;
         long nextAt = ring.group(group) + GROUP_NEXT_OFFSET;
         long start = (long) Ring.LONG.getAcquire(memory, nextAt);
         long n = redeliverableAtDone(start);
@@ -369,11 +370,10 @@ public final class Subscription implements AutoCloseable {
      */
     private void advanceDone(long from, long to) {
         if (from != NO_RUN) {
-            long doneAt = ring.group(group) + GROUP_DONE_OFFSET;
             long done = ring.done(group);
             while (done >= from && done < to) {
-                if (Ring.LONG.compareAndSet(ring.memory, doneAt, done, to)) {
-                    long cw = (long) Ring.LONG.getVolatile(ring.memory, claimAt(to));
+                if (Ring.LONG.compareAndSet(memory, doneAt, done, to)) {
+                    long cw = (long) Ring.LONG.getVolatile(memory, claimAt(to));
                     if (!isTag(cw, to) || state(cw) != DONE) {
                         return; // the common case: nobody finished the message after the run yet
                     }
@@ -404,7 +404,7 @@ public final class Subscription implements AutoCloseable {
             // exclusive member's stale ones, and only done says those messages are finished.
             return done;
         }
-        long cw = (long) Ring.LONG.getAcquire(ring.memory, claimAt(done));
+        long cw = (long) Ring.LONG.getAcquire(memory, claimAt(done));
         return isTag(cw, done) && state(cw) == REDELIVER ? done : next;
     }
 
@@ -446,7 +446,7 @@ public final class Subscription implements AutoCloseable {
     /** Whether the next message of the group (or a hole to check) is there. */
     private boolean available() {
         long n = exclusive && position != RESYNC ? position
-                : (long) Ring.LONG.getAcquire(ring.memory, ring.group(group) + GROUP_NEXT_OFFSET);
+                : (long) Ring.LONG.getAcquire(memory, ring.group(group) + GROUP_NEXT_OFFSET);
         long done = ring.done(group);
         if (done != Ring.UNSET && done > n) {
             n = done; // an exclusive member moved done, not next
@@ -467,11 +467,11 @@ public final class Subscription implements AutoCloseable {
                     : type == MEMFD_REF ? deliverMemfd(handler, n, slot, redelivered) : corrupt();
         }
         int length = lengthOf(typeAndLength);
-        if (length < 0 || length > ring.inlineCapacity()) {
+        if (length < 0 || length > inlineCapacity) {
             return corrupt();
         }
         if (required) {
-            message.set(ring.readOnly, slot + SLOT_BODY_OFFSET, length, n, redelivered, INLINE);
+            message.set(readOnly, slot + SLOT_BODY_OFFSET, length, n, redelivered, INLINE);
         } else if (!copyInline(n, slot, length, redelivered)) {
             return false;
         }
@@ -488,7 +488,7 @@ public final class Subscription implements AutoCloseable {
     /** An optional group's inline payload: copied, then checked against overrun. */
     private boolean copyInline(long n, long slot, int length, boolean redelivered) {
         MemorySegment local = scratch(length);
-        MemorySegment.copy(ring.memory, slot + SLOT_BODY_OFFSET, local, 0, length);
+        MemorySegment.copy(memory, slot + SLOT_BODY_OFFSET, local, 0, length);
         VarHandle.loadLoadFence(); // the copy before the check: a producer's mark comes before its bytes
         if (!isTag(ring.header(slot), n)) {
             return lost();
@@ -498,7 +498,6 @@ public final class Subscription implements AutoCloseable {
     }
 
     private boolean deliverSlotRef(MessageHandler handler, long n, long slot, boolean redelivered) {
-        MemorySegment memory = ring.memory;
         long ref = memory.get(ValueLayout.JAVA_LONG, slot + SLOT_BODY_OFFSET);
         long length = memory.get(ValueLayout.JAVA_LONG, slot + SLOT_BODY_OFFSET + 8);
         long capacity = ring.pool.capacityOf(ref);
@@ -527,7 +526,6 @@ public final class Subscription implements AutoCloseable {
     }
 
     private boolean deliverMemfd(MessageHandler handler, long n, long slot, boolean redelivered) {
-        MemorySegment memory = ring.memory;
         int index = memory.get(ValueLayout.JAVA_INT, slot + SLOT_BODY_OFFSET);
         int generation = memory.get(ValueLayout.JAVA_INT, slot + SLOT_BODY_OFFSET + 4);
         long length = memory.get(ValueLayout.JAVA_LONG, slot + SLOT_BODY_OFFSET + 8);
@@ -573,13 +571,12 @@ public final class Subscription implements AutoCloseable {
         long cursor = ring.cursor();
         long oldest = Math.max(n + 1, cursor - ring.capacity);
         ring.groupAdd(group, GROUP_LOST_OFFSET, oldest - n);
-        long doneAt = ring.group(group) + GROUP_DONE_OFFSET;
         long nextAt = ring.group(group) + GROUP_NEXT_OFFSET;
         long done = ring.done(group);
         if (done < oldest) {
-            Ring.LONG.compareAndSet(ring.memory, doneAt, done, oldest);
+            Ring.LONG.compareAndSet(memory, doneAt, done, oldest);
         }
-        Ring.LONG.compareAndSet(ring.memory, nextAt, n, oldest);
+        Ring.LONG.compareAndSet(memory, nextAt, n, oldest);
         return oldest;
     }
 
@@ -636,7 +633,7 @@ public final class Subscription implements AutoCloseable {
             closed = true;
             if (exclusive && position != RESYNC) {
                 // Where the next member looks first (it also looks at done, which is here already).
-                Ring.LONG.setRelease(ring.memory, ring.group(group) + GROUP_NEXT_OFFSET, position);
+                Ring.LONG.setRelease(memory, ring.group(group) + GROUP_NEXT_OFFSET, position);
             }
             ring.unsubscribed(group, exclusive);
         }
