@@ -83,6 +83,9 @@ public final class Channel implements AutoCloseable {
         this.refSlots = ring.singleProducer ? new long[Math.max(1, ring.capacity >>> 6)] : null;
         this.memory = ring.memory;
         this.inlineCapacity = ring.inlineCapacity();
+        if (options.backpressure() == Backpressure.BLOCK && options.waitStrategy() == WaitStrategy.BLOCKING) {
+            ring.announceSpaceSleeper(); // before its first sleep, so that consumers fence before they look for it
+        }
     }
 
     /**

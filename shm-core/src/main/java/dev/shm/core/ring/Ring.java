@@ -546,7 +546,21 @@ final class Ring {
         }
     }
 
+    /** Records that a producer which may sleep on the space futex declared the channel; a full fence. */
+    void announceSpaceSleeper() {
+        INT.getAndBitwiseOr(memory, (long) SPACE_BLOCKING_OFFSET, 1);
+    }
+
+    /**
+     * Wakes producers sleeping for room, if any. Called after a done sequence moved: on a ring where a
+     * producer may sleep ({@link RingDescriptor#SPACE_BLOCKING_OFFSET}), a full fence orders that store
+     * before the read of the sleepers. The sleeper's side is its increment of them before it reads the
+     * done sequences, so one of the two sees the other: no producer sleeps on room that was freed.
+     */
     void wakeProducers() {
+        if ((int) INT.getOpaque(memory, (long) SPACE_BLOCKING_OFFSET) != 0) {
+            VarHandle.fullFence();
+        }
         if ((int) INT.getVolatile(memory, (long) SPACE_SLEEPERS_OFFSET) > 0) {
             INT.getAndAdd(memory, (long) SPACE_FUTEX_OFFSET, 1);
             Futex.wakeAll(spaceFutex);

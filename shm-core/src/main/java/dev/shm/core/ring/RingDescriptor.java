@@ -18,7 +18,7 @@ import java.nio.ByteOrder;
  *  | magic  |ver |hlen|cap |slot|grps|flag| payloadOff  | payloadLen  | initialSeq   |
  *  +--------+----+----+----+----+----+----+-------------+-------------+--------------+
  *  64: counter ids (full-waits, drops, skips, corrupt)   128: cursor (own line)
- *  192: data futex, data sleepers                        256: space futex, space sleepers
+ *  192: data futex, data sleepers, blocking flag         256: space futex, space sleepers, blocking flag
  *
  * Group entry (256 bytes)
  *  0 state word [epoch:32][owner:16][state:16]  8 flags  12 name length  16 name (48 bytes)
@@ -44,7 +44,7 @@ public final class RingDescriptor {
     /** {@code "shmRING1"} read as a little-endian long. */
     public static final long MAGIC = 0x31474e4952_6d6873L;
     /** The layout version. */
-    public static final int VERSION = 4;
+    public static final int VERSION = 5;
 
     public static final int MAGIC_OFFSET = 0;
     public static final int VERSION_OFFSET = 8;
@@ -67,6 +67,12 @@ public final class RingDescriptor {
     public static final int DATA_BLOCKING_OFFSET = 200;
     public static final int SPACE_FUTEX_OFFSET = 256;
     public static final int SPACE_SLEEPERS_OFFSET = 260;
+    /**
+     * Set (and never cleared) once a producer that may sleep on the space futex declared the channel
+     * ({@code BLOCK} with the {@code BLOCKING} strategy): only then does a consumer that moved its done
+     * sequence pay a fence before it looks for sleeping producers.
+     */
+    public static final int SPACE_BLOCKING_OFFSET = 264;
     public static final int GROUPS_OFFSET = 512;
 
     /** Channel counters, in the order of their ids at {@link #COUNTER_IDS_OFFSET}. */

@@ -221,6 +221,47 @@ class ChannelTest {
         }
     }
 
+    /**
+     * A producer that may sleep for room (BLOCK with the BLOCKING strategy) marks the ring when it
+     * declares the channel, so that a consumer fences between moving its done sequence and looking
+     * for sleeping producers; a producer asleep on a full ring is woken by a consumer of another peer.
+     */
+    @Test
+    void aProducerThatMaySleepForRoomMarksTheRingAndAConsumerWakesIt() throws Exception {
+        try (Segment a = Segment.open(options, "a"); Segment b = Segment.open(options, "b")) {
+            ChannelOptions blocking = small.withBackpressure(Backpressure.BLOCK).withWaitStrategy(WaitStrategy.BLOCKING)
+                    .withSendTimeout(Duration.ofSeconds(30));
+            Channel spinning = Channel.declare(a, "spinning", blocking.withWaitStrategy(WaitStrategy.BUSY_SPIN));
+            Channel failing = Channel.declare(a, "failing", blocking.withBackpressure(Backpressure.FAIL));
+            assertThat(spaceBlocking(spinning)).isZero();
+            assertThat(spaceBlocking(failing)).isZero();
+            Channel producer = Channel.declare(a, "orders", blocking);
+            assertThat(spaceBlocking(producer)).isOne();
+            Subscription consumer = Channel.declare(b, "orders", blocking.withWaitStrategy(WaitStrategy.BUSY_SPIN))
+                    .subscribe("billing", true, SubscriptionMode.EXCLUSIVE);
+            for (int i = 0; i < 16; i++) {
+                assertThat(producer.send(bytes(8, i))).isEqualTo(SendOutcome.SENT);
+            }
+            java.util.concurrent.CompletableFuture<SendOutcome> blocked =
+                    java.util.concurrent.CompletableFuture.supplyAsync(() -> producer.send(bytes(8, 16)));
+            Ring ring = ChannelProcessesTest.ring(producer);
+            long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+            while ((int) Ring.INT.getVolatile(ring.memory, (long) RingDescriptor.SPACE_SLEEPERS_OFFSET) == 0) {
+                assertThat(System.nanoTime()).as("the producer goes to sleep on the full ring").isLessThan(deadline);
+                Thread.onSpinWait();
+            }
+            assertThat(blocked).isNotDone();
+            assertThat(consumer.poll(m -> { }, 1)).isEqualTo(1);
+            assertThat(blocked.get(10, java.util.concurrent.TimeUnit.SECONDS)).isEqualTo(SendOutcome.SENT);
+            assertThat(drain(consumer)).hasSize(16).last().isEqualTo(bytes(8, 16));
+            consumer.close();
+        }
+    }
+
+    private static int spaceBlocking(Channel channel) throws ReflectiveOperationException {
+        return ChannelProcessesTest.ring(channel).memory.get(ValueLayout.JAVA_INT, RingDescriptor.SPACE_BLOCKING_OFFSET);
+    }
+
     private static Channel.GroupStats billing(Channel channel) {
         return channel.stats().groups().stream().filter(g -> g.name().equals("billing")).findFirst().orElseThrow();
     }
