@@ -367,6 +367,27 @@ final class Ring {
     private record MemberKey(Segment segment, String channel, int group) {
     }
 
+    /** Forgets the subscriptions of a segment this process detached from, closed or not. */
+    static void forget(Segment segment) {
+        synchronized (SUBSCRIPTIONS) {
+            SUBSCRIPTIONS.keySet().removeIf(key -> key.segment() == segment);
+        }
+    }
+
+    /** Whether this process's subscriptions to group {@code g} are still known: false once the segment closed. */
+    boolean attached(int g) {
+        synchronized (SUBSCRIPTIONS) {
+            return SUBSCRIPTIONS.containsKey(new MemberKey(segment, name, g));
+        }
+    }
+
+    /** The groups in which this process has open subscriptions through {@code segment}. */
+    static int subscribedGroups(Segment segment) {
+        synchronized (SUBSCRIPTIONS) {
+            return (int) SUBSCRIPTIONS.keySet().stream().filter(key -> key.segment() == segment).count();
+        }
+    }
+
     /** The holder word when no exclusive member holds the group. */
     static final int NO_HOLDER = 0;
 
@@ -399,6 +420,9 @@ final class Ring {
     void unsubscribed(int g, boolean exclusive) {
         synchronized (SUBSCRIPTIONS) {
             MemberKey key = new MemberKey(segment, name, g);
+            if (!SUBSCRIPTIONS.containsKey(key)) {
+                return; // the segment was closed: leaving it cleared this peer's part of the group
+            }
             Integer left = SUBSCRIPTIONS.computeIfPresent(key, (_, count) -> count > 1 ? count - 1 : null);
             if (left == null) {
                 setMember(g, me, false);

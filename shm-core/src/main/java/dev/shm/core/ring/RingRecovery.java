@@ -46,6 +46,11 @@ public final class RingRecovery implements Segment.RecoveryParticipant {
         }
     }
 
+    @Override
+    public void detached() {
+        Ring.forget(segment);
+    }
+
     private Ring ring(Directory.Entry entry) {
         // Keyed by index and offset: an entry removed and declared again maps a new structure.
         long key = ((long) entry.index() << 40) ^ entry.structureOffset();

@@ -86,6 +86,10 @@ public final class Segment implements AutoCloseable {
          * @param dead the dead peer
          */
         void recover(int dead);
+
+        /** This process detaches from the segment ({@link Segment#close}): forget what was kept about it. */
+        default void detached() {
+        }
     }
 
     private final SegmentOptions options;
@@ -748,7 +752,9 @@ public final class Segment implements AutoCloseable {
 
     /**
      * Detaches cleanly: stops the monitor; the creator says goodbye; then GOODBYE, release this
-     * peer's lanes, slots and leases, EMPTY, and drop the peer lock. The last peer out removes the
+     * peer's lanes, slots, leases and ring state (as for a dead peer: subscriptions left open leave
+     * their groups), EMPTY, and drop the peer lock. Call it after the threads that use the
+     * segment's channels stopped. The last peer out removes the
      * file when {@link SegmentOptions#unlinkOnLastDetach()} says so. Idempotent.
      */
     @Override
@@ -779,6 +785,11 @@ public final class Segment implements AutoCloseable {
                     memory.lanes().recover(peerId, false);
                     memory.pool().reclaim(peerId, false);
                     memory.leases().drop(peerId, false);
+                    // Rings, as for a dead peer: a message a subscription left open had in hand goes to
+                    // another member, flagged redelivered; its memberships and exclusive holds end.
+                    for (RecoveryParticipant participant : participants) {
+                        participant.recover(peerId);
+                    }
                     memory.directory().recover(peerId);
                 } finally {
                     recoveryLock.unlock();
@@ -790,7 +801,11 @@ public final class Segment implements AutoCloseable {
                 unlinkIfLast(file);
             }
         } finally {
-            file.close();
+            try {
+                participants.forEach(RecoveryParticipant::detached);
+            } finally {
+                file.close();
+            }
         }
     }
 

@@ -258,6 +258,53 @@ class ChannelTest {
         }
     }
 
+    /**
+     * A segment closed with subscriptions still open recovers its own ring state as for a dead peer:
+     * its subscriptions leave their groups (an exclusive hold ends), the message an exclusive member
+     * may have had in hand is redelivered, and this process forgets them (closing them later does
+     * nothing).
+     */
+    @Test
+    void closingASegmentWithSubscriptionsLeftOpenLetsTheirGroupsGo() {
+        Segment a = Segment.open(options, "a");
+        try (Segment b = Segment.open(options, "b")) {
+            Channel channel = Channel.declare(a, "orders", small);
+            List<Subscription> left = List.of(channel.subscribe("billing", true), channel.subscribe("billing", true),
+                    channel.subscribe("audit", true, SubscriptionMode.EXCLUSIVE));
+            Channel other = Channel.declare(b, "orders", small);
+            Subscription billing = other.subscribe("billing", true);
+            assertThat(channel.send(bytes(8, 0))).isEqualTo(SendOutcome.SENT);
+            assertThat(channel.send(bytes(8, 1))).isEqualTo(SendOutcome.SENT);
+            assertThat(left.get(2).poll(m -> { }, 1)).isEqualTo(1);
+            assertThat(Ring.subscribedGroups(a)).isEqualTo(2);
+            a.close();
+            assertThat(Ring.subscribedGroups(a)).isZero();
+            assertThat(Ring.subscribedGroups(b)).isOne();
+            left.forEach(Subscription::close); // too late to matter, and no error
+            assertThat(other.stats().groups())
+                    .extracting(Channel.GroupStats::name, Channel.GroupStats::members, Channel.GroupStats::exclusive)
+                    .containsExactlyInAnyOrder(org.assertj.core.groups.Tuple.tuple("billing", 1, false),
+                            org.assertj.core.groups.Tuple.tuple("audit", 0, false));
+            List<Boolean> flags = new ArrayList<>();
+            Subscription audit = other.subscribe("audit", true, SubscriptionMode.EXCLUSIVE);
+            List<byte[]> audited = new ArrayList<>();
+            while (audit.poll(m -> {
+                audited.add(m.toByteArray());
+                flags.add(m.isRedelivered());
+            }, 64) > 0) {
+                // keep polling
+            }
+            assertThat(audited).containsExactly(bytes(8, 1));
+            assertThat(flags).containsExactly(true);
+            assertThat(drain(billing)).containsExactly(bytes(8, 0), bytes(8, 1));
+            audit.close();
+            billing.close();
+            assertThat(Ring.subscribedGroups(b)).isZero();
+        } finally {
+            a.close();
+        }
+    }
+
     private static int spaceBlocking(Channel channel) throws ReflectiveOperationException {
         return ChannelProcessesTest.ring(channel).memory.get(ValueLayout.JAVA_INT, RingDescriptor.SPACE_BLOCKING_OFFSET);
     }
