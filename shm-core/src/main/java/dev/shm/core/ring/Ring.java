@@ -374,13 +374,6 @@ final class Ring {
         }
     }
 
-    /** Whether this process's subscriptions to group {@code g} are still known: false once the segment closed. */
-    boolean attached(int g) {
-        synchronized (SUBSCRIPTIONS) {
-            return SUBSCRIPTIONS.containsKey(new MemberKey(segment, name, g));
-        }
-    }
-
     /** The groups in which this process has open subscriptions through {@code segment}. */
     static int subscribedGroups(Segment segment) {
         synchronized (SUBSCRIPTIONS) {
@@ -414,17 +407,25 @@ final class Ring {
     }
 
     /**
-     * A subscription of this process left group {@code g}: the member bit is cleared with its last
-     * one; an exclusive one lets the group go after that.
+     * A subscription of this process left group {@code g}: an exclusive one first stores where the
+     * next member looks ({@code next}, or {@link #UNSET} for no news); the member bit is cleared with
+     * the last one; an exclusive one lets the group go after that. Nothing is touched once the
+     * segment closed: leaving it released this peer's part of the group.
      */
-    void unsubscribed(int g, boolean exclusive) {
+    void unsubscribed(int g, boolean exclusive, long next) {
         synchronized (SUBSCRIPTIONS) {
             MemberKey key = new MemberKey(segment, name, g);
-            if (!SUBSCRIPTIONS.containsKey(key)) {
-                return; // the segment was closed: leaving it cleared this peer's part of the group
+            Integer count = SUBSCRIPTIONS.get(key);
+            if (count == null) {
+                return;
             }
-            Integer left = SUBSCRIPTIONS.computeIfPresent(key, (_, count) -> count > 1 ? count - 1 : null);
-            if (left == null) {
+            if (next != UNSET) {
+                LONG.setRelease(memory, group(g) + GROUP_NEXT_OFFSET, next);
+            }
+            if (count > 1) {
+                SUBSCRIPTIONS.put(key, count - 1);
+            } else {
+                SUBSCRIPTIONS.remove(key);
                 setMember(g, me, false);
             }
         }

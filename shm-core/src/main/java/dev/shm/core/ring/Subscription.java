@@ -631,14 +631,9 @@ public final class Subscription implements AutoCloseable {
     public void close() {
         if (!closed) {
             closed = true;
-            if (!ring.attached(group)) {
-                return; // its segment was closed, and leaving it let the group go: nothing to touch
-            }
-            if (exclusive && position != RESYNC) {
-                // Where the next member looks first (it also looks at done, which is here already).
-                Ring.LONG.setRelease(memory, ring.group(group) + GROUP_NEXT_OFFSET, position);
-            }
-            ring.unsubscribed(group, exclusive);
+            // An exclusive member says where the next member looks first (it also looks at done,
+            // which is here already).
+            ring.unsubscribed(group, exclusive, exclusive && position != RESYNC ? position : Ring.UNSET);
         }
     }
 }
