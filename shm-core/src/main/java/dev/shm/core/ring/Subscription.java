@@ -53,6 +53,10 @@ public final class Subscription implements AutoCloseable {
     private int sinceAdvance;
     private long holeSequence = -1;
     private long holeSince;
+    /** A single-producer ring's empty polls, of which one in {@link #CHECK_EVERY} looks for damage. */
+    private int emptyPolls;
+    /** How often (a power of two) an empty poll of a single-producer ring looks at the cursor for damage. */
+    private static final int CHECK_EVERY = 64;
     private boolean closed;
     /** An exclusive member's next sequence ({@link #RESYNC}: read it from the group's done). */
     private long position = RESYNC;
@@ -117,7 +121,8 @@ public final class Subscription implements AutoCloseable {
      * after {@link #trustFrom}, handed out in place, with the group's done moved past each. The loop
      * of {@link #pollExclusive} for its commonest case, with the ring's memory in a local and no
      * per-message branch for what cannot happen here. Anything else ends it and {@link #pollExclusive}
-     * takes over from that message, except an empty poll of a single-producer ring, which ends at once.
+     * takes over from that message, except an empty poll of a single-producer ring (the previous lap,
+     * or the slot being written), which ends at once.
      */
     private int pollAlone(MessageHandler handler, int limit) {
         long n = position;
@@ -133,9 +138,9 @@ public final class Subscription implements AutoCloseable {
                 long slot = ring.slot(n);
                 long h = (long) Ring.LONG.getAcquire(memory, slot);
                 if (!isTag(h, n) || state(h) != PUBLISHED) {
-                    // Still the previous lap: nothing yet. From a single producer, never a hole to look
-                    // at (it marks a slot before it moves the cursor), so an empty poll ends here.
-                    nothingYet = ring.singleProducer && isTag(h, n - ring.capacity);
+                    // Nothing yet from a single producer ends the poll here; the rest (a skip, damage,
+                    // a hole or writer to check for several producers) is pollExclusive's.
+                    nothingYet = ring.singleProducer && nothingYet(n, h);
                     break;
                 }
                 long typeAndLength = memory.get(ValueLayout.JAVA_LONG, slot + SLOT_TYPE_OFFSET);
@@ -179,8 +184,8 @@ public final class Subscription implements AutoCloseable {
      * is where it stands, and the message at done is the one it may have in hand (recovery hands that
      * one on, flagged redelivered). Claim words are read only below {@link #trustFrom}, where members
      * before this one may have left them; none is written. Anything but a published message, a skip
-     * or nothing yet (a slot being written, overrun, damage) goes the shared way, whose
-     * compare-and-sets are correct for one member too.
+     * or nothing yet (the previous lap, or the slot being written) goes the shared way (overrun,
+     * damage), whose compare-and-sets are correct for one member too.
      */
     private int pollExclusive(MessageHandler handler, int limit) {
         long n = position;
@@ -199,11 +204,7 @@ public final class Subscription implements AutoCloseable {
                 long h = ring.header(slot);
                 int state = state(h);
                 if (!isTag(h, n) || (state != PUBLISHED && state != SKIP)) {
-                    if (isTag(h, n - ring.capacity)) {
-                        checkHole(n, h);
-                    } else {
-                        shared = true;
-                    }
+                    shared = !nothingYet(n, h);
                     break;
                 }
                 boolean redelivered = false;
@@ -580,14 +581,56 @@ public final class Subscription implements AutoCloseable {
         return oldest;
     }
 
-    /** A sequence below the cursor whose slot is still the old lap's: fill it after the liveness timeout. */
+    /**
+     * Whether header {@code h} says that message {@code n} is not there yet: the slot still holds the
+     * previous lap, or is being written for {@code n}. An exclusive member then stays where it is
+     * (a slot being written is the commonest thing a member that keeps up with its producer sees, and
+     * the shared way would cost it the group's next and done lines), after the checks that bound a
+     * wait on a producer that died or a damaged header.
+     */
+    private boolean nothingYet(long n, long h) {
+        if (isTag(h, n - ring.capacity)) {
+            checkHole(n, h);
+            return true;
+        }
+        if (isTag(h, n) && state(h) == WRITING) {
+            checkWriter(n, h);
+            return true;
+        }
+        return false;
+    }
+
+    /**
+     * Whether this empty poll skips the checks below the cursor: a single producer marks its slot
+     * before it moves the cursor and publishes it before it moves the cursor again, so what such a
+     * poll sees is nothing yet unless the header was damaged. One poll in {@link #CHECK_EVERY} looks,
+     * so that damage still ends after the liveness timeout, and the others leave the cursor's line,
+     * which the producer writes for every message, alone.
+     */
+    private boolean skipsCheck() {
+        return ring.singleProducer && (++emptyPolls & (CHECK_EVERY - 1)) != 0;
+    }
+
+    /**
+     * A sequence below the cursor whose slot is still the old lap's: fill it after the liveness
+     * timeout. From several producers, a producer died between its claim and its mark (a skip);
+     * from a single producer, which marks before it moves the cursor, the header was damaged (a skip
+     * counted as corrupt).
+     */
     private void checkHole(long n, long h) {
-        if (ring.singleProducer || ring.cursor() <= n) {
+        if (skipsCheck()) {
+            return;
+        }
+        if (ring.cursor() <= n) {
             holeSequence = -1;
             return;
         }
         if (stuckPastLiveness(n)) {
-            ring.fillUnmarkedHole(n, h);
+            if (ring.singleProducer) {
+                ring.replaceDamaged(n, h);
+            } else {
+                ring.fillUnmarkedHole(n, h);
+            }
         }
     }
 
@@ -606,7 +649,7 @@ public final class Subscription implements AutoCloseable {
      * slot that names no attached writer after the liveness timeout is damaged.
      */
     private void checkWriter(long n, long h) {
-        if (ring.cursor() > n && stuckPastLiveness(n) && ring.writerGone(peer(h))) {
+        if (!skipsCheck() && ring.cursor() > n && stuckPastLiveness(n) && ring.writerGone(peer(h))) {
             ring.replaceDamaged(n, h);
         }
     }
@@ -624,6 +667,11 @@ public final class Subscription implements AutoCloseable {
             return true;
         }
         return false;
+    }
+
+    /** Whether this is an exclusive member that knows its next sequence (else its next poll reads it from the group's done). */
+    boolean keepsItsPosition() {
+        return exclusive && position != RESYNC;
     }
 
     /** Leaves the group (the group itself stays, and a required one keeps gating producers). */

@@ -169,6 +169,51 @@ class ChannelCorruptionTest {
         }
     }
 
+    /**
+     * A header put back to the previous lap, or marked as written by a peer that is not attached, at a
+     * sequence the producer has published, on every receiving path: the group waits the liveness
+     * timeout, then the slot becomes a skip. From several producers the old lap below the cursor is
+     * a producer that died between its claim and its mark (a skip); a single producer marks its slot
+     * before it moves the cursor, so there it is damage (counted as corrupt), as is the absent writer.
+     */
+    @Test
+    void aHeaderDamagedToLookUnwrittenOrBeingWrittenIsReplacedAfterTheLivenessTimeoutOnEveryPath() throws Exception {
+        for (boolean single : new boolean[] {false, true}) {
+            for (SubscriptionMode mode : SubscriptionMode.values()) {
+                for (boolean rewound : new boolean[] {false, true}) {
+                    String what = (single ? "single producer, " : "several producers, ") + mode + ", "
+                            + (rewound ? "the previous lap" : "an absent writer");
+                    try (Segment segment = Segment.open(options, "a");
+                         Channel channel = Channel.declare(segment, "orders", small.withSingleProducer(single));
+                         Subscription subscription = channel.subscribe("billing", true, mode)) {
+                        Ring ring = ChannelProcessesTest.ring(channel);
+                        for (int i = 0; i < 3; i++) { // past an exclusive member's first messages
+                            assertThat(channel.send(bytes(20, i))).isEqualTo(SendOutcome.SENT);
+                            assertThat(receive(subscription, 1)).containsExactly(bytes(20, i));
+                        }
+                        long damagedAt = channel.stats().cursor();
+                        long slot = ring.slot(damagedAt);
+                        long previousLap = ring.header(slot);
+                        assertThat(channel.send(bytes(20, 99))).isEqualTo(SendOutcome.SENT);
+                        assertThat(channel.send(bytes(20, 3))).isEqualTo(SendOutcome.SENT);
+                        header(ring, slot, rewound ? previousLap : word(damagedAt, 7, WRITING));
+
+                        assertThat(subscription.poll(m -> { }, 10)).as(what + ": holds the group").isZero();
+                        assertThat(receive(subscription, 1)).as(what).containsExactly(bytes(20, 3));
+                        boolean skip = rewound && !single;
+                        assertThat(channel.stats().skips()).as(what).isEqualTo(skip ? 1 : 0);
+                        assertThat(channel.stats().corrupt()).as(what).isEqualTo(skip ? 0 : 1);
+                        for (int i = 4; i < 2 * small.capacity(); i++) { // around the ring, over the damaged slot
+                            assertThat(channel.send(bytes(20, i))).isEqualTo(SendOutcome.SENT);
+                            assertThat(receive(subscription, 1)).containsExactly(bytes(20, i));
+                        }
+                        assertThat(channel.stats().groups().getFirst().lag()).isZero();
+                    }
+                }
+            }
+        }
+    }
+
     @Test
     void anUnknownPayloadTypeIsRejected() throws Exception {
         damaged(20, (ring, slot) -> ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, 77), false);

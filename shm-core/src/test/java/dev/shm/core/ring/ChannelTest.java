@@ -175,6 +175,48 @@ class ChannelTest {
         }
     }
 
+    /**
+     * A slot being written is what a member that keeps up with its producer meets most: an exclusive
+     * member waits for it where it is, rather than going the shared way and reading its position
+     * from the group's done at its next poll.
+     */
+    @Test
+    void anExclusiveMemberThatMeetsASlotBeingWrittenWaitsOnItsOwnPath() throws Exception {
+        for (boolean single : new boolean[] {false, true}) {
+            ChannelOptions declared = small.withSingleProducer(single);
+            try (Segment a = Segment.open(options, "a"); Segment b = Segment.open(options, "b")) {
+                Channel producer = Channel.declare(a, "orders", declared);
+                Subscription member = Channel.declare(b, "orders", declared)
+                        .subscribe("billing", true, SubscriptionMode.EXCLUSIVE);
+                for (int i = 0; i < 3; i++) {
+                    assertThat(producer.send(bytes(20, i))).isEqualTo(SendOutcome.SENT);
+                    assertThat(drain(member)).singleElement().isEqualTo(bytes(20, i));
+                }
+                Ring ring = ChannelProcessesTest.ring(producer);
+                long next = producer.stats().cursor();
+                long slot = ring.slot(next);
+                long previousLap = ring.header(slot);
+                // The sequence as a send in progress leaves it (several producers claim it first).
+                if (!single) {
+                    Ring.LONG.setVolatile(ring.memory, (long) RingDescriptor.CURSOR_OFFSET, next + 1);
+                }
+                Ring.LONG.setVolatile(ring.memory, slot, RingDescriptor.word(next, a.peerId(), RingDescriptor.WRITING));
+                for (int i = 0; i < 200; i++) { // past the polls that look at the cursor too
+                    assertThat(member.poll(m -> { }, 10)).as("nothing yet").isZero();
+                }
+                assertThat(member.keepsItsPosition()).as("single producer: " + single).isTrue();
+                assertThat(producer.stats().skips()).isZero();
+                assertThat(producer.stats().corrupt()).isZero();
+
+                Ring.LONG.setVolatile(ring.memory, slot, previousLap); // undone, and sent for real
+                Ring.LONG.setVolatile(ring.memory, (long) RingDescriptor.CURSOR_OFFSET, next);
+                assertThat(producer.send(bytes(30, 9))).isEqualTo(SendOutcome.SENT);
+                assertThat(drain(member)).singleElement().isEqualTo(bytes(30, 9));
+                assertThat(producer.stats().groups().getFirst().lag()).isZero();
+            }
+        }
+    }
+
     private static int billingMembers(Channel channel) {
         return channel.stats().groups().getFirst().members();
     }
