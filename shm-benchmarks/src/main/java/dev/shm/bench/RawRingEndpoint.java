@@ -13,7 +13,7 @@ import java.nio.file.StandardOpenOption;
 
 /**
  * The raw ring: two rings of slots in one mapped file (ping and pong), laid out as our channel's
- * are (a 16-byte header, then the payload; slots rounded to cache lines; 4,096 slots up to 4 KiB, 16
+ * are (a 16-byte header, then the payload; slots rounded to 32 bytes; 4,096 slots up to 4 KiB, 16
  * above), with nothing of a protocol. The sender stores the length, copies the payload and stores
  * the slot's sequence with release; the receiver spins on the next slot's header with acquire, reads
  * the payload and moves a private position. No claim, no consumer position in shared memory, no
@@ -41,7 +41,7 @@ final class RawRingEndpoint extends Endpoint {
     RawRingEndpoint(Spec spec, boolean parent) {
         this.payload = spec.payload();
         this.slots = payload <= 4096 ? 4096 : 16;
-        this.slotSize = (HEADER + payload + 63) / 64 * 64;
+        this.slotSize = inlineSlotSize(HEADER, payload);
         long ringLength = (long) slots * slotSize;
         Path file = spec.dir().resolve("raw-ring.bin");
         try (FileChannel channel = parent

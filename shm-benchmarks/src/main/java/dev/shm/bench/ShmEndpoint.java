@@ -28,7 +28,7 @@ import java.util.List;
  * for {@link Kind#SHM}; {@link WaitStrategy#BLOCKING} for {@link Kind#BLOCKING}, whose receive calls
  * wait in {@code take} (a futex sleep) instead of polling.
  *
- * <p>Payloads up to 4 KiB travel inline in slots sized to fit them (rounded to cache lines);
+ * <p>Payloads up to 4 KiB travel inline in slots sized to fit them (rounded to 32 bytes);
  * larger ones in a pool slot of a class sized to fit them (never through a memfd), with a ring of 16
  * slots so that the pool is never the limit.
  */
@@ -88,7 +88,7 @@ final class ShmEndpoint extends Endpoint {
 
     /**
      * The channels' options: single producer, one group, BLOCK on a full ring (waiting with the
-     * channel's strategy), slots that hold the payload inline up to 4 KiB.
+     * channel's strategy), slots that hold the payload inline up to 4 KiB ({@link #inlineSlotSize}).
      *
      * @param spec the run
      * @return the options
@@ -98,7 +98,7 @@ final class ShmEndpoint extends Endpoint {
         return ChannelOptions.defaults()
                 .withMaxGroups(1)
                 .withCapacity(inline ? 4096 : 16)
-                .withSlotSize(inline ? roundUp(RingDescriptor.SLOT_BODY_OFFSET + spec.payload(), 64) : 128)
+                .withSlotSize(inline ? inlineSlotSize(RingDescriptor.SLOT_BODY_OFFSET, spec.payload()) : 128)
                 .withSingleProducer(true)
                 .withBackpressure(Backpressure.BLOCK)
                 .withSendTimeout(Duration.ofSeconds(30))
