@@ -140,7 +140,7 @@ public final class Subscription implements AutoCloseable {
                 if (!isTag(h, n) || state(h) != PUBLISHED) {
                     // Nothing yet from a single producer ends the poll here; the rest (a skip, damage,
                     // a hole or writer to check for several producers) is pollExclusive's.
-                    nothingYet = ring.singleProducer && nothingYet(n, h);
+                    nothingYet = ring.singleProducer && notThereYet(n, h);
                     break;
                 }
                 long typeAndLength = memory.get(ValueLayout.JAVA_LONG, slot + SLOT_TYPE_OFFSET);
@@ -204,7 +204,7 @@ public final class Subscription implements AutoCloseable {
                 long h = ring.header(slot);
                 int state = state(h);
                 if (!isTag(h, n) || (state != PUBLISHED && state != SKIP)) {
-                    shared = !nothingYet(n, h);
+                    shared = !notThereYet(n, h);
                     break;
                 }
                 boolean redelivered = false;
@@ -585,10 +585,10 @@ public final class Subscription implements AutoCloseable {
      * Whether header {@code h} says that message {@code n} is not there yet: the slot still holds the
      * previous lap, or is being written for {@code n}. An exclusive member then stays where it is
      * (a slot being written is the commonest thing a member that keeps up with its producer sees, and
-     * the shared way would cost it the group's next and done lines), after the checks that bound a
+     * the shared way would cost it the group's next, the cursor's and done's lines), after the checks that bound a
      * wait on a producer that died or a damaged header.
      */
-    private boolean nothingYet(long n, long h) {
+    private boolean notThereYet(long n, long h) {
         if (isTag(h, n - ring.capacity)) {
             checkHole(n, h);
             return true;
