@@ -251,6 +251,7 @@ public final class Subscription implements AutoCloseable {
 
     private int pollShared(MessageHandler handler, int limit) {
         long nextAt = ring.group(group) + GROUP_NEXT_OFFSET;
+        // The group's next as this member last saw or set it: the end of the batch moves it on from there.
         long start = (long) Ring.LONG.getAcquire(memory, nextAt);
         long n = redeliverableAtDone(start);
         // This member's run: it finished every sequence from runFrom up to n itself (NO_RUN once it
@@ -274,7 +275,15 @@ public final class Subscription implements AutoCloseable {
                         continue;
                     }
                     if (!required) {
-                        n = overrun(n, h);
+                        long oldest = overrun(n, h);
+                        if (Ring.LONG.compareAndSet(memory, nextAt, n, oldest)) {
+                            // The batch's end moves next on from here: from the start it read, the
+                            // compare-and-set would fail and leave next at oldest, and the members
+                            // would look at the batch's messages again (and count them lost again
+                            // if lapped meanwhile).
+                            start = oldest;
+                        }
+                        n = oldest;
                         runFrom = NO_RUN;
                         continue;
                     }
@@ -567,17 +576,18 @@ public final class Subscription implements AutoCloseable {
         return false;
     }
 
-    /** An optional group fell a lap behind: skip to the oldest sequence still in the ring, counting the loss. */
+    /**
+     * An optional group fell a lap behind: counts the loss and moves done to the oldest sequence still
+     * in the ring, which it returns (the caller moves the group's next).
+     */
     private long overrun(long n, long h) {
         long cursor = ring.cursor();
         long oldest = Math.max(n + 1, cursor - ring.capacity);
         ring.groupAdd(group, GROUP_LOST_OFFSET, oldest - n);
-        long nextAt = ring.group(group) + GROUP_NEXT_OFFSET;
         long done = ring.done(group);
         if (done < oldest) {
             Ring.LONG.compareAndSet(memory, doneAt, done, oldest);
         }
-        Ring.LONG.compareAndSet(memory, nextAt, n, oldest);
         return oldest;
     }
 

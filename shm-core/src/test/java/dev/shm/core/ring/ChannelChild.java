@@ -40,6 +40,7 @@ public final class ChannelChild {
                 case "claim-and-hold" -> claimAndHold(options, Boolean.parseBoolean(args[2]));
                 case "sp-stream" -> singleProducerStream(options, Integer.parseInt(args[2]), Integer.parseInt(args[3]),
                         Integer.parseInt(args[4]));
+                case "lap-optional" -> lapOptional(options, Integer.parseInt(args[2]));
                 case "sleep" -> sleep(ChannelProcessesTest.sleeperSegmentOptions(Path.of(args[1])), args[2],
                         Integer.parseInt(args[3]));
                 default -> throw new IllegalArgumentException("unknown role " + args[0]);
@@ -188,6 +189,39 @@ public final class ChannelChild {
                 }
             }
             say("DONE");
+        }
+    }
+
+    /**
+     * Sends {@code count} messages of the lapped channel as fast as its required group {@code billing},
+     * consumed by a second thread of this process, lets it: each fills the slot's inline capacity with
+     * its index in every 8-byte word, so that a reader lapped while it copies would see two indices.
+     */
+    private static void lapOptional(SegmentOptions options, int count) throws Exception {
+        try (Segment segment = Segment.open(options, "lapping-producer");
+             Channel channel = Channel.declare(segment, "lapped", ChannelProcessesTest.LAPPED_OPTIONS);
+             Subscription billing = channel.subscribe("billing", true, SubscriptionMode.EXCLUSIVE)) {
+            int length = channel.inlineCapacity();
+            long[] consumed = new long[1];
+            Thread consumer = Thread.ofPlatform().start(() -> {
+                long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+                while (consumed[0] < count && System.nanoTime() < deadline) {
+                    consumed[0] += billing.poll(m -> { }, 256);
+                }
+            });
+            say("READY");
+            MemorySegment buffer = MemorySegment.ofArray(new long[length / 8]);
+            for (int index = 0; index < count; index++) {
+                for (int word = 0; word < length / 8; word++) {
+                    buffer.setAtIndex(ValueLayout.JAVA_LONG, word, index);
+                }
+                SendOutcome outcome = channel.send(buffer, 0, length);
+                if (outcome != SendOutcome.SENT) {
+                    throw new IllegalStateException("send " + index + ": " + outcome);
+                }
+            }
+            consumer.join(Duration.ofSeconds(60));
+            say("DONE " + consumed[0]);
         }
     }
 

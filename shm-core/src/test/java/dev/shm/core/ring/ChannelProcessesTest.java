@@ -22,6 +22,8 @@ import java.util.List;
 import java.util.concurrent.locks.LockSupport;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /** Channels across real processes: producers and consumers are child JVMs. */
 class ChannelProcessesTest {
@@ -59,6 +61,13 @@ class ChannelProcessesTest {
     /** A single-producer channel with a small ring, so that every producer laps it many times. */
     static final ChannelOptions SINGLE_PRODUCER_OPTIONS = CHANNEL_OPTIONS.withCapacity(64).withSingleProducer(true)
             .withSendTimeout(Duration.ofSeconds(5));
+
+    /**
+     * The lapped channel: a single producer, 16 slots of 4 KiB (4,080 bytes of payload inline), which
+     * an optional group that reads as slowly as a second process does is lapped on all the time.
+     */
+    static final ChannelOptions LAPPED_OPTIONS = CHANNEL_OPTIONS.withCapacity(16).withSlotSize(4096)
+            .withSingleProducer(true).withSendTimeout(Duration.ofSeconds(5));
 
     private record Received(int producer, int index, int flags) {
     }
@@ -269,6 +278,77 @@ class ChannelProcessesTest {
                             .isLessThan(Duration.ofSeconds(3));
                 }
             }
+        }
+    }
+
+    /**
+     * A single producer in another process laps an optional group all the time, while a required
+     * group of its own process keeps up: every message the optional group is handed is whole (one
+     * index in every word, never a mix of two laps), each at most once and in order, and what it
+     * missed is counted lost, once — whether the reader was there before the first message or joins
+     * mid-stream.
+     */
+    @ParameterizedTest(name = "joins mid-stream: {0}")
+    @ValueSource(booleans = {false, true})
+    void anOptionalGroupLappedByASingleProducerInAnotherProcessIsHandedOnlyWholeMessages(boolean joinsMidStream)
+            throws Exception {
+        Path directory = shm.directory("bus");
+        int count = 300_000;
+        try (Segment parent = Segment.open(segmentOptions(directory), "test");
+             Channel channel = Channel.declare(parent, "lapped", LAPPED_OPTIONS)) {
+            Ring ring = ring(channel);
+            int length = channel.inlineCapacity();
+            long[] seen = {0, -1, 0}; // delivered, last index, torn or out of order
+            MessageHandler check = m -> {
+                MemorySegment b = m.buffer();
+                long index = b.get(ValueLayout.JAVA_LONG_UNALIGNED, m.offset());
+                boolean whole = m.length() == length && index > seen[1] && index < count;
+                for (int word = 1; whole && word < length / 8; word++) {
+                    whole = b.get(ValueLayout.JAVA_LONG_UNALIGNED, m.offset() + 8L * word) == index;
+                }
+                seen[0]++;
+                seen[1] = Math.max(seen[1], index);
+                if (!whole) {
+                    seen[2]++;
+                }
+            };
+            Subscription monitor = joinsMidStream ? null : channel.subscribe("monitor", false);
+            try (ChildJvm producer = ChildJvm.start(ChannelChild.class, "lap-optional", directory.toString(),
+                    Integer.toString(count))) {
+                producer.awaitLine("READY", LINE);
+                long deadline = System.nanoTime() + LINE.toNanos();
+                String done = null;
+                while (done == null) {
+                    assertThat(System.nanoTime()).as("the producer finishes").isLessThan(deadline);
+                    if (monitor == null && ring.cursor() >= count / 10) {
+                        monitor = channel.subscribe("monitor", false);
+                    }
+                    if (monitor != null) {
+                        monitor.poll(check, 4);
+                    }
+                    String line = producer.pollLine();
+                    if (line != null && line.startsWith("DONE ")) {
+                        done = line;
+                    }
+                }
+                assertThat(done).as("the required group got every message").isEqualTo("DONE " + count);
+                assertThat(monitor).as("joined before the stream ended").isNotNull();
+                while (monitor.poll(check, 64) > 0) {
+                    // the last lap
+                }
+            } finally {
+                if (monitor != null) {
+                    monitor.close();
+                }
+            }
+            Channel.GroupStats stats = channel.stats().groups().stream().filter(g -> g.name().equals("monitor"))
+                    .findFirst().orElseThrow();
+            assertThat(seen[2]).as("messages handed out torn or out of order").isZero();
+            assertThat(stats.lost()).as("the optional group was lapped").isPositive();
+            assertThat(seen[0]).as("delivered").isPositive();
+            assertThat(seen[0] + stats.lost()).as("every message from its start delivered or counted lost")
+                    .isEqualTo(count - stats.start());
+            assertThat(channel.stats().corrupt()).isZero();
         }
     }
 
