@@ -52,6 +52,14 @@ public final class Channel implements AutoCloseable {
     private final long livenessNanos;
     /** The last gating sequence seen: racy by design, only ever a conservative hint ({@link #cachedRoom}). */
     private long gatingCache = Long.MIN_VALUE;
+    /**
+     * Whether a single producer marks an inline message's slot before it writes it: unless the last
+     * read of the gating found a required group and no group that producers may overrun (optional, or
+     * joining), {@link #refreshGating}. Only a reader that may be lapped needs the mark to tell a slot
+     * being written again from the message it read; recovery needs it only for a slot that holds a
+     * resource (a pool slot or a memfd), which the inline path never does.
+     */
+    private boolean markInline = true;
     /** The single producer's next sequence. */
     private long localCursor;
     /**
@@ -195,14 +203,20 @@ public final class Channel implements AutoCloseable {
                 return outcome(sequence);
             }
             long slot = ring.slot(sequence);
-            // The slot's stores follow one another, from the mark to the publication: a consumer
-            // spinning on the slot's line takes it from this core once, not once per store.
-            begin(sequence, slot);
+            // The slot's stores follow one another, from the mark (if any) to the publication: a
+            // consumer spinning on the slot's line takes it from this core once, not once per store.
+            boolean marked = markInline;
+            if (marked) {
+                begin(sequence, slot);
+            }
             memory.set(ValueLayout.JAVA_LONG, slot + SLOT_TYPE_OFFSET, typeAndLength(INLINE, (int) length));
             VarHandle.storeStoreFence(); // no payload byte beside a previous lap's type, even for recovery
             try {
                 MemorySegment.copy(source, offset, memory, slot + SLOT_BODY_OFFSET, length);
             } catch (RuntimeException e) { // the caller's memory failed (closed, or not ours to read)
+                if (!marked) {
+                    begin(sequence, slot); // the mark that abandon turns into a skip
+                }
                 abandon(sequence);
                 throw e;
             }
@@ -301,7 +315,8 @@ public final class Channel implements AutoCloseable {
 
     /**
      * Claims the next sequence: for several producers, by marking its slot as being written by this
-     * peer; a single producer marks it in {@link #begin}, right before its other stores. Returns the
+     * peer; a single producer marks it (when it does, {@link #markInline}) in {@link #begin}, right
+     * before its other stores. Returns the
      * sequence, or a negative code when the ring is full and the backpressure says so. The pool slot
      * of the slot's previous lap is freed first when nobody did.
      */
@@ -331,7 +346,7 @@ public final class Channel implements AutoCloseable {
             long cursor = ring.singleProducer ? localCursor : ring.cursor();
             long wrap = cursor - ring.capacity;
             if (!cachedRoom(cursor)) {
-                gatingCache = ring.gating();
+                refreshGating();
                 if (!hasRoom(cursor, gatingCache)) {
                     if (options.backpressure() == Backpressure.FAIL) {
                         return FULL;
@@ -444,7 +459,9 @@ public final class Channel implements AutoCloseable {
      * mark (several producers marked it when they claimed). Optional groups, which read a slot that
      * may be written again, see the mark before the new lap's bytes; recovery sees that the slot
      * was being written. The slot's type is not reset: recovery frees a {@code SLOT_REF} only when
-     * its release word names the slot's own sequence as pending.
+     * its release word names the slot's own sequence as pending. An inline message goes unmarked
+     * while no group may be lapped ({@link #markInline}): a producer that dies while writing it
+     * leaves the previous lap's header at the cursor, which every reader takes for nothing yet.
      */
     private void begin(long sequence, long slot) {
         if (ring.singleProducer) {
@@ -459,8 +476,31 @@ public final class Channel implements AutoCloseable {
         if (cachedRoom(cursor)) {
             return true;
         }
-        gatingCache = ring.gating();
+        refreshGating();
         return hasRoom(cursor, gatingCache);
+    }
+
+    /**
+     * Reads the gating sequence into {@link #gatingCache} and, for a single producer, whether its
+     * inline slots need their mark until the next read ({@link #markInline}): they do unless a
+     * required group gates it and no group may be lapped. The fence orders this producer's cursor
+     * stores before its look for such groups, as a joining group's state store comes before its read
+     * of the cursor (its start): a group the look misses starts at or after this producer's cursor,
+     * so it cannot be lapped before the cache (a done, never above the cursor) runs out and the next
+     * read, which sees it. Without a required group, the groups are read on every send and the slots
+     * are marked: no fence there.
+     */
+    private void refreshGating() {
+        long gating = ring.gating();
+        gatingCache = gating;
+        if (ring.singleProducer) {
+            if (gating == Long.MIN_VALUE || gating == Long.MAX_VALUE) {
+                markInline = true;
+            } else {
+                VarHandle.fullFence();
+                markInline = ring.mayBeLapped();
+            }
+        }
     }
 
     /**

@@ -200,6 +200,20 @@ final class Ring {
         return min;
     }
 
+    /**
+     * Whether a group exists that producers may lap: an optional group, or one joining (whose kind a
+     * producer does not know yet).
+     */
+    boolean mayBeLapped() {
+        for (int g = 0; g < maxGroups; g++) {
+            int state = groupState(g);
+            if (state == GROUP_JOINING || (state == GROUP_ACTIVE && !isRequired(g))) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** What {@link #tryJoin} returns while the group is held by another member (or has members, for an exclusive join). */
     private static final int BUSY = -1;
 

@@ -611,8 +611,8 @@ public final class Subscription implements AutoCloseable {
     }
 
     /**
-     * Whether this empty poll skips the checks below the cursor: a single producer marks its slot
-     * before it moves the cursor and publishes it before it moves the cursor again, so what such a
+     * Whether this empty poll skips the checks below the cursor: a single producer writes (marked or
+     * not) only the slot at the cursor and publishes it before it moves the cursor, so what such a
      * poll sees is nothing yet unless the header was damaged. One poll in {@link #CHECK_EVERY} looks,
      * so that damage still ends after the liveness timeout, and the others leave the cursor's line,
      * which the producer writes for every message, alone.

@@ -285,8 +285,15 @@ class ChannelProcessesTest {
      * A single producer in another process laps an optional group all the time, while a required
      * group of its own process keeps up: every message the optional group is handed is whole (one
      * index in every word, never a mix of two laps), each at most once and in order, and what it
-     * missed is counted lost, once — whether the reader was there before the first message or joins
-     * mid-stream.
+     * missed is counted lost.
+     *
+     * <p>Such a reader tells a slot being written again from the message it read only by the
+     * producer's mark. A single producer skips the mark of its inline slots while no group may be
+     * lapped, and marks them from its next read of the gating on — at the latest a lap after the
+     * reader's start — whether the reader was there before the first message or joins mid-stream.
+     * A torn copy needs the two processes to meet in one slot at the wrong moment, so besides the
+     * messages this test watches the slot at the cursor: the mark shows there, from another
+     * process, once the reader is in (and never before, with only the required group).
      */
     @ParameterizedTest(name = "joins mid-stream: {0}")
     @ValueSource(booleans = {false, true})
@@ -313,15 +320,28 @@ class ChannelProcessesTest {
                 }
             };
             Subscription monitor = joinsMidStream ? null : channel.subscribe("monitor", false);
+            long marksBefore = 0;
+            long marksAfter = 0;
             try (ChildJvm producer = ChildJvm.start(ChannelChild.class, "lap-optional", directory.toString(),
                     Integer.toString(count))) {
                 producer.awaitLine("READY", LINE);
                 long deadline = System.nanoTime() + LINE.toNanos();
+                long markedFrom = joinsMidStream ? Long.MAX_VALUE : ring.capacity;
                 String done = null;
                 while (done == null) {
                     assertThat(System.nanoTime()).as("the producer finishes").isLessThan(deadline);
-                    if (monitor == null && ring.cursor() >= count / 10) {
-                        monitor = channel.subscribe("monitor", false);
+                    long cursor = ring.cursor();
+                    long h = ring.header(ring.slot(cursor));
+                    if (RingDescriptor.isTag(h, cursor) && RingDescriptor.state(h) == RingDescriptor.WRITING) {
+                        if (cursor >= markedFrom) {
+                            marksAfter++;
+                        } else if (monitor == null) {
+                            marksBefore++;
+                        }
+                    }
+                    if (monitor == null && cursor >= count / 10) {
+                        monitor = channel.subscribe("monitor", false); // into a stream of unmarked slots
+                        markedFrom = channel.stats().groups().getLast().start() + ring.capacity;
                     }
                     if (monitor != null) {
                         monitor.poll(check, 4);
@@ -348,6 +368,8 @@ class ChannelProcessesTest {
             assertThat(seen[0]).as("delivered").isPositive();
             assertThat(seen[0] + stats.lost()).as("every message from its start delivered or counted lost")
                     .isEqualTo(count - stats.start());
+            assertThat(marksAfter).as("slots seen marked while the optional group could be lapped").isPositive();
+            assertThat(marksBefore).as("slots seen marked while only the required group read").isZero();
             assertThat(channel.stats().corrupt()).isZero();
         }
     }
