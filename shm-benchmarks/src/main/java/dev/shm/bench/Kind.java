@@ -7,8 +7,8 @@ import java.util.stream.Collectors;
 public enum Kind {
     /** Two JVMs spinning on one mapped long each: the floor no transport can beat. */
     FLOOR("floor", true, false),
-    /** Two rings of slots laid out as ours, with no protocol: what walking a ring costs, round trips only. */
-    RAW_RING("raw-ring", true, false),
+    /** Two rings of slots laid out as ours, with no protocol: what walking a ring costs. */
+    RAW_RING("raw-ring", true, true),
     /** Our channel, single producer, busy-spin. */
     SHM("shm", true, true),
     /** Aeron IPC, embedded media driver with one SHARED thread (backoff idle). */

@@ -16,16 +16,20 @@ import java.nio.file.StandardOpenOption;
  * are (a 16-byte header, then the payload; slots rounded to 32 bytes; 4,096 slots up to 4 KiB, 16
  * above), with nothing of a protocol. The sender stores the length, copies the payload and stores
  * the slot's sequence with release; the receiver spins on the next slot's header with acquire, reads
- * the payload and moves a private position. No claim, no consumer position in shared memory, no
- * flow control (a ping-pong never laps), no crash safety, no checks of what it reads.
+ * the payload and moves its position, which it publishes (release) once per poll, as Agrona's ring
+ * does its head; the sender reads it only when its cached copy leaves no room. No claim, no groups,
+ * no marks, no wake-ups, no crash safety, no checks of what it reads.
  *
  * <p>With {@link Kind#FLOOR}, which moves no payload, it brackets the transports: what walking
- * slots of a ring costs with {@code java.lang.foreign} and no bookkeeping. Round trips only.
+ * slots of a ring costs with {@code java.lang.foreign} and no bookkeeping, in a round trip and in
+ * a stream.
  */
 final class RawRingEndpoint extends Endpoint {
 
     private static final VarHandle LONG = ValueLayout.JAVA_LONG.varHandle();
     private static final int HEADER = 16;
+    /** Two cache lines: what the adjacent-line prefetcher pairs, so the two positions share nothing. */
+    private static final int LINE = 128;
 
     private final Arena arena = Arena.ofShared();
     private final MemorySegment rings;
@@ -35,14 +39,21 @@ final class RawRingEndpoint extends Endpoint {
     private final int slotSize;
     private final int payload;
     private final MemorySegment source;
+    /** Where the other side publishes how far it read the ring this side writes. */
+    private final long outRead;
+    /** Where this side publishes how far it read the ring it reads. */
+    private final long inRead;
     private long sent;
     private long position;
+    /** The last value read at {@link #outRead}: this side may write up to a ring ahead of it. */
+    private long readCache;
 
     RawRingEndpoint(Spec spec, boolean parent) {
         this.payload = spec.payload();
         this.slots = payload <= 4096 ? 4096 : 16;
         this.slotSize = inlineSlotSize(HEADER, payload);
         long ringLength = (long) slots * slotSize;
+        long fileLength = 2 * ringLength + 2 * LINE;
         Path file = spec.dir().resolve("raw-ring.bin");
         try (FileChannel channel = parent
                 ? FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.READ, StandardOpenOption.WRITE)
@@ -50,17 +61,19 @@ final class RawRingEndpoint extends Endpoint {
             if (parent) {
                 // Written, not only sized: no page is faulted in during the measurement.
                 ByteBuffer zeros = ByteBuffer.allocate(1 << 20);
-                for (long at = 0; at < 2 * ringLength; at += zeros.capacity()) {
-                    zeros.clear().limit((int) Math.min(zeros.capacity(), 2 * ringLength - at));
+                for (long at = 0; at < fileLength; at += zeros.capacity()) {
+                    zeros.clear().limit((int) Math.min(zeros.capacity(), fileLength - at));
                     channel.write(zeros, at);
                 }
             }
-            rings = channel.map(FileChannel.MapMode.READ_WRITE, 0, 2 * ringLength, arena);
+            rings = channel.map(FileChannel.MapMode.READ_WRITE, 0, fileLength, arena);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot map " + file, e);
         }
         this.out = parent ? 0 : ringLength;
         this.in = parent ? ringLength : 0;
+        this.outRead = 2 * ringLength + (parent ? LINE : 0);
+        this.inRead = 2 * ringLength + (parent ? 0 : LINE);
         this.source = Arena.ofAuto().allocate(payload, 64);
     }
 
@@ -72,6 +85,13 @@ final class RawRingEndpoint extends Endpoint {
 
     private void put(MemorySegment from, long offset, long length) {
         long sequence = sent++;
+        while (sequence - readCache >= slots) {
+            readCache = (long) LONG.getAcquire(rings, outRead);
+            if (sequence - readCache >= slots) {
+                Thread.onSpinWait();
+                checkAborted();
+            }
+        }
         long slot = out + (sequence & (slots - 1)) * slotSize;
         rings.set(ValueLayout.JAVA_LONG, slot + 8, length);
         MemorySegment.copy(from, offset, rings, slot + HEADER, length);
@@ -102,6 +122,9 @@ final class RawRingEndpoint extends Endpoint {
             }
             position++;
             taken++;
+        }
+        if (taken > 0) {
+            LONG.setRelease(rings, inRead, position);
         }
         return taken;
     }
