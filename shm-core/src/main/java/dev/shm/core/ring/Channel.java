@@ -67,7 +67,7 @@ public final class Channel implements AutoCloseable {
      * there on, room in the ring (or no required group) means the slot is free, with no read of its
      * header — the read that would wait for the consumer's core to give the line back.
      */
-    private final long ownLapsFrom;
+    private long ownLapsFrom;
     /** The single producer's slots whose last lap (written by this channel) was a {@code SLOT_REF}, one bit each. */
     private final long[] refSlots;
     private volatile boolean closed;
@@ -389,6 +389,16 @@ public final class Channel implements AutoCloseable {
             long previous = ring.header(slot);
             boolean free = isTag(previous, wrap) && (state(previous) == PUBLISHED || state(previous) == SKIP);
             if (ring.singleProducer) {
+                if (isTag(previous, cursor) && (state(previous) == PUBLISHED || state(previous) == SKIP)) {
+                    // The producer before this one published this sequence (or turned it into a skip)
+                    // and died before it moved the cursor over it: move the cursor on, and read the
+                    // headers for a lap from there (that slot's last lap was not this channel's).
+                    localCursor = cursor + 1;
+                    ownLapsFrom = localCursor + ring.capacity;
+                    Ring.LONG.setVolatile(memory, (long) CURSOR_OFFSET, localCursor);
+                    ring.wakeConsumers();
+                    continue;
+                }
                 if (!free) {
                     // The previous lap is still being skipped by recovery, or the header is damaged.
                     if (blockedSince == 0) {

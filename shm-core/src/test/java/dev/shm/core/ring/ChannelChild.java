@@ -39,7 +39,7 @@ public final class ChannelChild {
                         Integer.parseInt(args[5]), Path.of(args[6]), Long.parseLong(args[7]));
                 case "claim-and-hold" -> claimAndHold(options, Boolean.parseBoolean(args[2]));
                 case "sp-stream" -> singleProducerStream(options, Integer.parseInt(args[2]), Integer.parseInt(args[3]),
-                        Integer.parseInt(args[4]));
+                        Integer.parseInt(args[4]), Integer.parseInt(args[5]));
                 case "lap-optional" -> lapOptional(options, Integer.parseInt(args[2]));
                 case "sleep" -> sleep(ChannelProcessesTest.sleeperSegmentOptions(Path.of(args[1])), args[2],
                         Integer.parseInt(args[3]));
@@ -158,9 +158,12 @@ public final class ChannelChild {
      * {@code DONE} at the end. Its payloads are inline or in pool slots, never a memfd (those die
      * with their sender, and this process is killed). With {@code claimAt} at or above 0, it claims a
      * slot after that many sends, says {@code CLAIMED}, and waits to be killed with the slot claimed.
+     * With {@code publishAt} at or above 0, after sending that message it moves the ring's cursor
+     * back over it — the state of a producer killed between its publication and its store of the
+     * cursor — says {@code PUBLISHED <n>} (n messages sent), and waits to be killed.
      */
-    private static void singleProducerStream(SegmentOptions options, int producer, int quota, int claimAt)
-            throws Exception {
+    private static void singleProducerStream(SegmentOptions options, int producer, int quota, int claimAt,
+            int publishAt) throws Exception {
         try (Segment segment = Segment.open(options, "sp-producer-" + producer);
              Channel channel = Channel.declare(segment, "sp", ChannelProcessesTest.SINGLE_PRODUCER_OPTIONS)) {
             MemorySegment buffer = MemorySegment.ofArray(new long[4096 / 8]);
@@ -177,6 +180,12 @@ public final class ChannelChild {
                 fill(buffer, producer, index, length);
                 SendOutcome outcome = channel.send(buffer, 0, length);
                 if (outcome == SendOutcome.SENT) {
+                    if (index == publishAt) {
+                        Ring ring = ChannelProcessesTest.ring(channel);
+                        Ring.LONG.setVolatile(ring.memory, (long) RingDescriptor.CURSOR_OFFSET, ring.cursor() - 1);
+                        say("PUBLISHED " + (index + 1));
+                        Thread.sleep(Duration.ofMinutes(5));
+                    }
                     index++;
                     if (index % 64 == 0) {
                         say("SENT " + index);

@@ -376,8 +376,9 @@ class ChannelProcessesTest {
 
     /**
      * A single producer is SIGKILLed mid-stream, four times (the first time with a slot claimed and
-     * not published), and another process takes the channel over each time (after the dead one is
-     * recovered); the last one finishes. The consumer gets
+     * not published, the second with a message published and the cursor not yet moved over it), and
+     * another process takes the channel over each time (after the dead one is recovered); the last
+     * one finishes. The consumer gets
      * every message a producer said it sent, each once, in order, checksums intact — across the
      * slot the dead producer had claimed, and across the first lap of each new producer, which has
      * to read the headers that the previous one left.
@@ -412,13 +413,18 @@ class ChannelProcessesTest {
                 // The first one dies with a slot claimed, after it lapped the ring: deterministically
                 // between claim and publish, in its fast path.
                 int claimAt = round == 0 ? 5 * SINGLE_PRODUCER_OPTIONS.capacity() + 3 : -1;
+                // The second one dies right after a publication, before its store of the cursor: its
+                // successor finds the slot at the cursor holding the cursor's own sequence.
+                int publishAt = round == 1 ? 3 * SINGLE_PRODUCER_OPTIONS.capacity() + 5 : -1;
                 try (ChildJvm producer = ChildJvm.start(ChannelChild.class, "sp-stream", directory.toString(),
-                        Integer.toString(round), Integer.toString(quota), Integer.toString(claimAt))) {
+                        Integer.toString(round), Integer.toString(quota), Integer.toString(claimAt),
+                        Integer.toString(publishAt))) {
                     int peer = Integer.parseInt(producer.awaitLine("READY", LINE));
-                    long until = System.nanoTime()
-                            + Duration.ofMillis(last || claimAt >= 0 ? 60_000 : 150 + random.nextInt(250)).toNanos();
+                    long until = System.nanoTime() + Duration.ofMillis(last || claimAt >= 0 || publishAt >= 0 ? 60_000
+                            : 150 + random.nextInt(250)).toNanos();
                     int said = 0;
                     boolean claimed = false;
+                    boolean published = false;
                     while (System.nanoTime() < until) {
                         subscription.poll(handler, 256);
                         String line = producer.pollLine();
@@ -428,12 +434,18 @@ class ChannelProcessesTest {
                             claimed = true;
                             said = claimAt;
                             break;
+                        } else if (line != null && line.startsWith("PUBLISHED ")) {
+                            published = true;
+                            said = Integer.parseInt(line.substring(10));
+                            break;
                         } else if ("DONE".equals(line)) {
                             said = quota;
                             break;
                         }
                     }
                     assertThat(claimed).as("producer %d claimed a slot and waits", round).isEqualTo(claimAt >= 0);
+                    assertThat(published).as("producer %d published and moved the cursor back", round)
+                            .isEqualTo(publishAt >= 0);
                     if (!last) {
                         assertThat(said).as("producer %d is killed mid-stream", round).isGreaterThan(0).isLessThan(quota);
                         producer.kill();
