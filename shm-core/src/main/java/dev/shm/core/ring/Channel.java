@@ -57,7 +57,7 @@ public final class Channel implements AutoCloseable {
      * read of the gating found a required group and no group that producers may overrun (optional, or
      * joining), {@link #refreshGating}. Only a reader that may be lapped needs the mark to tell a slot
      * being written again from the message it read; recovery needs it only for a slot that holds a
-     * resource (a pool slot or a memfd), which the inline path never does.
+     * pool slot, which the inline path never does.
      */
     private boolean markInline = true;
     /** The single producer's next sequence. */
@@ -494,8 +494,10 @@ public final class Channel implements AutoCloseable {
      * Reads the gating sequence into {@link #gatingCache} and, for a single producer, whether its
      * inline slots need their mark until the next read ({@link #markInline}): they do unless a
      * required group gates it and no group may be lapped. The fence orders this producer's cursor
-     * stores before its look for such groups, as a joining group's state store comes before its read
-     * of the cursor (its start): a group the look misses starts at or after this producer's cursor,
+     * stores (or, before its first, its read of the cursor when it opened the channel, which the
+     * producer before it stored) before its look for such groups, as a joining group's state store
+     * comes before its read of the cursor (its start): a group the look misses starts at or after
+     * this producer's cursor,
      * so it cannot be lapped before the cache (a done, never above the cursor) runs out and the next
      * read, which sees it. Without a required group, the groups are read on every send and the slots
      * are marked: no fence there.

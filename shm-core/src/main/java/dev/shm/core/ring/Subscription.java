@@ -28,7 +28,8 @@ import java.time.Duration;
  * <h2>Crashes</h2>
  * A member that dies with a message claimed leaves it to recovery, which hands it back to the group
  * flagged redelivered. A producer that dies between claim and publish leaves a hole that recovery
- * (or, when its slot names no writer, a member after the liveness timeout) fills with a skip.
+ * (or, when its slot names no writer, a member after the liveness timeout) fills with a skip; a
+ * single producer's slot at the cursor is left to (or given back for) the producer that takes over.
  *
  * <p>Thread-safety: one thread per subscription.
  */
@@ -624,7 +625,7 @@ public final class Subscription implements AutoCloseable {
     /**
      * A sequence below the cursor whose slot is still the old lap's: fill it after the liveness
      * timeout. From several producers, a producer died between its claim and its mark (a skip);
-     * from a single producer, which marks before it moves the cursor, the header was damaged (a skip
+     * from a single producer, which publishes before it moves the cursor, the header was damaged (a skip
      * counted as corrupt).
      */
     private void checkHole(long n, long h) {
