@@ -39,7 +39,7 @@ public final class ChannelChild {
                         Integer.parseInt(args[5]), Path.of(args[6]), Long.parseLong(args[7]));
                 case "claim-and-hold" -> claimAndHold(options, Boolean.parseBoolean(args[2]));
                 case "sp-stream" -> singleProducerStream(options, Integer.parseInt(args[2]), Integer.parseInt(args[3]),
-                        Integer.parseInt(args[4]), Integer.parseInt(args[5]));
+                        args[4], Integer.parseInt(args[5]));
                 case "lap-optional" -> lapOptional(options, Integer.parseInt(args[2]));
                 case "sleep" -> sleep(ChannelProcessesTest.sleeperSegmentOptions(Path.of(args[1])), args[2],
                         Integer.parseInt(args[3]));
@@ -156,31 +156,42 @@ public final class ChannelChild {
      * The single producer of channel {@code sp}: sends messages {@code 0..quota-1} as producer
      * {@code producer}, in bursts of 16, saying {@code SENT <n>} after every 64 sends that returned SENT, and
      * {@code DONE} at the end. Its payloads are inline or in pool slots, never a memfd (those die
-     * with their sender, and this process is killed). With {@code claimAt} at or above 0, it claims a
-     * slot after that many sends, says {@code CLAIMED}, and waits to be killed with the slot claimed.
-     * With {@code publishAt} at or above 0, after sending that message it moves the ring's cursor
-     * back over it — the state of a producer killed between its publication and its store of the
-     * cursor — says {@code PUBLISHED <n>} (n messages sent), and waits to be killed.
+     * with their sender, and this process is killed). After {@code at} sends it leaves a state that a
+     * kill at one moment of a send leaves, says so, and waits to be killed, as {@code dies} says:
+     * {@code claimed} claims the next slot ({@code CLAIMED}); {@code torn} writes the next slot's type
+     * and half a payload without a mark, as an inline send with no group that may be lapped does
+     * before it publishes ({@code TORN}); {@code published} sends one more message and moves the
+     * ring's cursor back over it, as if killed before its store of the cursor ({@code PUBLISHED <n>},
+     * n counting that message); {@code none} never dies on purpose.
      */
-    private static void singleProducerStream(SegmentOptions options, int producer, int quota, int claimAt,
-            int publishAt) throws Exception {
+    private static void singleProducerStream(SegmentOptions options, int producer, int quota, String dies, int at)
+            throws Exception {
         try (Segment segment = Segment.open(options, "sp-producer-" + producer);
              Channel channel = Channel.declare(segment, "sp", ChannelProcessesTest.SINGLE_PRODUCER_OPTIONS)) {
             MemorySegment buffer = MemorySegment.ofArray(new long[4096 / 8]);
             say("READY " + segment.peerId());
             int index = 0;
             while (index < quota) {
-                if (index == claimAt) {
+                if (index == at && dies.equals("claimed")) {
                     java.lang.reflect.Method claim = Channel.class.getDeclaredMethod("claim");
                     claim.setAccessible(true);
                     say("CLAIMED " + claim.invoke(channel));
+                    Thread.sleep(Duration.ofMinutes(5));
+                }
+                if (index == at && dies.equals("torn")) {
+                    Ring ring = ChannelProcessesTest.ring(channel);
+                    long slot = ring.slot(ring.cursor());
+                    ring.memory.set(ValueLayout.JAVA_LONG, slot + RingDescriptor.SLOT_TYPE_OFFSET,
+                            RingDescriptor.typeAndLength(RingDescriptor.INLINE, 64));
+                    ring.memory.asSlice(slot + RingDescriptor.SLOT_BODY_OFFSET, 32).fill((byte) 0x5A);
+                    say("TORN " + index);
                     Thread.sleep(Duration.ofMinutes(5));
                 }
                 int length = Math.min(lengthOf(index), 4000);
                 fill(buffer, producer, index, length);
                 SendOutcome outcome = channel.send(buffer, 0, length);
                 if (outcome == SendOutcome.SENT) {
-                    if (index == publishAt) {
+                    if (index == at && dies.equals("published")) {
                         Ring ring = ChannelProcessesTest.ring(channel);
                         Ring.LONG.setVolatile(ring.memory, (long) RingDescriptor.CURSOR_OFFSET, ring.cursor() - 1);
                         say("PUBLISHED " + (index + 1));

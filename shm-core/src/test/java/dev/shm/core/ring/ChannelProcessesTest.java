@@ -375,10 +375,11 @@ class ChannelProcessesTest {
     }
 
     /**
-     * A single producer is SIGKILLed mid-stream, four times (the first time with a slot claimed and
-     * not published, the second with a message published and the cursor not yet moved over it), and
-     * another process takes the channel over each time (after the dead one is recovered); the last
-     * one finishes. The consumer gets
+     * A single producer is SIGKILLed mid-stream, five times — the first with a slot claimed and not
+     * published, the second with a message published and the cursor not yet moved over it, the third
+     * half-way through writing an inline message into an unmarked slot (it has only a required
+     * group, so it does not mark), the others at random — and another process takes the channel
+     * over each time (after the dead one is recovered); the last one finishes. The consumer gets
      * every message a producer said it sent, each once, in order, checksums intact — across the
      * slot the dead producer had claimed, and across the first lap of each new producer, which has
      * to read the headers that the previous one left.
@@ -387,7 +388,7 @@ class ChannelProcessesTest {
     void aSingleProducerKilledMidStreamIsTakenOverWithNothingLostOrDuplicated() throws Exception {
         Path directory = shm.directory("bus");
         java.util.SplittableRandom random = new java.util.SplittableRandom(11);
-        int rounds = 5;
+        int rounds = 6;
         try (Segment parent = Segment.open(segmentOptions(directory), "test");
              Channel channel = Channel.declare(parent, "sp", SINGLE_PRODUCER_OPTIONS);
              Subscription subscription = channel.subscribe("billing", true)) {
@@ -412,40 +413,52 @@ class ChannelProcessesTest {
                 int quota = last ? 3000 : 1_000_000; // the killed ones are never done
                 // The first one dies with a slot claimed, after it lapped the ring: deterministically
                 // between claim and publish, in its fast path.
-                int claimAt = round == 0 ? 5 * SINGLE_PRODUCER_OPTIONS.capacity() + 3 : -1;
                 // The second one dies right after a publication, before its store of the cursor: its
-                // successor finds the slot at the cursor holding the cursor's own sequence.
-                int publishAt = round == 1 ? 3 * SINGLE_PRODUCER_OPTIONS.capacity() + 5 : -1;
+                // successor finds the slot at the cursor holding the cursor's own sequence. The third
+                // dies while it writes an unmarked slot: its successor finds the previous lap's header
+                // over half a new message.
+                String dies = switch (round) {
+                    case 0 -> "claimed";
+                    case 1 -> "published";
+                    case 2 -> "torn";
+                    default -> "none";
+                };
+                int at = switch (round) {
+                    case 0 -> 5 * SINGLE_PRODUCER_OPTIONS.capacity() + 3;
+                    case 1 -> 3 * SINGLE_PRODUCER_OPTIONS.capacity() + 5;
+                    case 2 -> 2 * SINGLE_PRODUCER_OPTIONS.capacity() + 7;
+                    default -> -1;
+                };
                 try (ChildJvm producer = ChildJvm.start(ChannelChild.class, "sp-stream", directory.toString(),
-                        Integer.toString(round), Integer.toString(quota), Integer.toString(claimAt),
-                        Integer.toString(publishAt))) {
+                        Integer.toString(round), Integer.toString(quota), dies, Integer.toString(at))) {
                     int peer = Integer.parseInt(producer.awaitLine("READY", LINE));
-                    long until = System.nanoTime() + Duration.ofMillis(last || claimAt >= 0 || publishAt >= 0 ? 60_000
-                            : 150 + random.nextInt(250)).toNanos();
+                    long until = System.nanoTime()
+                            + Duration.ofMillis(last || at >= 0 ? 60_000 : 150 + random.nextInt(250)).toNanos();
                     int said = 0;
-                    boolean claimed = false;
-                    boolean published = false;
+                    String died = "none";
                     while (System.nanoTime() < until) {
                         subscription.poll(handler, 256);
                         String line = producer.pollLine();
                         if (line != null && line.startsWith("SENT ")) {
                             said = Integer.parseInt(line.substring(5));
                         } else if (line != null && line.startsWith("CLAIMED ")) {
-                            claimed = true;
-                            said = claimAt;
+                            died = "claimed";
+                            said = at;
                             break;
                         } else if (line != null && line.startsWith("PUBLISHED ")) {
-                            published = true;
+                            died = "published";
                             said = Integer.parseInt(line.substring(10));
+                            break;
+                        } else if (line != null && line.startsWith("TORN ")) {
+                            died = "torn";
+                            said = at;
                             break;
                         } else if ("DONE".equals(line)) {
                             said = quota;
                             break;
                         }
                     }
-                    assertThat(claimed).as("producer %d claimed a slot and waits", round).isEqualTo(claimAt >= 0);
-                    assertThat(published).as("producer %d published and moved the cursor back", round)
-                            .isEqualTo(publishAt >= 0);
+                    assertThat(died).as("producer %d waits in the state it was told to die in", round).isEqualTo(dies);
                     if (!last) {
                         assertThat(said).as("producer %d is killed mid-stream", round).isGreaterThan(0).isLessThan(quota);
                         producer.kill();
@@ -461,8 +474,8 @@ class ChannelProcessesTest {
                     }
                     assertThat(next[round]).as("messages of producer %d it said it sent", round)
                             .isGreaterThanOrEqualTo(said);
-                    if (claimed) {
-                        assertThat(next[round]).as("nothing of the claimed slot arrives").isEqualTo(claimAt);
+                    if (died.equals("claimed") || died.equals("torn")) {
+                        assertThat(next[round]).as("nothing of the %s slot arrives", died).isEqualTo(at);
                     }
                     if (last) {
                         assertThat(said).isEqualTo(quota);
