@@ -497,10 +497,9 @@ public final class Channel implements AutoCloseable {
      * stores (or, before its first, its read of the cursor when it opened the channel, which the
      * producer before it stored) before its look for such groups, as a joining group's state store
      * comes before its read of the cursor (its start): a group the look misses starts at or after
-     * this producer's cursor,
-     * so it cannot be lapped before the cache (a done, never above the cursor) runs out and the next
-     * read, which sees it. Without a required group, the groups are read on every send and the slots
-     * are marked: no fence there.
+     * this producer's cursor, so it cannot be lapped before the cache (a done, never above the
+     * cursor) runs out and the next read, which sees it. Without a required group, the groups are
+     * read on every send and the slots are marked: no fence there.
      */
     private void refreshGating() {
         long gating = ring.gating();
