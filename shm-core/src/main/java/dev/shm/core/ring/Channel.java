@@ -493,35 +493,36 @@ public final class Channel implements AutoCloseable {
     /**
      * Reads the gating sequence into {@link #gatingCache} and, for a single producer, whether its
      * inline slots need their mark until the next read ({@link #markInline}): they do unless a
-     * required group gates it and no group may be lapped. The fence orders this producer's cursor
-     * stores (or, before its first, its read of the cursor when it opened the channel, which the
-     * producer before it stored) before its look for such groups, as a joining group's state store
-     * comes before its read of the cursor (its start): a group the look misses starts at or after
-     * this producer's cursor, so it cannot be lapped before the cache (a done, never above the
-     * cursor) runs out and the next read, which sees it. Without a required group, the groups are
-     * read on every send and the slots are marked: no fence there.
+     * required group gates it and no group may be lapped.
+     *
+     * <p>The fence orders this producer's cursor stores (or, before its first, its read of the
+     * cursor when it opened the channel, which the producer before it stored) before its reads of the
+     * groups, as a joining group's state store comes before its read of the cursor (its start). So a
+     * group these reads miss starts at or after the cursor read here ({@code reached}; several
+     * producers read the shared cursor, before the groups). Until the cache runs out, which takes at
+     * most a lap past a cache never above the cursor (a group's done, or {@code reached}), the
+     * producer overwrites no message from that start on, and the next read sees the group: a required
+     * group gates it from its start, and an optional one is never lapped unmarked. Without a required
+     * group, the cache is {@code reached}: as if a group were done up to there.
      */
     private void refreshGating() {
+        VarHandle.fullFence();
+        long reached = ring.singleProducer ? localCursor : ring.cursor();
         long gating = ring.gating();
-        gatingCache = gating;
+        boolean gated = gating != Long.MIN_VALUE && gating != Long.MAX_VALUE;
+        gatingCache = gating == Long.MAX_VALUE ? reached : gating;
         if (ring.singleProducer) {
-            if (gating == Long.MIN_VALUE || gating == Long.MAX_VALUE) {
-                markInline = true;
-            } else {
-                VarHandle.fullFence();
-                markInline = ring.mayBeLapped();
-            }
+            markInline = !gated || ring.mayBeLapped();
         }
     }
 
     /**
-     * Whether the cached gating sequence lets {@code cursor} be claimed. A cache that saw no required
-     * group says nothing: one may have joined since, and it gates producers from its start on (a
-     * group's done only moves forward and a new group starts at the cursor, so a cache of a real
-     * group's done stays conservative).
+     * Whether the cached gating sequence lets {@code cursor} be claimed: a group's done only moves
+     * forward and a group that joins starts at or after the cache ({@link #refreshGating}), so the
+     * cache stays conservative for a lap.
      */
     private boolean cachedRoom(long cursor) {
-        return gatingCache != Long.MAX_VALUE && hasRoom(cursor, gatingCache);
+        return hasRoom(cursor, gatingCache);
     }
 
     /** Whether sequence {@code cursor} may be claimed with the groups at {@code gating}. */
