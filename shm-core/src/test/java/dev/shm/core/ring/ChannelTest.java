@@ -381,9 +381,9 @@ class ChannelTest {
 
     /**
      * A producer with no required group reads the groups again a lap after the cursor it had reached
-     * when it last read them, so a group that joins meanwhile — more than a lap after that read, or
-     * less — gates it from its start: the ring fills with the group's messages, and the next send is
-     * refused.
+     * when it last read them, so a group that joins meanwhile — 4 and 5 sends after that read here —
+     * gates it from its start: the ring fills with the group's messages, and the next send is
+     * refused (a cache a lap too far would let it overwrite the group's first message).
      */
     @Test
     void aRequiredGroupThatJoinsAfterAProducerSentWithoutOneGatesThatProducer() {
