@@ -295,9 +295,9 @@ public final class Channel implements AutoCloseable {
 
     /** Ends the leases of memfd payloads that every required group is done with. */
     private void reclaimMemfds() {
-        // The fence orders this producer's cursor stores before its reads of the groups, as a joining
-        // group's state store comes before its read of the cursor: a group these reads miss starts
-        // past every sequence published here, so no lease it will need is ended.
+        // The fence of refreshGating, for the same reason: a group these reads miss starts past every
+        // sequence published here, so no lease it will need is ended. (Not refreshGating itself: close
+        // calls this from any thread, and the cache and the mark are the producer's.)
         VarHandle.fullFence();
         long gating = ring.gating();
         synchronized (pendingMemfds) {

@@ -276,7 +276,7 @@ public final class Subscription implements AutoCloseable {
                         continue;
                     }
                     if (!required) {
-                        long oldest = overrun(n, h);
+                        long oldest = overrun(n);
                         if (Ring.LONG.compareAndSet(memory, nextAt, n, oldest)) {
                             // The batch's end moves next on from here: from the start it read, the
                             // compare-and-set would fail and leave next at oldest, and the members
@@ -581,7 +581,7 @@ public final class Subscription implements AutoCloseable {
      * An optional group fell a lap behind: counts the loss and moves done to the oldest sequence still
      * in the ring, which it returns (the caller moves the group's next).
      */
-    private long overrun(long n, long h) {
+    private long overrun(long n) {
         long cursor = ring.cursor();
         long oldest = Math.max(n + 1, cursor - ring.capacity);
         ring.groupAdd(group, GROUP_LOST_OFFSET, oldest - n);
@@ -594,10 +594,10 @@ public final class Subscription implements AutoCloseable {
 
     /**
      * Whether header {@code h} says that message {@code n} is not there yet: the slot still holds the
-     * previous lap, or is being written for {@code n}. An exclusive member then stays where it is
-     * (a slot being written is the commonest thing a member that keeps up with its producer sees, and
-     * the shared way would cost it the group's next, the cursor's and done's lines), after the checks that bound a
-     * wait on a producer that died or a damaged header.
+     * previous lap, or is being written for {@code n}. An exclusive member then stays where it is (a
+     * slot being written is the commonest thing a member that keeps up with its producer sees, and
+     * the shared way would cost it the group's next, the cursor's and done's lines), after the checks
+     * that bound a wait on a producer that died or a damaged header.
      */
     private boolean notThereYet(long n, long h) {
         if (isTag(h, n - ring.capacity)) {
@@ -692,7 +692,7 @@ public final class Subscription implements AutoCloseable {
             closed = true;
             // An exclusive member says where the next member looks first (it also looks at done,
             // which is here already).
-            ring.unsubscribed(group, exclusive, exclusive && position != RESYNC ? position : Ring.UNSET);
+            ring.unsubscribed(group, exclusive, keepsItsPosition() ? position : Ring.UNSET);
         }
     }
 }
