@@ -513,8 +513,15 @@ final class Ring {
     /**
      * Frees the pool slot of a published SLOT_REF frame once every required group that applies to
      * it is done with it; a compare-and-set on the frame's release word picks the one who frees.
+     *
+     * <p>Called right after the caller's group finished the message (its DONE claim word, or an
+     * exclusive member's done). The fence orders that store before the reads of the other groups:
+     * two groups that finish the message at the same moment each store, fence, then read, so at
+     * least one sees the other done and frees the slot. Without it both may read the other's old
+     * value, and the slot would wait for the ring slot's reuse, a lap later (forever on the last lap).
      */
     void releaseIfDone(long sequence) {
+        VarHandle.fullFence();
         long slot = slot(sequence);
         long releaseAt = releaseWordAt(slot);
         long rw = (long) LONG.getAcquire(memory, releaseAt);

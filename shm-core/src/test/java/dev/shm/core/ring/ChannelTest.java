@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import dev.shm.core.segment.Segment;
 import dev.shm.core.segment.SegmentException;
 import dev.shm.core.segment.SegmentOptions;
+import dev.shm.core.segment.SlotClass;
 import dev.shm.core.segment.TestSegments;
 import dev.shm.core.testing.ShmDirectory;
 import java.lang.foreign.Arena;
@@ -15,10 +16,16 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLongArray;
+import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 class ChannelTest {
 
@@ -294,7 +301,7 @@ class ChannelTest {
             }
             assertThat(blocked).isNotDone();
             assertThat(consumer.poll(m -> { }, 1)).isEqualTo(1);
-            assertThat(blocked.get(10, java.util.concurrent.TimeUnit.SECONDS)).isEqualTo(SendOutcome.SENT);
+            assertThat(blocked.get(10, TimeUnit.SECONDS)).isEqualTo(SendOutcome.SENT);
             assertThat(drain(consumer)).hasSize(16).last().isEqualTo(bytes(8, 16));
             consumer.close();
         }
@@ -667,6 +674,85 @@ class ChannelTest {
             long expected = java.util.stream.IntStream.range(4 * small.capacity(), 5 * small.capacity())
                     .filter(i -> i % 3 == 0 || i % 7 == 0).count();
             assertThat(held).as("exactly the last lap's pool payloads").isEqualTo(expected);
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(SubscriptionMode.class)
+    void twoGroupsThatFinishAPoolPayloadAtTheSameMomentFreeItsSlotWithoutWaitingForTheNextLap(SubscriptionMode mode)
+            throws Exception {
+        // Each group's last finisher frees the pool slot, and each decides by reading the other's
+        // progress right after storing its own: without a fence between the two, both can read the
+        // other's old value and leave the slot to the ring slot's reuse, a lap later. Two members, one
+        // per group (exclusive: it moves its group's done; shared: it writes a DONE claim word), take
+        // the same messages one at a time in lockstep, round after round; after each round every pool
+        // slot must be free, with no later send to free it. (Without the fence, the exclusive case
+        // fails within a few dozen rounds here: its done word, which the other member keeps reading,
+        // waits in the store buffer for the line. The shared case's DONE goes to a line the member
+        // just took with its claim, and has not failed.)
+        SegmentOptions pooled = options.withSlotClasses(List.of(new SlotClass(256, 512)));
+        int perRound = 500;
+        int roundCount = 200;
+        try (Segment a = Segment.open(pooled, "a")) {
+            Channel orders = Channel.declare(a, "orders", ChannelOptions.defaults().withCapacity(512).withSlotSize(64));
+            Subscription[] members = {orders.subscribe("audit", true, mode), orders.subscribe("billing", true, mode)};
+            MemorySegment payload = MemorySegment.ofArray(bytes(200, 7));
+            // steps[i]: the messages member i took so far. Within a round the two members spin (one
+            // core each); between rounds they block while this thread sends the next round.
+            AtomicLongArray steps = new AtomicLongArray(2);
+            Semaphore roundStart = new Semaphore(0);
+            Semaphore roundEnd = new Semaphore(0);
+            long deadline = System.nanoTime() + 60_000_000_000L;
+            AtomicReference<Throwable> failure = new AtomicReference<>();
+            List<Thread> threads = new ArrayList<>();
+            for (int i = 0; i < 2; i++) {
+                int me = i;
+                threads.add(Thread.ofPlatform().daemon().start(() -> {
+                    try {
+                        long k = 0;
+                        for (int r = 0; r < roundCount; r++) {
+                            if (!roundStart.tryAcquire(10, TimeUnit.SECONDS)) {
+                                return;
+                            }
+                            for (long end = k + perRound; k < end; k++) {
+                                // Take message k once the other member took message k - 1 too.
+                                while (steps.get(1 - me) < k && System.nanoTime() < deadline) {
+                                    Thread.onSpinWait();
+                                }
+                                while (members[me].poll(m -> { }, 1) == 0 && System.nanoTime() < deadline) {
+                                    Thread.onSpinWait();
+                                }
+                                steps.incrementAndGet(me);
+                            }
+                            roundEnd.release();
+                        }
+                    } catch (Throwable e) {
+                        failure.set(e);
+                        roundEnd.release();
+                    }
+                }));
+            }
+            try {
+                for (int r = 0; r < roundCount; r++) {
+                    for (int i = 0; i < perRound; i++) {
+                        assertThat(orders.send(payload, 0, 200)).isEqualTo(SendOutcome.SENT);
+                    }
+                    roundStart.release(2);
+                    assertThat(roundEnd.tryAcquire(2, 20, TimeUnit.SECONDS)).isTrue();
+                    assertThat(failure.get()).isNull();
+                    long end = (long) (r + 1) * perRound;
+                    assertThat(steps.get(0)).as("messages taken by audit").isEqualTo(end);
+                    assertThat(steps.get(1)).as("messages taken by billing").isEqualTo(end);
+                    int round = r;
+                    assertThat(a.slotPool().stats()).as("round %d", round)
+                            .allSatisfy(c -> assertThat(c.free()).isEqualTo(c.total()));
+                }
+            } finally {
+                for (Thread t : threads) {
+                    t.interrupt(); // a member still waiting for a round (the test failed) stops at once
+                    t.join(30_000);
+                }
+            }
         }
     }
 
