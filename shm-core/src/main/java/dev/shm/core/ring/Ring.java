@@ -549,28 +549,64 @@ final class Ring {
         release(slot, rw);
     }
 
-    /** Frees the pool slot of the frame a producer is about to overwrite, if nobody did. */
+    /**
+     * Frees the pool slot of the frame a producer is about to overwrite, if nobody did, and waits
+     * while someone else frees it: the frame's reference must stay in place until the freer is done
+     * (its recovery reads it there). A freer that is gone without recovery is taken over.
+     */
     void releaseOnReuse(long slot, long previous) {
         if (memory.get(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET) != SLOT_REF) {
             return;
         }
-        long rw = (long) LONG.getAcquire(memory, releaseWordAt(slot));
-        if (isTag(rw, previous) && state(rw) == PENDING) {
-            release(slot, rw);
+        long releaseAt = releaseWordAt(slot);
+        while (true) {
+            long rw = (long) LONG.getAcquire(memory, releaseAt);
+            if (!isTag(rw, previous)) {
+                return;
+            }
+            if (state(rw) == PENDING) {
+                release(slot, rw);
+            } else if (state(rw) == RELEASING) {
+                if (writerGone(peer(rw))) {
+                    // Recovery finishes a dead freer's release before its entry empties: damaged.
+                    release(slot, rw);
+                    countCorrupt();
+                } else {
+                    Thread.onSpinWait(); // a live peer is freeing it: a few stores away
+                }
+            } else {
+                return;
+            }
         }
     }
 
-    private void release(long slot, long rw) {
+    /**
+     * Frees a frame's pool slot, if this call wins the frame's release word: {@code rw} is the word
+     * seen, {@code PENDING}, or {@code RELEASING} naming a peer that is gone (whose release this call
+     * finishes). The word goes through {@code RELEASING} (naming this peer) while the pool slot is
+     * freed, and the ring slot is not reused meanwhile ({@link #releaseOnReuse}): a peer that dies in
+     * between leaves a word that its recovery finds, with the reference still beside it
+     * ({@link #recover}). A gone peer may have freed the pool slot before it died (the pool's own
+     * recovery finishes a half-done free): its reference then names no slot allocated to the ring.
+     *
+     * @return whether this call freed the pool slot
+     */
+    private boolean release(long slot, long rw) {
         // Read before the compare-and-set: once the release word moves on, the next lap's producer
         // may write its own reference here.
         long ref = (long) LONG.getAcquire(memory, slot + SLOT_BODY_OFFSET);
-        if (LONG.compareAndSet(memory, releaseWordAt(slot), rw, word(tag(rw), NO_PEER, RELEASED))) {
-            if (pool.ownerOf(ref) == SlotPoolDescriptor.NO_PEER) {
-                pool.release(ref);
-            } else {
-                countCorrupt(); // the reference was damaged: the slot it named cannot be found
-            }
+        long releaseAt = releaseWordAt(slot);
+        if (!LONG.compareAndSet(memory, releaseAt, rw, word(tag(rw), me, RELEASING))) {
+            return false;
         }
+        boolean freed = false;
+        if (pool.ownerOf(ref) == SlotPoolDescriptor.NO_PEER) {
+            freed = pool.release(ref) == 0;
+        } else if (state(rw) == PENDING) {
+            countCorrupt(); // the reference was damaged: the slot it named cannot be found
+        }
+        LONG.setRelease(memory, releaseAt, word(tag(rw), NO_PEER, RELEASED));
+        return freed;
     }
 
     // ---------------------------------------------------------------- waking
@@ -734,6 +770,16 @@ final class Ring {
         boolean woke = false;
         for (int i = 0; i < capacity; i++) {
             long slot = headerLength + (long) i * slotSize;
+            // A pool slot it was freeing (first: a skip below resets the frame's type).
+            if (memory.get(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET) == SLOT_REF) {
+                long rw = (long) LONG.getAcquire(memory, releaseWordAt(slot));
+                if (state(rw) == RELEASING && peer(rw) == dead) {
+                    long ref = (long) LONG.getAcquire(memory, slot + SLOT_BODY_OFFSET);
+                    if (release(slot, rw)) {
+                        pool.countReclaimed(ref);
+                    }
+                }
+            }
             long h = header(slot);
             if (state(h) == WRITING && peer(h) == dead) {
                 long sequence = RingDescriptor.sequenceOf(tag(h), cursor + capacity);
@@ -743,8 +789,8 @@ final class Ring {
                 if (memory.get(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET) == SLOT_REF && isTag(rw, sequence)
                         && state(rw) == PENDING) {
                     long ref = memory.get(ValueLayout.JAVA_LONG, slot + SLOT_BODY_OFFSET);
-                    if (pool.ownerOf(ref) == SlotPoolDescriptor.NO_PEER) {
-                        pool.release(ref); // handed to the ring, never published
+                    if (pool.ownerOf(ref) == SlotPoolDescriptor.NO_PEER && pool.release(ref) == 0) {
+                        pool.countReclaimed(ref); // handed to the ring, never published
                     }
                 }
                 if (sequence < cursor) {

@@ -44,7 +44,7 @@ public final class RingDescriptor {
     /** {@code "shmRING1"} read as a little-endian long. */
     public static final long MAGIC = 0x31474e4952_6d6873L;
     /** The layout version. */
-    public static final int VERSION = 5;
+    public static final int VERSION = 6;
 
     public static final int MAGIC_OFFSET = 0;
     public static final int VERSION_OFFSET = 8;
@@ -172,9 +172,13 @@ public final class RingDescriptor {
     public static final int DONE = 3;
     public static final int REDELIVER = 4;
 
-    /** Release word states (the pool slot of a {@link #SLOT_REF} frame). */
+    /**
+     * Release word states (the pool slot of a {@link #SLOT_REF} frame): pending until one peer wins
+     * it, releasing (naming that peer) while it frees the pool slot, then released.
+     */
     public static final int PENDING = 1;
     public static final int RELEASED = 2;
+    public static final int RELEASING = 3;
 
     /** Frame types. */
     public static final int NONE = 0;

@@ -38,6 +38,7 @@ public final class ChannelChild {
                 case "tally" -> tally(options, args[2], Path.of(args[3]), Integer.parseInt(args[4]),
                         Integer.parseInt(args[5]), Path.of(args[6]), Long.parseLong(args[7]));
                 case "claim-and-hold" -> claimAndHold(options, Boolean.parseBoolean(args[2]));
+                case "release-and-hold" -> releaseAndHold(options, Long.parseLong(args[2]));
                 case "sp-stream" -> singleProducerStream(options, Integer.parseInt(args[2]), Integer.parseInt(args[3]),
                         args[4], Integer.parseInt(args[5]));
                 case "lap-optional" -> lapOptional(options, Integer.parseInt(args[2]));
@@ -394,6 +395,25 @@ public final class ChannelChild {
             sequence = (long) claim.invoke(channel);
         }
         say("CLAIMED " + sequence);
+        Thread.sleep(Duration.ofMinutes(5));
+    }
+
+    /**
+     * Wins the release word of {@code sequence}'s pool payload, as a peer that frees the pool slot
+     * does first, and stays there until killed: the state of a freer that dies before the pool slot
+     * is free.
+     */
+    private static void releaseAndHold(SegmentOptions options, long sequence) throws Exception {
+        Segment segment = Segment.open(options, "releaser");
+        Channel channel = Channel.declare(segment, CHANNEL, ChannelProcessesTest.CHANNEL_OPTIONS);
+        Ring ring = ChannelProcessesTest.ring(channel);
+        long releaseAt = ring.releaseWordAt(ring.slot(sequence));
+        long pending = RingDescriptor.word(sequence, RingDescriptor.NO_PEER, RingDescriptor.PENDING);
+        if (!Ring.LONG.compareAndSet(ring.memory, releaseAt, pending,
+                RingDescriptor.word(sequence, ring.me, RingDescriptor.RELEASING))) {
+            throw new IllegalStateException("the release word of " + sequence + " is not pending");
+        }
+        say("RELEASING " + ring.me);
         Thread.sleep(Duration.ofMinutes(5));
     }
 

@@ -1,6 +1,7 @@
 package dev.shm.core.ring;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.shm.core.segment.Segment;
 import dev.shm.core.testing.ChildJvm;
@@ -268,6 +269,54 @@ class ChannelCrashTest {
             assertThat(stats.published()).as(context).isGreaterThanOrEqualTo(sentTotal);
             assertThat(parent.slotPool().stats()).as(context).allSatisfy(c -> assertThat(c.free()).isEqualTo(c.total()));
             assertThat(parent.leases().leases()).as(context).isEmpty();
+        } finally {
+            children.forEach(ChildJvm::close);
+        }
+    }
+
+    @Test
+    void aPeerKilledWhileFreeingAPoolPayloadHasItFreedByItsRecoveryAndTheRingSlotWaitsForIt() throws Exception {
+        directory = shm.directory("bus");
+        try (Segment parent = Segment.open(ChannelProcessesTest.segmentOptions(directory), "test");
+             Channel channel = Channel.declare(parent, ChannelChild.CHANNEL, ChannelProcessesTest.CHANNEL_OPTIONS);
+             Subscription billing = channel.subscribe("billing", true)) {
+            Ring ring = ChannelProcessesTest.ring(channel);
+            MemorySegment pooled = MemorySegment.ofArray(new byte[300]);
+            assertThat(channel.send(pooled, 0, 300)).isEqualTo(SendOutcome.SENT);
+            long sequence = ring.cursor() - 1;
+            long slot = ring.slot(sequence);
+            long ref = ring.memory.get(ValueLayout.JAVA_LONG, slot + RingDescriptor.SLOT_BODY_OFFSET);
+            assertThat(parent.slotPool().isCurrent(ref)).isTrue();
+
+            // Another process wins the frame's release word, then dies before it frees the pool slot.
+            ChildJvm releaser = child("release-and-hold", Long.toString(sequence));
+            int releaserPeer = Integer.parseInt(releaser.awaitLine("RELEASING", LINE));
+            assertThat(billing.poll(m -> { }, 10)).isEqualTo(1);
+            assertThat(parent.slotPool().isCurrent(ref)).as("the group is done, but the release is another's").isTrue();
+
+            // A lap later the producer reaches the ring slot while the releaser lives: it waits, and the
+            // reference stays in place for the releaser's recovery.
+            MemorySegment inline = MemorySegment.ofArray(new byte[20]);
+            for (int i = 0; i < ChannelProcessesTest.CHANNEL_OPTIONS.capacity() - 1; i++) {
+                assertThat(channel.send(inline, 0, 20)).isEqualTo(SendOutcome.SENT);
+                assertThat(billing.poll(m -> { }, 10)).isEqualTo(1);
+            }
+            java.util.concurrent.CompletableFuture<SendOutcome> reuse = java.util.concurrent.CompletableFuture
+                    .supplyAsync(() -> channel.send(inline, 0, 20));
+            assertThatThrownBy(() -> reuse.get(300, java.util.concurrent.TimeUnit.MILLISECONDS))
+                    .as("the send that reuses the ring slot waits for the releaser")
+                    .isInstanceOf(java.util.concurrent.TimeoutException.class);
+            assertThat(ring.memory.get(ValueLayout.JAVA_LONG, slot + RingDescriptor.SLOT_BODY_OFFSET)).isEqualTo(ref);
+            assertThat(parent.slotPool().isCurrent(ref)).isTrue();
+
+            releaser.kill();
+            assertThat(reuse.get(LINE.toSeconds(), java.util.concurrent.TimeUnit.SECONDS)).isEqualTo(SendOutcome.SENT);
+            assertThat(parent.slotPool().isCurrent(ref)).as("freed by the releaser's recovery").isFalse();
+            assertThat(parent.slotPool().stats()).allSatisfy(c -> assertThat(c.free()).isEqualTo(c.total()));
+            assertThat(parent.slotPool().stats().getFirst().reclaimed()).as("counted as reclaimed").isEqualTo(1);
+            assertThat(billing.poll(m -> { }, 10)).as("the message in the reused slot").isEqualTo(1);
+            assertThat(channel.stats().corrupt()).isZero();
+            assertThat(releaserPeer).isNotEqualTo(parent.peerId());
         } finally {
             children.forEach(ChildJvm::close);
         }

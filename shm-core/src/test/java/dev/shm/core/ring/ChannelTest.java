@@ -757,6 +757,34 @@ class ChannelTest {
     }
 
     @Test
+    void aProducerTakesOverTheReleaseOfAPoolPayloadWhoseFreerIsNoAttachedPeer() throws Exception {
+        // Recovery finishes a dead freer's release before the peer's entry empties, so a word naming
+        // a peer that is not attached was damaged: the producer that reuses the ring slot frees the
+        // pool slot itself (counted corrupt) instead of waiting for good.
+        try (Segment a = Segment.open(options, "a")) {
+            Channel orders = Channel.declare(a, "orders", small);
+            Subscription billing = orders.subscribe("billing", true);
+            Ring ring = ChannelProcessesTest.ring(orders);
+            assertThat(orders.send(bytes(300, 1))).isEqualTo(SendOutcome.SENT);
+            long sequence = ring.cursor() - 1;
+            long slot = ring.slot(sequence);
+            long ref = ring.memory.get(ValueLayout.JAVA_LONG, slot + RingDescriptor.SLOT_BODY_OFFSET);
+            int nobody = options.maxPeers() - 1;
+            ring.memory.set(ValueLayout.JAVA_LONG, ring.releaseWordAt(slot),
+                    RingDescriptor.word(sequence, nobody, RingDescriptor.RELEASING));
+            assertThat(drain(billing)).hasSize(1);
+            assertThat(a.slotPool().isCurrent(ref)).as("the word says another peer frees it").isTrue();
+            for (int i = 0; i < small.capacity(); i++) {
+                assertThat(orders.send(bytes(20, i))).isEqualTo(SendOutcome.SENT);
+                assertThat(drain(billing)).hasSize(1);
+            }
+            assertThat(a.slotPool().isCurrent(ref)).as("freed by the producer that reused the ring slot").isFalse();
+            assertThat(a.slotPool().stats()).allSatisfy(c -> assertThat(c.free()).isEqualTo(c.total()));
+            assertThat(orders.stats().corrupt()).isEqualTo(1);
+        }
+    }
+
+    @Test
     void aSendWhoseSourceFailsAfterTheClaimLeavesASkipNotAStuckSlot() {
         for (boolean singleProducer : new boolean[] {false, true}) {
             try (Segment a = Segment.open(options, "a")) {
