@@ -249,6 +249,8 @@ public final class Channel implements AutoCloseable {
                 memory.set(ValueLayout.JAVA_LONG, slot + SLOT_BODY_OFFSET, ref);
                 memory.set(ValueLayout.JAVA_LONG, slot + SLOT_BODY_OFFSET + 8, length);
                 memory.set(ValueLayout.JAVA_LONG, ring.releaseWordAt(slot), word(sequence, NO_PEER, PENDING));
+                // The type last: recovery trusts the reference and release word only beside a SLOT_REF.
+                VarHandle.storeStoreFence();
                 memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, SLOT_REF);
                 noteRef(sequence, true);
                 // From here the ring, not this process, holds the slot: its release word decides who frees it.

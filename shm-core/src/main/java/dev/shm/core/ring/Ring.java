@@ -80,7 +80,7 @@ final class Ring {
     /** A group's state word: {@code [epoch:32][owner:16][state:16]}, like the segment's tables. */
     private static final int NO_OWNER = 0xFFFF;
 
-    private static long groupWord(int epoch, int owner, int state) {
+    static long groupWord(int epoch, int owner, int state) {
         return ((long) epoch << 32) | ((long) (owner & 0xFFFF) << 16) | (state & 0xFFFF);
     }
 
@@ -345,6 +345,20 @@ final class Ring {
         long word = (long) LONG.getAcquire(memory, at + GROUP_STATE_OFFSET);
         LONG.setVolatile(memory, at + GROUP_STATE_OFFSET,
                 groupWord(groupEpoch(word), NO_OWNER, GROUP_ACTIVE));
+        // A group that finished a pool payload while this one was joining left its release to later
+        // (releaseIfDone): this group starts after it, so decide now, not a lap later.
+        releaseFinished(start);
+    }
+
+    /** Frees the pool slots of the {@code SLOT_REF} messages of the last lap below {@code cursor} that every group is done with. */
+    private void releaseFinished(long cursor) {
+        long low = Math.max(cursor - capacity, initialSequence());
+        for (long sequence = low; sequence < cursor; sequence++) {
+            long slot = slot(sequence);
+            if (isTag(header(slot), sequence) && memory.get(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET) == SLOT_REF) {
+                releaseIfDone(sequence);
+            }
+        }
     }
 
     /** Counter type of group counters; channel counters use {@link #TYPE_CHANNEL}. */
@@ -555,6 +569,15 @@ final class Ring {
      * (its recovery reads it there). A freer that is gone without recovery is taken over.
      */
     void releaseOnReuse(long slot, long previous) {
+        releaseLap(slot, previous, true);
+    }
+
+    /**
+     * {@link #releaseOnReuse}; without {@code wait}, a release that another attached peer has begun
+     * is left to it (recovery must not wait on a peer that may be dead and not yet recovered: the
+     * thread that would recover it is the one waiting).
+     */
+    private void releaseLap(long slot, long previous, boolean wait) {
         if (memory.get(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET) != SLOT_REF) {
             return;
         }
@@ -571,6 +594,8 @@ final class Ring {
                     // Recovery finishes a dead freer's release before its entry empties: damaged.
                     release(slot, rw);
                     countCorrupt();
+                } else if (!wait) {
+                    return;
                 } else {
                     Thread.onSpinWait(); // a live peer is freeing it: a few stores away
                 }
@@ -723,10 +748,20 @@ final class Ring {
      * @return false when the header changed first
      */
     boolean fillSkip(long sequence, long seen) {
+        return fillSkip(sequence, seen, true);
+    }
+
+    /**
+     * {@link #fillSkip(long, long)}. The previous lap's pool payload, if nobody freed it (no required
+     * group did, or the producer that claimed the sequence died before it reused the slot), is freed
+     * first: once the type is reset, nothing else would ({@link #releaseLap}, waiting per {@code wait}).
+     */
+    private boolean fillSkip(long sequence, long seen, boolean wait) {
         long slot = slot(sequence);
         if (!LONG.compareAndSet(memory, slot, seen, word(sequence, me, WRITING))) {
             return false;
         }
+        releaseLap(slot, sequence - capacity, wait);
         memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, NONE);
         LONG.setRelease(memory, slot, word(sequence, NO_PEER, SKIP));
         return true;
@@ -794,7 +829,7 @@ final class Ring {
                     }
                 }
                 if (sequence < cursor) {
-                    if (fillSkip(sequence, h)) {
+                    if (fillSkip(sequence, h, false)) {
                         count(SKIPS);
                         woke = true;
                     }
@@ -857,13 +892,7 @@ final class Ring {
             LONG.compareAndSet(memory, group(g) + GROUP_HOLDER_OFFSET, (long) dead + 1, (long) NO_HOLDER);
             advanceDone(g);
         }
-        long low = Math.max(cursor - capacity, initialSequence());
-        for (long sequence = low; sequence < cursor; sequence++) {
-            long slot = slot(sequence);
-            if (isTag(header(slot), sequence) && memory.get(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET) == SLOT_REF) {
-                releaseIfDone(sequence);
-            }
-        }
+        releaseFinished(cursor);
         if (woke) {
             INT.getAndAdd(memory, (long) DATA_FUTEX_OFFSET, 1);
             Futex.wakeAll(dataFutex);

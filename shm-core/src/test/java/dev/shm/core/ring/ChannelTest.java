@@ -785,6 +785,58 @@ class ChannelTest {
     }
 
     @Test
+    void aProducerThatDiesBetweenItsClaimAndTheReuseOfItsSlotHasThePreviousLapsPoolPayloadFreed() throws Exception {
+        // No group: nobody frees a pool payload but the producer that reuses its ring slot. That
+        // producer claims the sequence, marks the slot and dies before it frees the previous lap's
+        // payload; the skip its recovery writes must free it, since nothing would once the slot's
+        // type is reset.
+        try (Segment a = Segment.open(options, "a")) {
+            Channel orders = Channel.declare(a, "orders", small);
+            Ring ring = ChannelProcessesTest.ring(orders);
+            long first = ring.cursor();
+            assertThat(orders.send(bytes(300, 0))).isEqualTo(SendOutcome.SENT);
+            long ref = ring.memory.get(ValueLayout.JAVA_LONG, ring.slot(first) + RingDescriptor.SLOT_BODY_OFFSET);
+            for (int i = 1; i < small.capacity(); i++) {
+                assertThat(orders.send(bytes(20, i))).isEqualTo(SendOutcome.SENT);
+            }
+            assertThat(a.slotPool().isCurrent(ref)).as("no group, nobody frees it yet").isTrue();
+
+            int dead = options.maxPeers() - 1;
+            long claimed = ring.cursor();
+            long slot = ring.slot(claimed);
+            assertThat(Ring.LONG.compareAndSet(ring.memory, (long) RingDescriptor.CURSOR_OFFSET, claimed, claimed + 1))
+                    .isTrue();
+            assertThat(Ring.LONG.compareAndSet(ring.memory, slot, ring.header(slot),
+                    RingDescriptor.word(claimed, dead, RingDescriptor.WRITING))).isTrue();
+            ring.recover(dead);
+            assertThat(orders.stats().skips()).isEqualTo(1);
+            assertThat(a.slotPool().isCurrent(ref)).as("freed as the hole was filled").isFalse();
+            assertThat(a.slotPool().stats()).allSatisfy(c -> assertThat(c.free()).isEqualTo(c.total()));
+        }
+    }
+
+    @Test
+    void aPoolPayloadFinishedWhileAnotherGroupJoinsIsFreedWhenTheJoinEnds() throws Exception {
+        // The finisher leaves the release to later while a group is joining (it cannot tell yet
+        // whether the group needs the message); the join's end decides it.
+        try (Segment a = Segment.open(options, "a")) {
+            Channel orders = Channel.declare(a, "orders", small);
+            Subscription billing = orders.subscribe("billing", true);
+            Ring ring = ChannelProcessesTest.ring(orders);
+            long first = ring.cursor();
+            assertThat(orders.send(bytes(300, 0))).isEqualTo(SendOutcome.SENT);
+            long ref = ring.memory.get(ValueLayout.JAVA_LONG, ring.slot(first) + RingDescriptor.SLOT_BODY_OFFSET);
+            // Group entry 1 half-way through a join, as a subscribing process leaves it when it dies there.
+            Ring.LONG.setVolatile(ring.memory, ring.group(1) + RingDescriptor.GROUP_STATE_OFFSET,
+                    Ring.groupWord(1, a.peerId(), RingDescriptor.GROUP_JOINING));
+            assertThat(drain(billing)).hasSize(1);
+            assertThat(a.slotPool().isCurrent(ref)).as("left for later while a group joins").isTrue();
+            orders.subscribe("audit", true).close(); // a join finishes the half-done one first
+            assertThat(a.slotPool().isCurrent(ref)).as("freed when the join ended").isFalse();
+        }
+    }
+
+    @Test
     void aSendWhoseSourceFailsAfterTheClaimLeavesASkipNotAStuckSlot() {
         for (boolean singleProducer : new boolean[] {false, true}) {
             try (Segment a = Segment.open(options, "a")) {
