@@ -560,7 +560,7 @@ final class Ring {
                 }
             }
         }
-        release(slot, rw);
+        release(slot, rw, false);
     }
 
     /**
@@ -588,11 +588,11 @@ final class Ring {
                 return;
             }
             if (state(rw) == PENDING) {
-                release(slot, rw);
+                release(slot, rw, false);
             } else if (state(rw) == RELEASING) {
                 if (writerGone(peer(rw))) {
                     // Recovery finishes a dead freer's release before its entry empties: damaged.
-                    release(slot, rw);
+                    release(slot, rw, false);
                     countCorrupt();
                 } else if (!wait) {
                     return;
@@ -614,24 +614,25 @@ final class Ring {
      * ({@link #recover}). A gone peer may have freed the pool slot before it died (the pool's own
      * recovery finishes a half-done free): its reference then names no slot allocated to the ring.
      *
-     * @return whether this call freed the pool slot
+     * @param reclaimed whether a slot this call frees counts as reclaimed (recovery of a dead freer):
+     *     counted before the word says {@code RELEASED}, so whoever sees that sees the count
      */
-    private boolean release(long slot, long rw) {
+    private void release(long slot, long rw, boolean reclaimed) {
         // Read before the compare-and-set: once the release word moves on, the next lap's producer
         // may write its own reference here.
         long ref = (long) LONG.getAcquire(memory, slot + SLOT_BODY_OFFSET);
         long releaseAt = releaseWordAt(slot);
         if (!LONG.compareAndSet(memory, releaseAt, rw, word(tag(rw), me, RELEASING))) {
-            return false;
+            return;
         }
-        boolean freed = false;
         if (pool.ownerOf(ref) == SlotPoolDescriptor.NO_PEER) {
-            freed = pool.release(ref) == 0;
+            if (pool.release(ref) == 0 && reclaimed) {
+                pool.countReclaimed(ref);
+            }
         } else if (state(rw) == PENDING) {
             countCorrupt(); // the reference was damaged: the slot it named cannot be found
         }
         LONG.setRelease(memory, releaseAt, word(tag(rw), NO_PEER, RELEASED));
-        return freed;
     }
 
     // ---------------------------------------------------------------- waking
@@ -809,10 +810,7 @@ final class Ring {
             if (memory.get(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET) == SLOT_REF) {
                 long rw = (long) LONG.getAcquire(memory, releaseWordAt(slot));
                 if (state(rw) == RELEASING && peer(rw) == dead) {
-                    long ref = (long) LONG.getAcquire(memory, slot + SLOT_BODY_OFFSET);
-                    if (release(slot, rw)) {
-                        pool.countReclaimed(ref);
-                    }
+                    release(slot, rw, true);
                 }
             }
             long h = header(slot);
