@@ -46,7 +46,11 @@ public final class Child {
                 case RTT -> {
                     long done = 0;
                     while (done < spec.total()) {
-                        done += endpoint.echo(64);
+                        int n = endpoint.echo(64);
+                        if (n == 0) {
+                            Endpoint.idle();
+                        }
+                        done += n;
                     }
                     out.println("RESULT " + done + " 0 " + endpoint.errors());
                 }
@@ -56,7 +60,9 @@ public final class Child {
                     long atStart = 0;
                     while (got < spec.total()) {
                         int n = endpoint.poll(256);
-                        if (n > 0) {
+                        if (n == 0) {
+                            Endpoint.idle();
+                        } else {
                             got += n;
                             if (start == 0 && got >= spec.warmup()) {
                                 start = System.nanoTime();
