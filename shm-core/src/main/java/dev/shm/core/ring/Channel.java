@@ -70,6 +70,8 @@ public final class Channel implements AutoCloseable {
     private long ownLapsFrom;
     /** The single producer's slots whose last lap (written by this channel) was a {@code SLOT_REF}, one bit each. */
     private final long[] refSlots;
+    /** How many bits of {@link #refSlots} are set: while none is, the inline path reads none of them. */
+    private int refsHeld;
     private volatile boolean closed;
     /** The ring's memory and inline capacity, read once: the hot paths' first loads (one load less each). */
     private final MemorySegment memory;
@@ -560,10 +562,14 @@ public final class Channel implements AutoCloseable {
         if (refSlots != null && heldRef(sequence) != ref) {
             int index = (int) (sequence & (ring.capacity - 1));
             refSlots[index >>> 6] ^= 1L << index;
+            refsHeld += ref ? 1 : -1;
         }
     }
 
     private boolean heldRef(long sequence) {
+        if (refsHeld == 0) {
+            return false;
+        }
         int index = (int) (sequence & (ring.capacity - 1));
         return (refSlots[index >>> 6] & (1L << index)) != 0;
     }

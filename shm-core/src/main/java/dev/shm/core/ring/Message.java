@@ -21,7 +21,9 @@ public final class Message {
     }
 
     void set(MemorySegment buffer, long offset, long length, long sequence, boolean redelivered, int kind) {
-        this.buffer = buffer;
+        if (this.buffer != buffer) {
+            this.buffer = buffer; // mostly the same view: a reference store costs the GC's barrier
+        }
         this.offset = offset;
         this.length = length;
         this.sequence = sequence;

@@ -54,9 +54,12 @@ public final class Subscription implements AutoCloseable {
     private int sinceAdvance;
     private long holeSequence = -1;
     private long holeSince;
-    /** A single-producer ring's empty polls, of which one in {@link #CHECK_EVERY} looks for damage. */
+    /** The sequence at which a single-producer ring's member last found nothing, and how many polls in a row found nothing there. */
+    private long emptyAt = RESYNC;
     private int emptyPolls;
-    /** How often (a power of two) an empty poll of a single-producer ring looks at the cursor for damage. */
+    /** Polls that found nothing at one sequence before the first look at the cursor for damage. */
+    private static final int CHECK_AFTER = 1024;
+    /** How often (a power of two) an empty poll looks at the cursor for damage after that. */
     private static final int CHECK_EVERY = 64;
     private boolean closed;
     /** An exclusive member's next sequence ({@link #RESYNC}: read it from the group's done). */
@@ -612,14 +615,28 @@ public final class Subscription implements AutoCloseable {
     }
 
     /**
-     * Whether this empty poll skips the checks below the cursor: a single producer writes (marked or
-     * not) only the slot at the cursor and publishes it before it moves the cursor, so what such a
-     * poll sees is nothing yet unless the header was damaged. One poll in {@link #CHECK_EVERY} looks,
-     * so that damage still ends after the liveness timeout, and the others leave the cursor's line,
-     * which the producer writes for every message, alone.
+     * Whether this empty poll at {@code n} skips the checks below the cursor: a single producer writes
+     * (marked or not) only the slot at the cursor and publishes it before it moves the cursor, so what
+     * such a poll sees is nothing yet unless the header was damaged. A member that has found nothing at
+     * one sequence for {@link #CHECK_AFTER} polls looks, and then one poll in {@link #CHECK_EVERY}, so
+     * that damage still ends after the liveness timeout; a member that keeps up with its producer (the
+     * message it waits for comes within that many polls) never reads the cursor's line, which the
+     * producer writes for every message: each such read waited for the line to come from the
+     * producer's core, and a message that arrived meanwhile waited with it.
      */
-    private boolean skipsCheck() {
-        return ring.singleProducer && (++emptyPolls & (CHECK_EVERY - 1)) != 0;
+    private boolean skipsCheck(long n) {
+        if (!ring.singleProducer) {
+            return false;
+        }
+        if (emptyAt != n) {
+            emptyAt = n;
+            emptyPolls = 0;
+        }
+        if (++emptyPolls < CHECK_AFTER) {
+            return true;
+        }
+        emptyPolls = CHECK_AFTER - CHECK_EVERY; // the next look, CHECK_EVERY polls from here
+        return false;
     }
 
     /**
@@ -629,7 +646,7 @@ public final class Subscription implements AutoCloseable {
      * counted as corrupt).
      */
     private void checkHole(long n, long h) {
-        if (skipsCheck()) {
+        if (skipsCheck(n)) {
             return;
         }
         if (ring.cursor() <= n) {
@@ -660,7 +677,7 @@ public final class Subscription implements AutoCloseable {
      * slot that names no attached writer after the liveness timeout is damaged.
      */
     private void checkWriter(long n, long h) {
-        if (!skipsCheck() && ring.cursor() > n && stuckPastLiveness(n) && ring.writerGone(peer(h))) {
+        if (!skipsCheck(n) && ring.cursor() > n && stuckPastLiveness(n) && ring.writerGone(peer(h))) {
             ring.replaceDamaged(n, h);
         }
     }
