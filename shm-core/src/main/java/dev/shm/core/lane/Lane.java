@@ -246,10 +246,48 @@ public final class Lane {
      * @return the number of frames handled, or {@link #RESET} when the lane was reset
      */
     public int poll(FrameHandler handler, int limit) {
+        return read(handler, limit, LIVE);
+    }
+
+    /** For {@link #read}: the writer is live; read its position for every frame. */
+    private static final long LIVE = -1;
+
+    /**
+     * Stops the writer and hands every frame it committed before to {@code handler}, releasing each:
+     * for the releaser of a pair ({@link LaneTable}), before it formats the lane. The write position
+     * moves to the next epoch first, by compare-and-set, so a commit after that fails with
+     * {@link #RESET} and its writer keeps (and frees) what it wrote, and every frame committed
+     * before it is drained here. Draining first and stopping the writer after would wipe a frame
+     * committed in between, which its writer took as sent. A lane stopped by a releaser that died is
+     * drained from where it stopped; a lane formatted since holds nothing of this epoch.
+     *
+     * @param handler receives the frames
+     * @return the number of frames handled, or {@link #RESET} when the lane holds nothing of this epoch
+     * @throws dev.shm.core.CorruptionException when a frame is corrupt (counted; the rest is dropped)
+     */
+    int drain(FrameHandler handler) {
+        long w;
+        do {
+            w = (long) LONG.getAcquire(memory, (long) WRITE_OFFSET);
+            if (epochOf(w) == ((epoch + 1) & 0xFFFF)) {
+                break; // stopped already, by a releaser that died
+            }
+            if (epochOf(w) != epoch) {
+                return RESET;
+            }
+        } while (!LONG.compareAndSet(memory, (long) WRITE_OFFSET, w, position(epoch + 1, positionOf(w))));
+        return read(handler, Integer.MAX_VALUE, position(epoch, positionOf(w)));
+    }
+
+    /**
+     * Hands frames to {@code handler} up to the write position: the writer's, read for every frame
+     * ({@link #LIVE}), or {@code stopped}, the word of a writer stopped by {@link #drain}.
+     */
+    private int read(FrameHandler handler, int limit, long stopped) {
         int handled = 0;
         while (handled < limit) {
             long r = (long) LONG.getAcquire(memory, (long) READ_OFFSET);
-            long w = (long) LONG.getAcquire(memory, (long) WRITE_OFFSET);
+            long w = stopped == LIVE ? (long) LONG.getAcquire(memory, (long) WRITE_OFFSET) : stopped;
             if (epochOf(w) != epoch || epochOf(r) != epoch) {
                 return RESET;
             }

@@ -230,12 +230,14 @@ public final class LaneTable {
                 Lane lane = new Lane(pair.asSlice(direction * directionLength(capacityOf(index)),
                         directionLength(capacityOf(index))), capacityOf(index), epoch, counters, "lane " + index);
                 try {
-                    lane.poll((type, payload) -> {
+                    // Stops the sender first: a frame it commits from here fails (it frees its own
+                    // slot), and none it committed before is wiped by the format below.
+                    lane.drain((type, payload) -> {
                         long ref = type == LaneDescriptor.SLOT_REF ? Lane.slotRef(payload) : -1;
                         if (ref >= 0 && pool.freeIfOwnedBy(ref, sender) && count) {
                             pool.countReclaimed(ref);
                         }
-                    }, Integer.MAX_VALUE);
+                    });
                 } catch (CorruptionException corrupt) {
                     // counted by the lane; whatever it referenced past the corruption is reclaimed with its owner
                 }

@@ -13,8 +13,12 @@ import java.lang.invoke.VarHandle;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
@@ -115,6 +119,87 @@ class LaneTableTest {
             assertThat(info.epoch()).isEqualTo(LaneDescriptor.entryEpoch(active) + 1);
             assertThat(client.slotPool().ownedBy(client.peerId())).as("the unread frame's slot is freed").isZero();
             assertThat(offer(pair.toService(), "late")).as("the old pair is reset").isEqualTo(Lane.RESET);
+        }
+    }
+
+    /**
+     * A releaser stops the sender before it drains a lane: the frames committed before are handed
+     * to the drain, and a commit after it fails with {@code RESET}, so that its sender frees what it
+     * wrote instead of taking a wiped frame as sent.
+     */
+    @Test
+    void aDrainStopsTheSenderFirstSoThatNoFrameCommittedAfterItIsWiped() throws Exception {
+        try (Segment client = Segment.open(options, "client");
+             Segment provider = Segment.open(options, "provider")) {
+            int service = service(provider);
+            LaneTable.LanePair pair = client.lanes().open(service, provider.peerId());
+            assertThat(offer(pair.toService(), "one")).isEqualTo(Lane.OK);
+            assertThat(offer(pair.toService(), "two")).isEqualTo(Lane.OK);
+
+            List<String> drained = new ArrayList<>();
+            assertThat(pair.toService().drain((type, payload) -> drained.add(
+                    new String(payload.toArray(ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8)))).isEqualTo(2);
+            assertThat(drained).containsExactly("one", "two");
+            assertThat(offer(pair.toService(), "late")).as("a commit after the drain stopped the lane")
+                    .isEqualTo(Lane.RESET);
+            assertThat(pair.toService().drain((type, payload) -> drained.add("again")))
+                    .as("a second drain (a releaser finishing a dead one's work) finds nothing more").isZero();
+            assertThat(drained).hasSize(2);
+        }
+    }
+
+    /**
+     * A client closes its pair while its sending thread commits slot frames as fast as it can, 300
+     * times: every slot the sender allocated is freed, by the release (a frame committed before the
+     * release stopped the lane) or by the sender (a commit that failed with {@code RESET}). A release
+     * that drained before it stopped the lane wiped the frames committed in between, whose slots stayed
+     * allocated to the sender.
+     */
+    @Test
+    @Timeout(60)
+    void aPairClosedWhileItsSenderCommitsLeaksNoSlot() throws Exception {
+        try (Segment client = Segment.open(options, "client");
+             Segment provider = Segment.open(options, "provider")) {
+            int service = service(provider);
+            for (int round = 0; round < 300; round++) {
+                LaneTable.LanePair pair = client.lanes().open(service, provider.peerId());
+                CountDownLatch sending = new CountDownLatch(1);
+                AtomicReference<Throwable> failure = new AtomicReference<>();
+                Thread sender = Thread.ofPlatform().name("sender").start(() -> {
+                    try {
+                        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                        int sent = 0;
+                        while (System.nanoTime() - deadline < 0) {
+                            long ref = client.slotPool().allocate(100);
+                            if (ref < 0) {
+                                Thread.onSpinWait();
+                                continue;
+                            }
+                            int rc = pair.toService().offerSlot(ref, 100);
+                            if (rc != Lane.OK) {
+                                client.slotPool().free(ref);
+                                if (rc == Lane.RESET) {
+                                    return;
+                                }
+                            } else if (++sent == 8) {
+                                sending.countDown();
+                            }
+                        }
+                        throw new AssertionError("the lane was never reset");
+                    } catch (Throwable t) {
+                        failure.set(t);
+                    } finally {
+                        sending.countDown();
+                    }
+                });
+                assertThat(sending.await(10, TimeUnit.SECONDS)).isTrue();
+                client.lanes().close(pair);
+                sender.join(TimeUnit.SECONDS.toMillis(20));
+                assertThat(sender.isAlive()).isFalse();
+                assertThat(failure.get()).isNull();
+                assertThat(client.slotPool().ownedBy(client.peerId())).as("slots left allocated after round %d", round)
+                        .isZero();
+            }
         }
     }
 }
