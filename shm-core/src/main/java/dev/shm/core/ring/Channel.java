@@ -307,6 +307,8 @@ public final class Channel implements AutoCloseable {
         synchronized (pendingMemfds) {
             while (!pendingMemfds.isEmpty() && pendingMemfds.peek().sequence() < gating) {
                 PendingMemfd done = pendingMemfds.poll();
+                // The lease before the fd: a reader that still finds the lease after it opened the
+                // fd opened this buffer (Subscription.deliverMemfd).
                 leases.release(done.lease());
                 done.buffer().close();
             }

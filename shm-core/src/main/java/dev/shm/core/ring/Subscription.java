@@ -559,6 +559,12 @@ public final class Subscription implements AutoCloseable {
         } catch (RuntimeException e) {
             return lost();
         }
+        if (ring.segment.leases().lookup(index, generation) == null) {
+            // Released while this opened it: its sender ends a lease before it closes the fd, so the
+            // number may since name another file of the sender's. Still leased now means it did not.
+            buffer.close();
+            return lost();
+        }
         try (buffer) {
             message.set(buffer.readOnlySlice(0, length), 0, length, n, redelivered, MEMFD_REF);
             handler.onMessage(message);
