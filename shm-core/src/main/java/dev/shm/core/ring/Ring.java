@@ -335,10 +335,20 @@ final class Ring {
     /**
      * Completes a join: the group starts at the cursor read after it became visible as joining, so
      * every producer that claims a sequence from there on sees the group (and waits for its start).
+     * On a single-producer ring it starts past the messages at the cursor that are published already:
+     * a single producer publishes before it moves the cursor, so the cursor may lag its last
+     * publications, and the groups may have finished those and freed their pool payloads without
+     * seeing this group (they read the groups before it joined); started there, it would count them
+     * lost. They were sent before it joined.
      */
     private void finishJoin(int g) {
         long at = group(g);
         long start = cursor();
+        if (singleProducer) {
+            for (long limit = start + capacity; start < limit && isSent(header(slot(start)), start); ) {
+                start++;
+            }
+        }
         LONG.setVolatile(memory, at + GROUP_START_OFFSET, start);
         LONG.setVolatile(memory, at + GROUP_NEXT_OFFSET, start);
         LONG.setVolatile(memory, at + GROUP_DONE_OFFSET, start);
@@ -348,6 +358,11 @@ final class Ring {
         // A group that finished a pool payload while this one was joining left its release to later
         // (releaseIfDone): this group starts after it, so decide now, not a lap later.
         releaseFinished(start);
+    }
+
+    /** Whether header {@code h} says that {@code sequence} is published or skipped. */
+    private static boolean isSent(long h, long sequence) {
+        return isTag(h, sequence) && (state(h) == PUBLISHED || state(h) == SKIP);
     }
 
     /** Frees the pool slots of the {@code SLOT_REF} messages of the last lap below {@code cursor} that every group is done with. */

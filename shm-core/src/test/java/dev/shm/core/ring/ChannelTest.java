@@ -208,7 +208,7 @@ class ChannelTest {
                     Ring.LONG.setVolatile(ring.memory, (long) RingDescriptor.CURSOR_OFFSET, next + 1);
                 }
                 Ring.LONG.setVolatile(ring.memory, slot, RingDescriptor.word(next, a.peerId(), RingDescriptor.WRITING));
-                for (int i = 0; i < 200; i++) { // past the polls that look at the cursor too
+                for (int i = 0; i < 2_000; i++) { // past the polls that look at the cursor too (after 1,024)
                     assertThat(member.poll(m -> { }, 10)).as("nothing yet").isZero();
                 }
                 assertThat(member.keepsItsPosition()).as("single producer: " + single).isTrue();
@@ -833,6 +833,40 @@ class ChannelTest {
             assertThat(a.slotPool().isCurrent(ref)).as("left for later while a group joins").isTrue();
             orders.subscribe("audit", true).close(); // a join finishes the half-done one first
             assertThat(a.slotPool().isCurrent(ref)).as("freed when the join ended").isFalse();
+        }
+    }
+
+    /**
+     * A single producer publishes before it moves the cursor. A group that joins in between, after
+     * the other groups finished that message and freed its pool slot (they read the groups before it
+     * joined), starts past it instead of at the cursor, where it would find the payload gone and
+     * count it lost.
+     */
+    @Test
+    void aGroupThatJoinsBeforeASingleProducerMovesItsCursorStartsPastWhatItPublished() throws Exception {
+        try (Segment a = Segment.open(options, "a")) {
+            Channel orders = Channel.declare(a, "orders", small.withSingleProducer(true));
+            Subscription billing = orders.subscribe("billing", true);
+            Ring ring = ChannelProcessesTest.ring(orders);
+            long sequence = ring.cursor();
+            assertThat(orders.send(bytes(300, 1))).isEqualTo(SendOutcome.SENT);
+            long ref = ring.memory.get(ValueLayout.JAVA_LONG, ring.slot(sequence) + RingDescriptor.SLOT_BODY_OFFSET);
+            assertThat(drain(billing)).singleElement().isEqualTo(bytes(300, 1));
+            assertThat(a.slotPool().isCurrent(ref)).as("freed by the only group").isFalse();
+            // The producer's state between its publication and its cursor store.
+            Ring.LONG.setVolatile(ring.memory, (long) RingDescriptor.CURSOR_OFFSET, sequence);
+
+            Subscription audit = orders.subscribe("audit", true);
+            Ring.LONG.setVolatile(ring.memory, (long) RingDescriptor.CURSOR_OFFSET, sequence + 1); // the producer's store
+            assertThat(drain(audit)).as("published before the group joined").isEmpty();
+            assertThat(orders.send(bytes(20, 2))).isEqualTo(SendOutcome.SENT);
+            assertThat(drain(audit)).singleElement().isEqualTo(bytes(20, 2));
+            assertThat(drain(billing)).singleElement().isEqualTo(bytes(20, 2));
+            Channel.GroupStats stats = orders.stats().groups().stream().filter(group -> group.name().equals("audit"))
+                    .findFirst().orElseThrow();
+            assertThat(stats.start()).isEqualTo(sequence + 1);
+            assertThat(stats.lost()).isZero();
+            assertThat(orders.stats().corrupt()).isZero();
         }
     }
 
