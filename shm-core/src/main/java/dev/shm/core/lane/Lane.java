@@ -300,7 +300,7 @@ public final class Lane {
                 long last = (long) LONG.getAcquire(memory, (long) LAST_OFFSET);
                 if (read >= last) {
                     // Everything before the wrap is read: jump to the start.
-                    if (!LONG.compareAndSet(memory, (long) READ_OFFSET, r, position(epoch, 0))) {
+                    if (!LONG.compareAndSet(memory, (long) READ_OFFSET, r, position(epoch, 0)) && stopped == LIVE) {
                         return RESET;
                     }
                     continue;
@@ -324,7 +324,12 @@ public final class Lane {
             handler.onFrame(type, data.asSlice(read + FRAME_HEADER_LENGTH, payloadLength).asReadOnly());
             if (!LONG.compareAndSet(memory, (long) READ_OFFSET, r,
                     position(epoch, read + frameLength(payloadLength)))) {
-                return RESET;
+                if (stopped == LIVE) {
+                    return RESET;
+                }
+                // A drain whose lane's reader, still live, moved the read position first (it had this
+                // frame in hand): go on from where it left it, or the frames after it are never read.
+                continue;
             }
             handled++;
         }

@@ -149,6 +149,39 @@ class LaneTableTest {
     }
 
     /**
+     * The lane's reader may still be live while a releaser drains: it had a frame in hand and releases
+     * it first. The drain goes on from where the reader left the read position, to the end of what the
+     * sender committed, instead of giving up there and leaving the frames after it unread (their
+     * slots allocated to the sender for good).
+     */
+    @Test
+    void aDrainGoesOnPastAFrameTheLiveReaderReleasedFirst() throws Exception {
+        try (Segment client = Segment.open(options, "client");
+             Segment provider = Segment.open(options, "provider")) {
+            int service = service(provider);
+            LaneTable.LanePair pair = client.lanes().open(service, provider.peerId());
+            for (String text : List.of("one", "two", "three")) {
+                assertThat(offer(pair.toService(), text)).isEqualTo(Lane.OK);
+            }
+            Lane lane = pair.toService();
+            java.lang.reflect.Field field = Lane.class.getDeclaredField("memory");
+            field.setAccessible(true);
+            MemorySegment memory = (MemorySegment) field.get(lane);
+            List<String> drained = new ArrayList<>();
+            lane.drain((type, payload) -> {
+                String text = new String(payload.toArray(ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8);
+                drained.add(text);
+                if (text.equals("one")) { // the live reader, done with the same frame, releases it first
+                    long read = (long) LONG.getVolatile(memory, (long) LaneDescriptor.READ_OFFSET);
+                    assertThat(LONG.compareAndSet(memory, (long) LaneDescriptor.READ_OFFSET, read,
+                            LaneDescriptor.position(lane.epoch(), LaneDescriptor.frameLength(3)))).isTrue();
+                }
+            });
+            assertThat(drained).containsExactly("one", "two", "three");
+        }
+    }
+
+    /**
      * A client closes its pair while its sending thread commits slot frames as fast as it can, 300
      * times: every slot the sender allocated is freed, by the release (a frame committed before the
      * release stopped the lane) or by the sender (a commit that failed with {@code RESET}). A release
