@@ -54,13 +54,17 @@ public final class Subscription implements AutoCloseable {
     private int sinceAdvance;
     private long holeSequence = -1;
     private long holeSince;
-    /** The sequence at which a single-producer ring's member last found nothing, and how many polls in a row found nothing there. */
+    /**
+     * The sequence at which a single-producer ring's member last found nothing, when it first found
+     * nothing there, and how many polls in a row found nothing there since.
+     */
     private long emptyAt = RESYNC;
+    private long emptySince;
     private int emptyPolls;
-    /** Polls that found nothing at one sequence before the first look at the cursor for damage. */
-    private static final int CHECK_AFTER = 1024;
-    /** How often (a power of two) an empty poll looks at the cursor for damage after that. */
-    private static final int CHECK_EVERY = 64;
+    /** How long a member finds nothing at one sequence before it looks at the cursor for damage. */
+    private static final long CHECK_AFTER_NANOS = 1_000_000;
+    /** How often (a power of two) an empty poll reads the clock for that. */
+    private static final int CHECK_EVERY = 16;
     private boolean closed;
     /** An exclusive member's next sequence ({@link #RESYNC}: read it from the group's done). */
     private long position = RESYNC;
@@ -634,11 +638,11 @@ public final class Subscription implements AutoCloseable {
      * Whether this empty poll at {@code n} skips the checks below the cursor: a single producer writes
      * (marked or not) only the slot at the cursor and publishes it before it moves the cursor, so what
      * such a poll sees is nothing yet unless the header was damaged. A member that has found nothing at
-     * one sequence for {@link #CHECK_AFTER} polls looks, and then one poll in {@link #CHECK_EVERY}, so
-     * that damage still ends after the liveness timeout; a member that keeps up with its producer (the
-     * message it waits for comes within that many polls) never reads the cursor's line, which the
-     * producer writes for every message: each such read waited for the line to come from the
-     * producer's core, and a message that arrived meanwhile waited with it.
+     * one sequence for {@link #CHECK_AFTER_NANOS} looks, in one empty poll of {@link #CHECK_EVERY}
+     * (the others do not read the clock), so that damage still ends after the liveness timeout however
+     * rarely its caller polls; a member that keeps up with its producer never reads the cursor's line,
+     * which the producer writes for every message: each such read waited for the line to come from
+     * the producer's core, and a message that arrived meanwhile waited with it.
      */
     private boolean skipsCheck(long n) {
         if (!ring.singleProducer) {
@@ -646,13 +650,11 @@ public final class Subscription implements AutoCloseable {
         }
         if (emptyAt != n) {
             emptyAt = n;
+            emptySince = System.nanoTime();
             emptyPolls = 0;
-        }
-        if (++emptyPolls < CHECK_AFTER) {
             return true;
         }
-        emptyPolls = CHECK_AFTER - CHECK_EVERY; // the next look, CHECK_EVERY polls from here
-        return false;
+        return (++emptyPolls & (CHECK_EVERY - 1)) != 0 || System.nanoTime() - emptySince < CHECK_AFTER_NANOS;
     }
 
     /**
