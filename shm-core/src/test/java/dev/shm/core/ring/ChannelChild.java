@@ -180,8 +180,13 @@ public final class ChannelChild {
                     Thread.sleep(Duration.ofMinutes(5));
                 }
                 if (index == at && dies.equals("torn")) {
+                    // Claimed as a send claims it (waiting for room: the consumer may be a lap behind),
+                    // then half-written.
+                    java.lang.reflect.Method claim = Channel.class.getDeclaredMethod("claim");
+                    claim.setAccessible(true);
+                    long sequence = (long) claim.invoke(channel);
                     Ring ring = ChannelProcessesTest.ring(channel);
-                    long slot = ring.slot(ring.cursor());
+                    long slot = ring.slot(sequence);
                     ring.memory.set(ValueLayout.JAVA_LONG, slot + RingDescriptor.SLOT_TYPE_OFFSET,
                             RingDescriptor.typeAndLength(RingDescriptor.INLINE, 64));
                     ring.memory.asSlice(slot + RingDescriptor.SLOT_BODY_OFFSET, 32).fill((byte) 0x5A);
