@@ -15,7 +15,9 @@ package dev.shm.core.counters;
  *
  * A record is claimed by a compare-and-set of its state from {@link #UNUSED} to {@link #CLAIMED};
  * its metadata is written, then the state is set to {@link #ALLOCATED} with release. Readers load
- * the state with acquire before the metadata.
+ * the state with acquire before the metadata. Records are allocated under the segment's directory
+ * lock, so an allocator that meets a {@link #CLAIMED} record knows its allocator died part-way and
+ * takes it.
  */
 public final class CounterDescriptor {
 

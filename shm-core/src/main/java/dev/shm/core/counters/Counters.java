@@ -13,7 +13,8 @@ import java.lang.invoke.VarHandle;
  * <p>Values are only ever added to ({@link #add}) with an atomic get-and-add, so several processes
  * can count into one record. Reads are opaque: a reader sees a recent value, never a torn one.
  *
- * <p>Thread-safety: safe from any thread of any process.
+ * <p>Thread-safety: safe from any thread of any process; {@link #allocate} and {@link #freeOwned}
+ * under the segment's directory lock, as the segment's structures call them.
  */
 public final class Counters {
 
@@ -63,7 +64,9 @@ public final class Counters {
     }
 
     /**
-     * Allocates a free record.
+     * Allocates a free record. Call it holding the segment's directory lock, as every allocation
+     * does: then no other allocation runs, and a record found {@link CounterDescriptor#CLAIMED} is
+     * one whose allocator died before it finished; it is taken like a free one.
      *
      * @param typeId the counter's type
      * @param owner what the counter belongs to (type-specific)
@@ -73,9 +76,9 @@ public final class Counters {
     public int allocate(int typeId, long owner, String label) {
         for (int id = 0; id < capacity; id++) {
             long at = record(id);
-            if ((int) INT.getAcquire(memory, at + CounterDescriptor.STATE_OFFSET) == CounterDescriptor.UNUSED
-                    && INT.compareAndSet(memory, at + CounterDescriptor.STATE_OFFSET,
-                            CounterDescriptor.UNUSED, CounterDescriptor.CLAIMED)) {
+            int state = (int) INT.getAcquire(memory, at + CounterDescriptor.STATE_OFFSET);
+            if ((state == CounterDescriptor.UNUSED || state == CounterDescriptor.CLAIMED)
+                    && INT.compareAndSet(memory, at + CounterDescriptor.STATE_OFFSET, state, CounterDescriptor.CLAIMED)) {
                 LONG.setRelease(memory, at + CounterDescriptor.VALUE_OFFSET, 0L);
                 fill(at, typeId, owner, label);
                 INT.setRelease(memory, at + CounterDescriptor.STATE_OFFSET, CounterDescriptor.ALLOCATED);
@@ -83,6 +86,30 @@ public final class Counters {
             }
         }
         return -1;
+    }
+
+    /**
+     * Frees every allocated record of a type and owner: the records of a structure that is being
+     * set up again, left by a process that died after it allocated them and before the structure
+     * recorded them. Call it holding the segment's directory lock.
+     *
+     * @param typeId the counters' type
+     * @param owner their owner
+     * @return the records freed
+     */
+    public int freeOwned(int typeId, long owner) {
+        int freed = 0;
+        for (int id = 0; id < capacity; id++) {
+            long at = record(id);
+            if ((int) INT.getAcquire(memory, at + CounterDescriptor.STATE_OFFSET) == CounterDescriptor.ALLOCATED
+                    && memory.get(ValueLayout.JAVA_INT_UNALIGNED, at + CounterDescriptor.TYPE_ID_OFFSET) == typeId
+                    && memory.get(ValueLayout.JAVA_LONG_UNALIGNED, at + CounterDescriptor.OWNER_OFFSET) == owner
+                    && INT.compareAndSet(memory, at + CounterDescriptor.STATE_OFFSET,
+                            CounterDescriptor.ALLOCATED, CounterDescriptor.UNUSED)) {
+                freed++;
+            }
+        }
+        return freed;
     }
 
     /**

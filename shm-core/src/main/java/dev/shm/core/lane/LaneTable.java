@@ -129,13 +129,19 @@ public final class LaneTable {
             }
             long buffer = table.get(ValueLayout.JAVA_LONG, at + BUFFER_OFFSET_OFFSET);
             if (buffer == 0) {
-                buffer = space.withExtentLock(() -> space.append(pairLength(capacity)));
+                // Recorded in the entry at once, still under the lock: the entry keeps its buffer for good.
+                buffer = space.withExtentLock(() -> {
+                    long appended = space.append(pairLength(capacity));
+                    if (appended >= 0) {
+                        table.set(ValueLayout.JAVA_INT, at + CAPACITY_OFFSET, capacity);
+                        table.set(ValueLayout.JAVA_LONG, at + BUFFER_OFFSET_OFFSET, appended);
+                    }
+                    return appended;
+                });
                 if (buffer < 0) {
                     LONG.setRelease(table, at + STATE_OFFSET, entryState(epoch, provider, me, EMPTY));
                     return null;
                 }
-                table.set(ValueLayout.JAVA_INT, at + CAPACITY_OFFSET, capacity);
-                table.set(ValueLayout.JAVA_LONG, at + BUFFER_OFFSET_OFFSET, buffer);
             }
             table.set(ValueLayout.JAVA_INT, at + SERVICE_OFFSET, service);
             MemorySegment pair = pairMemory(index);

@@ -125,6 +125,8 @@ public final class Channel implements AutoCloseable {
                     }
                     MemorySegment memory = segment.extents().map(offset, length);
                     int[] ids = new int[CHANNEL_COUNTERS];
+                    // A declarer that died in this entry before it became ready may have allocated them.
+                    segment.counters().freeOwned(Ring.TYPE_CHANNEL, entry);
                     String[] labels = {" full-waits", " drops", " skips", " corrupt"};
                     for (int i = 0; i < CHANNEL_COUNTERS; i++) {
                         ids[i] = segment.counters().allocate(Ring.TYPE_CHANNEL, entry, name + labels[i]);
@@ -136,7 +138,7 @@ public final class Channel implements AutoCloseable {
         Directory.Entry entry = directory.entry(index);
         MemorySegment memory = segment.extents().map(entry.structureOffset(), entry.structureLength());
         RingDescriptor.validate(memory, name, options.capacity(), options.slotSize(), options.maxGroups(), flags);
-        return new Channel(new Ring(memory, name, segment), options, segment);
+        return new Channel(new Ring(memory, name, index, segment), options, segment);
     }
 
     /**

@@ -42,23 +42,27 @@ final class Ring {
     final SlotPool pool;
     final Counters counters;
     final int me;
+    /** The channel's directory entry: with the group's index, the owner of the group's counters. */
+    private final int entry;
     private final int[] counterIds = new int[CHANNEL_COUNTERS];
     private final MemorySegment dataFutex;
     private final MemorySegment spaceFutex;
 
-    Ring(MemorySegment memory, String name, Segment segment) {
-        this(memory, name, segment, segment.slotPool(), segment.counters(), segment.peerId());
+    Ring(MemorySegment memory, String name, int entry, Segment segment) {
+        this(memory, name, entry, segment, segment.slotPool(), segment.counters(), segment.peerId());
     }
 
     /** A ring seen from outside (read-only, no segment attached): only its state can be read. */
     Ring(MemorySegment memory, String name, Counters counters) {
-        this(memory, name, null, null, counters, NO_PEER);
+        this(memory, name, -1, null, null, counters, NO_PEER);
     }
 
-    private Ring(MemorySegment memory, String name, Segment segment, SlotPool pool, Counters counters, int me) {
+    private Ring(MemorySegment memory, String name, int entry, Segment segment, SlotPool pool, Counters counters,
+                 int me) {
         this.memory = memory;
         this.readOnly = memory.asReadOnly();
         this.name = name;
+        this.entry = entry;
         this.capacity = memory.get(ValueLayout.JAVA_INT, CAPACITY_OFFSET);
         this.mask = capacity - 1;
         this.slotSize = memory.get(ValueLayout.JAVA_INT, SLOT_SIZE_OFFSET);
@@ -323,10 +327,14 @@ final class Ring {
             memory.set(ValueLayout.JAVA_LONG, at + GROUP_MEMBERS_OFFSET + 8L * i, 0L);
         }
         LONG.setVolatile(memory, at + GROUP_HOLDER_OFFSET, (long) NO_HOLDER);
+        // A joiner that died before its JOINING store below may have allocated this entry's counters:
+        // the entry is still empty, so they are nobody's.
+        long owner = groupCounterOwner(entry, free);
+        counters.freeOwned(TYPE_GROUP, owner);
         memory.set(ValueLayout.JAVA_INT, at + GROUP_REDELIVERIES_OFFSET,
-                counters.allocate(TYPE_GROUP, free, name + "/" + groupName + " redelivered"));
+                counters.allocate(TYPE_GROUP, owner, name + "/" + groupName + " redelivered"));
         memory.set(ValueLayout.JAVA_INT, at + GROUP_LOST_OFFSET,
-                counters.allocate(TYPE_GROUP, free, name + "/" + groupName + " lost"));
+                counters.allocate(TYPE_GROUP, owner, name + "/" + groupName + " lost"));
         LONG.setVolatile(memory, at + GROUP_STATE_OFFSET, groupWord(epoch, me, GROUP_JOINING));
         finishJoin(free);
         return member(free, exclusive);
@@ -379,6 +387,14 @@ final class Ring {
     /** Counter type of group counters; channel counters use {@link #TYPE_CHANNEL}. */
     static final int TYPE_CHANNEL = 2;
     static final int TYPE_GROUP = 3;
+
+    /**
+     * The owner of a group's counters: the channel's directory entry in the high 32 bits, the group's
+     * index in the low ones (a channel's own counters have the entry alone).
+     */
+    static long groupCounterOwner(int entry, int group) {
+        return ((long) entry << 32) | group;
+    }
 
     void groupCount(int g, int offset) {
         int id = memory.get(ValueLayout.JAVA_INT, group(g) + offset);

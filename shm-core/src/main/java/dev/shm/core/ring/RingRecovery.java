@@ -63,7 +63,7 @@ public final class RingRecovery implements Segment.RecoveryParticipant {
             }
             MemorySegment memory = segment.extents().map(entry.structureOffset(), entry.structureLength());
             RingDescriptor.validate(memory, entry.name(), (int) p[0], (int) p[1], (int) p[2], (int) p[3]);
-            ring = new Ring(memory, entry.name(), segment);
+            ring = new Ring(memory, entry.name(), entry.index(), segment);
             rings.put(key, ring);
         }
         return ring;

@@ -816,6 +816,47 @@ class ChannelTest {
         }
     }
 
+    private static List<String> counterLabels(Segment segment) {
+        List<String> labels = new ArrayList<>();
+        segment.counters().forEach((id, type, owner, label, value) -> labels.add(label));
+        return labels;
+    }
+
+    @Test
+    void countersLeftByADeclarerOrAJoinerThatDiedBeforeRecordingThemAreFreedWhenTheirEntryIsTaken() throws Exception {
+        // A process killed after it allocated a structure's counters and before the structure
+        // recorded them (the directory entry still initializing, the group entry still empty) leaves
+        // records that nothing names. The next declaration into that directory entry, and the next
+        // join into that group entry, free them before they allocate their own.
+        try (Segment a = Segment.open(options, "a")) {
+            Channel orders = Channel.declare(a, "orders", small);
+            int ordersEntry = a.directory().lookup("orders").orElseThrow();
+            int nextEntry = ordersEntry + 1;
+            for (String label : new String[] {" full-waits", " drops", " skips", " corrupt"}) {
+                a.counters().allocate(Ring.TYPE_CHANNEL, nextEntry, "gone" + label);
+            }
+            a.counters().allocate(Ring.TYPE_GROUP, Ring.groupCounterOwner(ordersEntry, 0), "orders/gone redelivered");
+            a.counters().allocate(Ring.TYPE_GROUP, Ring.groupCounterOwner(ordersEntry, 0), "orders/gone lost");
+            int before = counterLabels(a).size();
+
+            Subscription billing = orders.subscribe("billing", true);
+            Channel audit = Channel.declare(a, "audit", small);
+            assertThat(a.directory().lookup("audit")).hasValue(nextEntry);
+
+            List<String> labels = counterLabels(a);
+            assertThat(labels).noneMatch(l -> l.contains("gone"));
+            assertThat(labels).contains("orders/billing redelivered", "orders/billing lost", "audit full-waits",
+                    "audit corrupt");
+            assertThat(labels).as("6 records freed, 6 allocated").hasSize(before);
+            // The group's counters are the ones it names: a lost message counts in its record.
+            Ring ring = ChannelProcessesTest.ring(orders);
+            ring.groupCount(0, RingDescriptor.GROUP_LOST_OFFSET);
+            assertThat(ring.groupCounter(0, RingDescriptor.GROUP_LOST_OFFSET)).isEqualTo(1);
+            billing.close();
+            audit.close();
+        }
+    }
+
     @Test
     void aPoolPayloadFinishedWhileAnotherGroupJoinsIsFreedWhenTheJoinEnds() throws Exception {
         // The finisher leaves the release to later while a group is joining (it cannot tell yet
