@@ -18,6 +18,7 @@ import java.lang.invoke.VarHandle;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
@@ -191,6 +192,28 @@ public final class Channel implements AutoCloseable {
      * @throws IllegalStateException when the channel is closed
      */
     public SendOutcome send(MemorySegment source, long offset, long length) {
+        return send(source, offset, length, sendTimeoutNanos);
+    }
+
+    /**
+     * Sends as {@link #send(MemorySegment, long, long)} does, waiting on a full ring (with
+     * {@link Backpressure#BLOCK}) up to {@code timeout} instead of the channel's send timeout, as
+     * {@code BlockingQueue.offer} does; 0 or less does not wait. {@code FAIL} and {@code DROP}
+     * channels never wait.
+     *
+     * @param source the payload's memory
+     * @param offset where the payload starts
+     * @param length its length
+     * @param timeout the longest wait for room
+     * @param unit the timeout's unit
+     * @return {@link SendOutcome#SENT}, or why not ({@link SendOutcome#TIMEOUT} once the wait is over)
+     * @throws IllegalStateException when the channel is closed
+     */
+    public SendOutcome send(MemorySegment source, long offset, long length, long timeout, TimeUnit unit) {
+        return send(source, offset, length, Math.max(0, unit.toNanos(timeout)));
+    }
+
+    private SendOutcome send(MemorySegment source, long offset, long length, long timeoutNanos) {
         if (closed) {
             throw new IllegalStateException("channel '" + ring.name + "' is closed");
         }
@@ -202,7 +225,7 @@ public final class Channel implements AutoCloseable {
             reclaimMemfds();
         }
         if (length <= inlineCapacity) {
-            long sequence = claim();
+            long sequence = claim(timeoutNanos);
             if (sequence < 0) {
                 return outcome(sequence);
             }
@@ -225,7 +248,7 @@ public final class Channel implements AutoCloseable {
                 throw e;
             }
             noteRef(sequence, false);
-            return publish(sequence, slot) ? SendOutcome.SENT : send(source, offset, length);
+            return publish(sequence, slot) ? SendOutcome.SENT : send(source, offset, length, timeoutNanos);
         }
         if (options.backpressure() != Backpressure.BLOCK && !roomNow()) {
             // Fail or drop before copying a large payload, not after: a caller that retries on FULL
@@ -243,7 +266,7 @@ public final class Channel implements AutoCloseable {
             }
             MemorySegment.copy(source, offset, pool.data(ref), 0, length);
             while (true) {
-                long sequence = claim();
+                long sequence = claim(timeoutNanos);
                 if (sequence < 0) {
                     pool.free(ref);
                     return outcome(sequence);
@@ -265,10 +288,10 @@ public final class Channel implements AutoCloseable {
                 pool.transfer(ref, me);
             }
         }
-        return sendMemfd(source, offset, length);
+        return sendMemfd(source, offset, length, timeoutNanos);
     }
 
-    private SendOutcome sendMemfd(MemorySegment source, long offset, long length) {
+    private SendOutcome sendMemfd(MemorySegment source, long offset, long length, long timeoutNanos) {
         MemfdBuffer buffer = MemfdBuffer.create("shm-" + ring.name + "-" + MEMFD_NAMES.incrementAndGet(), length);
         MemorySegment.copy(source, offset, buffer.slice(0, length), 0, length);
         LeaseTable.Lease lease = leases.register(buffer);
@@ -277,7 +300,7 @@ public final class Channel implements AutoCloseable {
             return SendOutcome.NO_BUFFER;
         }
         while (true) {
-            long sequence = claim();
+            long sequence = claim(timeoutNanos);
             if (sequence < 0) {
                 leases.release(lease);
                 buffer.close();
@@ -332,7 +355,7 @@ public final class Channel implements AutoCloseable {
      * sequence, or a negative code when the ring is full and the backpressure says so. The pool slot
      * of the slot's previous lap is freed first when nobody did.
      */
-    private long claim() {
+    private long claim(long timeoutNanos) {
         if (ring.singleProducer) {
             // The steady state of a single producer, small enough to be inlined into send: a slot of
             // its own previous lap, with room by the cached gating (claimSlowly's first round, too).
@@ -344,11 +367,11 @@ public final class Channel implements AutoCloseable {
                 return cursor;
             }
         }
-        return claimSlowly();
+        return claimSlowly(timeoutNanos);
     }
 
     /** {@link #claim} when the ring may be full, other producers claim too, or the previous lap was not this producer's. */
-    private long claimSlowly() {
+    private long claimSlowly(long timeoutNanos) {
         long deadline = 0;
         boolean waited = false;
         long blockedSince = 0; // when this call first found its slot in a state it cannot take
@@ -370,7 +393,7 @@ public final class Channel implements AutoCloseable {
                     long now = System.nanoTime();
                     if (!waited) {
                         waited = true;
-                        deadline = now + sendTimeoutNanos;
+                        deadline = now + timeoutNanos;
                         ring.count(FULL_WAITS);
                         idler = new Idler(options.waitStrategy());
                         waiter = options.waitStrategy() == WaitStrategy.BLOCKING ? new Futex.Waiter() : null;

@@ -174,17 +174,17 @@ public final class ChannelChild {
             int index = 0;
             while (index < quota) {
                 if (index == at && dies.equals("claimed")) {
-                    java.lang.reflect.Method claim = Channel.class.getDeclaredMethod("claim");
+                    java.lang.reflect.Method claim = Channel.class.getDeclaredMethod("claim", long.class);
                     claim.setAccessible(true);
-                    say("CLAIMED " + claim.invoke(channel));
+                    say("CLAIMED " + claim.invoke(channel, Duration.ofSeconds(30).toNanos()));
                     Thread.sleep(Duration.ofMinutes(5));
                 }
                 if (index == at && dies.equals("torn")) {
                     // Claimed as a send claims it (waiting for room: the consumer may be a lap behind),
                     // then half-written.
-                    java.lang.reflect.Method claim = Channel.class.getDeclaredMethod("claim");
+                    java.lang.reflect.Method claim = Channel.class.getDeclaredMethod("claim", long.class);
                     claim.setAccessible(true);
-                    long sequence = (long) claim.invoke(channel);
+                    long sequence = (long) claim.invoke(channel, Duration.ofSeconds(30).toNanos());
                     Ring ring = ChannelProcessesTest.ring(channel);
                     long slot = ring.slot(sequence);
                     ring.memory.set(ValueLayout.JAVA_LONG, slot + RingDescriptor.SLOT_TYPE_OFFSET,
@@ -395,9 +395,9 @@ public final class ChannelChild {
                 throw new IllegalStateException("the cursor moved under the claimer");
             }
         } else {
-            java.lang.reflect.Method claim = Channel.class.getDeclaredMethod("claim");
+            java.lang.reflect.Method claim = Channel.class.getDeclaredMethod("claim", long.class);
             claim.setAccessible(true);
-            sequence = (long) claim.invoke(channel);
+            sequence = (long) claim.invoke(channel, Duration.ofSeconds(30).toNanos());
         }
         say("CLAIMED " + sequence);
         Thread.sleep(Duration.ofMinutes(5));

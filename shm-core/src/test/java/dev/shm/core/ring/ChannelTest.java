@@ -387,6 +387,43 @@ class ChannelTest {
         }
     }
 
+    @Test
+    void aSendWithItsOwnTimeoutWaitsThatLongForRoomInsteadOfTheChannels() throws Exception {
+        try (Segment a = Segment.open(options, "a"); Segment b = Segment.open(options, "b")) {
+            Channel block = Channel.declare(a, "jobs", small.withSendTimeout(Duration.ofMillis(20)));
+            Subscription slow = Channel.declare(b, "jobs", small.withSendTimeout(Duration.ofMillis(20)))
+                    .subscribe("workers", true);
+            for (int i = 0; i < 16; i++) {
+                assertThat(block.send(bytes(8, i))).isEqualTo(SendOutcome.SENT);
+            }
+            MemorySegment payload = MemorySegment.ofArray(bytes(8, 16));
+            // Shorter: no wait, or 30 ms against the channel's 20 ms: both time out, as does the channel's own.
+            assertThat(block.send(payload, 0, 8, 0, TimeUnit.MILLISECONDS)).isEqualTo(SendOutcome.TIMEOUT);
+            assertThat(block.send(payload, 0, 8, -5, TimeUnit.SECONDS)).isEqualTo(SendOutcome.TIMEOUT);
+            assertThat(block.send(payload, 0, 8, 30, TimeUnit.MILLISECONDS)).isEqualTo(SendOutcome.TIMEOUT);
+            // Longer: 60 s, while the consumer of the other peer takes a message 200 ms into the wait,
+            // ten times the channel's timeout.
+            long waitsBefore = block.stats().fullWaits();
+            AtomicReference<SendOutcome> outcome = new AtomicReference<>();
+            Thread sender = Thread.ofPlatform().start(
+                    () -> outcome.set(block.send(payload, 0, 8, 60, TimeUnit.SECONDS)));
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (block.stats().fullWaits() == waitsBefore && System.nanoTime() < deadline) {
+                Thread.onSpinWait();
+            }
+            assertThat(block.stats().fullWaits()).as("the send waits for room").isEqualTo(waitsBefore + 1);
+            Thread.sleep(200); // past the channel's own timeout
+            assertThat(sender.isAlive()).as("still waiting after the channel's timeout").isTrue();
+            assertThat(slow.poll(m -> { }, 1)).isEqualTo(1);
+            sender.join(TimeUnit.SECONDS.toMillis(30));
+            assertThat(outcome.get()).isEqualTo(SendOutcome.SENT);
+            List<byte[]> rest = drain(slow);
+            assertThat(rest).hasSize(16);
+            assertThat(rest.getLast()).isEqualTo(bytes(8, 16));
+            slow.close();
+        }
+    }
+
     /**
      * A producer with no required group reads the groups again a lap after the cursor it had reached
      * when it last read them, so a group that joins meanwhile — 4 and 5 sends after that read here —

@@ -3,6 +3,7 @@ package dev.shm.spring.support;
 import dev.shm.core.ring.Channel;
 import dev.shm.core.ring.SendOutcome;
 import java.time.Duration;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 import org.springframework.messaging.Message;
@@ -51,6 +52,20 @@ public final class ShmSender {
      *     no buffer is left for it
      */
     public SendOutcome send(Message<?> message) {
+        return send(message, -1);
+    }
+
+    /**
+     * Encodes and sends a message, waiting for room on a full {@code block} channel up to
+     * {@code timeoutMillis} instead of the channel's send timeout: Spring's
+     * {@code MessageChannel.send(message, timeout)}.
+     *
+     * @param message the message
+     * @param timeoutMillis the longest wait for room; negative: the channel's send timeout; 0: no wait
+     * @return as {@link #send(Message)}
+     * @throws MessageDeliveryException as {@link #send(Message)}
+     */
+    public SendOutcome send(Message<?> message, long timeoutMillis) {
         inFlight.incrementAndGet();
         try {
             if (closed) {
@@ -62,7 +77,8 @@ public final class ShmSender {
             } catch (ShmCodecException e) {
                 throw new MessageDeliveryException(message, e.getMessage(), e);
             }
-            SendOutcome outcome = channel.send(record.segment(), 0, record.length());
+            SendOutcome outcome = timeoutMillis < 0 ? channel.send(record.segment(), 0, record.length())
+                    : channel.send(record.segment(), 0, record.length(), timeoutMillis, TimeUnit.MILLISECONDS);
             if (outcome == SendOutcome.NO_BUFFER) {
                 throw new MessageDeliveryException(message, "no room for a record of " + record.length()
                         + " bytes on shm channel '" + channel.name() + "': the segment's slot pool is exhausted or "

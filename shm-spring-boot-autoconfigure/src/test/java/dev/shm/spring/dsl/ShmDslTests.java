@@ -157,6 +157,41 @@ class ShmDslTests {
     }
 
     @Configuration(proxyBeanMethods = false)
+    static class Waits {
+        @Bean
+        PollableShmChannel waits(Segment main) {
+            return Shm.pollableChannel(main, "waits", SMALL.withCapacity(2).withSendTimeout(Duration.ofMillis(20)))
+                    .getObject();
+        }
+    }
+
+    @Test
+    void aSendWithATimeoutWaitsThatLongForRoomAndOneWithoutWaitsTheChannelsSendTimeout() {
+        runner(shm.directory("waits")).withUserConfiguration(Waits.class).run(context -> {
+            assertThat(context).hasNotFailed();
+            PollableShmChannel waits = context.getBean("waits", PollableShmChannel.class);
+            assertThat(waits.send(new GenericMessage<>("a"))).isTrue();
+            assertThat(waits.send(new GenericMessage<>("b"))).isTrue();
+            assertThat(waits.send(new GenericMessage<>("c"), 0)).as("full, no wait").isFalse();
+            assertThat(waits.send(new GenericMessage<>("c"))).as("full for the channel's 20 ms").isFalse();
+            long waitsBefore = waits.getRing().stats().fullWaits();
+            java.util.concurrent.atomic.AtomicBoolean sent = new java.util.concurrent.atomic.AtomicBoolean();
+            Thread sender = Thread.ofPlatform().start(() -> sent.set(waits.send(new GenericMessage<>("c"), 60_000)));
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (waits.getRing().stats().fullWaits() == waitsBefore && System.nanoTime() < deadline) {
+                Thread.onSpinWait();
+            }
+            Thread.sleep(200); // ten times the channel's send timeout
+            assertThat(sender.isAlive()).as("still waiting, for its own timeout").isTrue();
+            assertThat(waits.receive(10_000).getPayload()).isEqualTo("a");
+            sender.join(30_000);
+            assertThat(sent).isTrue();
+            assertThat(waits.receive(10_000).getPayload()).isEqualTo("b");
+            assertThat(waits.receive(10_000).getPayload()).isEqualTo("c");
+        });
+    }
+
+    @Configuration(proxyBeanMethods = false)
     static class Channels {
         @Bean
         PollableShmChannel jobs(Segment main) {
