@@ -203,7 +203,8 @@ public abstract class AbstractShmChannel extends AbstractMessageChannel {
 
     @Override
     protected boolean doSend(Message<?> message, long timeout) {
-        // send(message) passes -1: the channel's send timeout; send(message, timeout) waits that long at most.
+        // send(message) passes -1: the channel's send timeout; send(message, timeout) waits no longer than
+        // either (ShmSender).
         SendOutcome outcome = sender.send(message, timeout);
         if (outcome == SendOutcome.DROPPED && logger.isDebugEnabled()) {
             logger.debug("shm channel '" + channelName + "' is full; dropped message " + message.getHeaders().getId());

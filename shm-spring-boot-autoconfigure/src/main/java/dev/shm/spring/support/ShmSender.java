@@ -21,6 +21,8 @@ public final class ShmSender {
     private final ShmMessageCodec codec;
     private final AtomicInteger inFlight = new AtomicInteger();
     private volatile boolean closed;
+    /** The channel's send timeout: the longest any send waits for room. */
+    private final long maxWaitMillis;
 
     /**
      * Creates a sender.
@@ -31,6 +33,7 @@ public final class ShmSender {
     public ShmSender(Channel channel, ShmMessageCodec codec) {
         this.channel = channel;
         this.codec = codec;
+        this.maxWaitMillis = channel.options().sendTimeout().toMillis();
     }
 
     /**
@@ -57,8 +60,9 @@ public final class ShmSender {
 
     /**
      * Encodes and sends a message, waiting for room on a full {@code block} channel up to
-     * {@code timeoutMillis} instead of the channel's send timeout: Spring's
-     * {@code MessageChannel.send(message, timeout)}.
+     * {@code timeoutMillis} when that is shorter than the channel's send timeout: Spring's
+     * {@code MessageChannel.send(message, timeout)}. The channel's send timeout stays the longest
+     * wait, since Spring Integration's endpoints pass their default timeout (30 s) to every send.
      *
      * @param message the message
      * @param timeoutMillis the longest wait for room; negative: the channel's send timeout; 0: no wait
@@ -77,7 +81,8 @@ public final class ShmSender {
             } catch (ShmCodecException e) {
                 throw new MessageDeliveryException(message, e.getMessage(), e);
             }
-            SendOutcome outcome = timeoutMillis < 0 ? channel.send(record.segment(), 0, record.length())
+            SendOutcome outcome = timeoutMillis < 0 || timeoutMillis >= maxWaitMillis
+                    ? channel.send(record.segment(), 0, record.length())
                     : channel.send(record.segment(), 0, record.length(), timeoutMillis, TimeUnit.MILLISECONDS);
             if (outcome == SendOutcome.NO_BUFFER) {
                 throw new MessageDeliveryException(message, "no room for a record of " + record.length()

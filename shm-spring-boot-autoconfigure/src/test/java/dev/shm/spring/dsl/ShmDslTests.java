@@ -160,20 +160,37 @@ class ShmDslTests {
     static class Waits {
         @Bean
         PollableShmChannel waits(Segment main) {
-            return Shm.pollableChannel(main, "waits", SMALL.withCapacity(2).withSendTimeout(Duration.ofMillis(20)))
+            return Shm.pollableChannel(main, "waits", SMALL.withCapacity(2).withSendTimeout(Duration.ofSeconds(60)))
+                    .getObject();
+        }
+
+        @Bean
+        PollableShmChannel capped(Segment main) {
+            return Shm.pollableChannel(main, "capped", SMALL.withCapacity(2).withSendTimeout(Duration.ofMillis(50)))
                     .getObject();
         }
     }
 
     @Test
-    void aSendWithATimeoutWaitsThatLongForRoomAndOneWithoutWaitsTheChannelsSendTimeout() {
+    void aSendWithATimeoutWaitsNoLongerThanItNorThanTheChannelsSendTimeout() {
         runner(shm.directory("waits")).withUserConfiguration(Waits.class).run(context -> {
             assertThat(context).hasNotFailed();
             PollableShmChannel waits = context.getBean("waits", PollableShmChannel.class);
-            assertThat(waits.send(new GenericMessage<>("a"))).isTrue();
-            assertThat(waits.send(new GenericMessage<>("b"))).isTrue();
+            PollableShmChannel capped = context.getBean("capped", PollableShmChannel.class);
+            for (PollableShmChannel channel : List.of(waits, capped)) {
+                assertThat(channel.send(new GenericMessage<>("a"))).isTrue();
+                assertThat(channel.send(new GenericMessage<>("b"))).isTrue();
+            }
+            // Shorter than the channel's 60 s: the caller's timeout (bounds far below 60 s).
+            long start = System.nanoTime();
             assertThat(waits.send(new GenericMessage<>("c"), 0)).as("full, no wait").isFalse();
-            assertThat(waits.send(new GenericMessage<>("c"))).as("full for the channel's 20 ms").isFalse();
+            assertThat(waits.send(new GenericMessage<>("c"), 50)).as("full for 50 ms").isFalse();
+            assertThat(System.nanoTime() - start).isLessThan(TimeUnit.SECONDS.toNanos(30));
+            // Longer than the channel's 50 ms (as Spring Integration's endpoints pass 30 s): the channel's.
+            start = System.nanoTime();
+            assertThat(capped.send(new GenericMessage<>("c"), 60_000)).as("full for the channel's 50 ms").isFalse();
+            assertThat(System.nanoTime() - start).isLessThan(TimeUnit.SECONDS.toNanos(30));
+            // A send that waits gets the room a receiver frees meanwhile.
             long waitsBefore = waits.getRing().stats().fullWaits();
             java.util.concurrent.atomic.AtomicBoolean sent = new java.util.concurrent.atomic.AtomicBoolean();
             Thread sender = Thread.ofPlatform().start(() -> sent.set(waits.send(new GenericMessage<>("c"), 60_000)));
@@ -181,8 +198,7 @@ class ShmDslTests {
             while (waits.getRing().stats().fullWaits() == waitsBefore && System.nanoTime() < deadline) {
                 Thread.onSpinWait();
             }
-            Thread.sleep(200); // ten times the channel's send timeout
-            assertThat(sender.isAlive()).as("still waiting, for its own timeout").isTrue();
+            assertThat(waits.getRing().stats().fullWaits()).as("the send waits for room").isEqualTo(waitsBefore + 1);
             assertThat(waits.receive(10_000).getPayload()).isEqualTo("a");
             sender.join(30_000);
             assertThat(sent).isTrue();
