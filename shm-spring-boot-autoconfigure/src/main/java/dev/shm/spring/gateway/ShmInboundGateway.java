@@ -38,6 +38,9 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
     private int index = -1;
     private volatile boolean running;
     private volatile boolean provider;
+    /** The request the last poll decoded, or null; the serving thread's alone. */
+    private Message<?> decoded;
+    private final Lane.FrameHandler decoder = this::decode;
     private Thread thread;
 
     /**
@@ -143,26 +146,34 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
             }
             int handled = 0;
             for (LaneTable.LanePair p : pairs.values()) {
-                int n = p.toService().poll((type, payload) -> handle(p, type, payload), 16);
-                if (n > 0) {
-                    handled += n;
+                // One request at a time, decoded (copied out) inside the poll and handled after it: the
+                // poll holds the lane's in-flight word, which a release of the pair (the client closing
+                // it, or its recovery) waits for, only while it reads the request, not for the flow.
+                for (int i = 0; i < 16; i++) {
+                    decoded = null;
+                    int n = p.toService().poll(decoder, 1);
+                    if (n <= 0) {
+                        break;
+                    }
+                    handled++;
+                    if (decoded != null) {
+                        handle(p, decoded);
+                    }
                 }
             }
             idle = handled > 0 ? 0 : LaneIo.idle(idle);
         }
     }
 
-    private void handle(LaneTable.LanePair p, short type, java.lang.foreign.MemorySegment payload) {
-        Message<?> request;
+    private void decode(short type, java.lang.foreign.MemorySegment payload) {
         try {
-            request = LaneIo.decode(segment, codec, type, payload);
+            decoded = LaneIo.decode(segment, codec, type, payload);
         } catch (RuntimeException e) {
             logger.warn(e, "dropped a request to service '" + service + "' that does not decode");
-            return;
         }
-        if (request == null) {
-            return;
-        }
+    }
+
+    private void handle(LaneTable.LanePair p, Message<?> request) {
         Object correlation = request.getHeaders().get(ShmHeaders.CORRELATION);
         Message<?> reply;
         try {
