@@ -9,10 +9,12 @@ import static dev.shm.core.lane.LaneDescriptor.INLINE;
 import static dev.shm.core.lane.LaneDescriptor.LAST_OFFSET;
 import static dev.shm.core.lane.LaneDescriptor.MEMFD_REF;
 import static dev.shm.core.lane.LaneDescriptor.MEMFD_REF_LENGTH;
+import static dev.shm.core.lane.LaneDescriptor.READING_OFFSET;
 import static dev.shm.core.lane.LaneDescriptor.READ_OFFSET;
 import static dev.shm.core.lane.LaneDescriptor.SLOT_REF;
 import static dev.shm.core.lane.LaneDescriptor.SLOT_REF_LENGTH;
 import static dev.shm.core.lane.LaneDescriptor.WRITE_OFFSET;
+import static dev.shm.core.lane.LaneDescriptor.WRITING_OFFSET;
 import static dev.shm.core.lane.LaneDescriptor.epochOf;
 import static dev.shm.core.lane.LaneDescriptor.frameLength;
 import static dev.shm.core.lane.LaneDescriptor.position;
@@ -23,6 +25,7 @@ import dev.shm.core.counters.SegmentCounters;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.VarHandle;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * One direction of a lane: a single-producer, single-consumer bip-buffer of frames in shared
@@ -40,6 +43,10 @@ import java.lang.invoke.VarHandle;
  * slot reference it carries. Every frame header is checked before use: a frame that claims more
  * bytes than the lane holds, or an unknown type, is counted as corrupt, and the rest of the lane's
  * data is dropped.
+ *
+ * <p>From its first look at the positions to the end of a write, or of a poll that found frames,
+ * each side holds its in-flight word ({@link LaneDescriptor}); a releaser of the pair waits for it
+ * before it formats the lane for its next user (see {@code LaneTable}). An empty poll takes none.
  *
  * <p>Thread-safety: one producer thread and one consumer thread.
  */
@@ -88,6 +95,8 @@ public final class Lane {
      * @param epoch the epoch
      */
     static void format(MemorySegment memory, int epoch) {
+        LONG.setRelease(memory, (long) WRITING_OFFSET, 0L);
+        LONG.setRelease(memory, (long) READING_OFFSET, 0L);
         LONG.setRelease(memory, (long) LAST_OFFSET, 0L);
         LONG.setRelease(memory, (long) READ_OFFSET, position(epoch, 0));
         LONG.setRelease(memory, (long) WRITE_OFFSET, position(epoch, 0));
@@ -131,12 +140,16 @@ public final class Lane {
         if (length < 0 || length > maxInlineLength()) {
             return TOO_LARGE;
         }
-        long at = grant(frameLength(length));
+        long at = beginWrite(frameLength(length));
         if (at < 0) {
             return (int) at;
         }
-        MemorySegment.copy(source, offset, data, at + FRAME_HEADER_LENGTH, length);
-        return commit(at, length, INLINE);
+        try {
+            MemorySegment.copy(source, offset, data, at + FRAME_HEADER_LENGTH, length);
+            return commit(at, length, INLINE);
+        } finally {
+            endWrite();
+        }
     }
 
     /**
@@ -147,13 +160,17 @@ public final class Lane {
      * @return {@link #OK}, {@link #FULL} or {@link #RESET}
      */
     public int offerSlot(long ref, long length) {
-        long at = grant(frameLength(SLOT_REF_LENGTH));
+        long at = beginWrite(frameLength(SLOT_REF_LENGTH));
         if (at < 0) {
             return (int) at;
         }
-        data.set(ValueLayout.JAVA_LONG, at + FRAME_HEADER_LENGTH, ref);
-        data.set(ValueLayout.JAVA_LONG, at + FRAME_HEADER_LENGTH + 8, length);
-        return commit(at, SLOT_REF_LENGTH, SLOT_REF);
+        try {
+            data.set(ValueLayout.JAVA_LONG, at + FRAME_HEADER_LENGTH, ref);
+            data.set(ValueLayout.JAVA_LONG, at + FRAME_HEADER_LENGTH + 8, length);
+            return commit(at, SLOT_REF_LENGTH, SLOT_REF);
+        } finally {
+            endWrite();
+        }
     }
 
     /**
@@ -166,23 +183,80 @@ public final class Lane {
      * @return {@link #OK}, {@link #FULL} or {@link #RESET}
      */
     public int offerMemfd(int lease, int generation, long offset, long length) {
-        long at = grant(frameLength(MEMFD_REF_LENGTH));
+        long at = beginWrite(frameLength(MEMFD_REF_LENGTH));
         if (at < 0) {
             return (int) at;
         }
-        data.set(ValueLayout.JAVA_INT, at + FRAME_HEADER_LENGTH, lease);
-        data.set(ValueLayout.JAVA_INT, at + FRAME_HEADER_LENGTH + 4, generation);
-        data.set(ValueLayout.JAVA_LONG, at + FRAME_HEADER_LENGTH + 8, offset);
-        data.set(ValueLayout.JAVA_LONG, at + FRAME_HEADER_LENGTH + 16, length);
-        return commit(at, MEMFD_REF_LENGTH, MEMFD_REF);
+        try {
+            data.set(ValueLayout.JAVA_INT, at + FRAME_HEADER_LENGTH, lease);
+            data.set(ValueLayout.JAVA_INT, at + FRAME_HEADER_LENGTH + 4, generation);
+            data.set(ValueLayout.JAVA_LONG, at + FRAME_HEADER_LENGTH + 8, offset);
+            data.set(ValueLayout.JAVA_LONG, at + FRAME_HEADER_LENGTH + 16, length);
+            return commit(at, MEMFD_REF_LENGTH, MEMFD_REF);
+        } finally {
+            endWrite();
+        }
     }
 
     /** Where the granted frame starts, or FULL / RESET. Remembers whether it wraps. */
     private long pendingWrite;
     private long pendingWord;
 
+    /**
+     * Takes the in-flight word, then a grant ({@link #grant}); gives the word back when there is
+     * none. The word is stored before the positions are read, and the releaser of the pair reads it
+     * after it moved the write position to the next epoch (both sequentially consistent): either
+     * this grant sees the lane stopped, or the releaser sees the word and waits for {@link #endWrite}
+     * before it formats the lane for its next user, whose data this writer would otherwise overwrite
+     * (the frame bytes, and {@code last} on a wrap) between its grant and its failed commit.
+     * Package-private for the test of a writer paused there.
+     */
+    long beginWrite(int frameLength) {
+        if (!enter(WRITING_OFFSET)) {
+            return RESET;
+        }
+        long at = grant(frameLength);
+        if (at < 0) {
+            endWrite();
+        }
+        return at;
+    }
+
+    /** Gives the in-flight word back (unless a format already cleared it, or it is a later epoch's). */
+    void endWrite() {
+        LONG.compareAndSet(memory, (long) WRITING_OFFSET, inFlight(), 0L);
+    }
+
+    /** The in-flight word of this lane's epoch. */
+    private long inFlight() {
+        return position(epoch, 1);
+    }
+
+    /**
+     * Takes this side's in-flight word at {@code offset} by compare-and-set (sequentially
+     * consistent, so the positions read after it are read after the word is visible). A word of
+     * another epoch is a stale side's: one that outlived a release's wait, or a lane object of a
+     * pair released since, whose word a plain store would have replaced and whose clear would then
+     * have wiped the current side's. The write position says which of the two is stale: when it is
+     * this lane, the word is taken over; when it is not, this lane was reset and nothing is stored.
+     *
+     * @return false when this lane was reset (RESET, without a word)
+     */
+    private boolean enter(long offset) {
+        long mine = inFlight();
+        while (true) {
+            long word = (long) LONG.getVolatile(memory, offset);
+            if (word != 0 && word != mine && epochOf((long) LONG.getVolatile(memory, (long) WRITE_OFFSET)) != epoch) {
+                return false;
+            }
+            if (LONG.compareAndSet(memory, offset, word, mine)) {
+                return true;
+            }
+        }
+    }
+
     private long grant(int frameLength) {
-        long w = (long) LONG.getAcquire(memory, (long) WRITE_OFFSET);
+        long w = (long) LONG.getVolatile(memory, (long) WRITE_OFFSET);
         long r = (long) LONG.getAcquire(memory, (long) READ_OFFSET);
         if (epochOf(w) != epoch || epochOf(r) != epoch) {
             return RESET;
@@ -208,7 +282,8 @@ public final class Lane {
         return FULL;
     }
 
-    private int commit(long at, int payloadLength, short type) {
+    /** Publishes the granted frame: OK, or RESET when the lane was stopped or reset since the grant. */
+    int commit(long at, int payloadLength, short type) {
         data.set(ValueLayout.JAVA_INT, at + FRAME_LENGTH_OFFSET, payloadLength);
         data.set(ValueLayout.JAVA_SHORT, at + FRAME_TYPE_OFFSET, type);
         data.set(ValueLayout.JAVA_SHORT, at + FRAME_FLAGS_OFFSET, (short) 0);
@@ -246,7 +321,53 @@ public final class Lane {
      * @return the number of frames handled, or {@link #RESET} when the lane was reset
      */
     public int poll(FrameHandler handler, int limit) {
-        return read(handler, limit, LIVE);
+        long r = (long) LONG.getAcquire(memory, (long) READ_OFFSET);
+        long w = (long) LONG.getAcquire(memory, (long) WRITE_OFFSET);
+        if (epochOf(w) != epoch || epochOf(r) != epoch) {
+            return RESET;
+        }
+        if (w == r) {
+            return 0; // nothing to read: no in-flight word for an empty poll
+        }
+        // As a writer's (beginWrite): the releaser formats the lane only once no reader of this epoch
+        // reads frames from its data, which after the format would be the next user's.
+        if (!enter(READING_OFFSET)) {
+            return RESET;
+        }
+        try {
+            return read(handler, limit, LIVE);
+        } finally {
+            LONG.compareAndSet(memory, (long) READING_OFFSET, inFlight(), 0L);
+        }
+    }
+
+    /**
+     * Waits until neither side of this lane's epoch is in flight (between its first look at the
+     * positions and the end of its write or read), for a releaser that stopped the writer
+     * ({@link #drain}) and is about to format the lane: a side that died holds its word for good,
+     * so a dead writer or reader is not waited for, and none past {@code deadline}.
+     *
+     * @param deadWriter whether the writer is the dead peer being recovered
+     * @param deadReader whether the reader is
+     * @param deadline the {@link System#nanoTime} after which it stops waiting
+     * @return whether no side was in flight when it returned
+     */
+    boolean awaitQuiet(boolean deadWriter, boolean deadReader, long deadline) {
+        for (int round = 0; ; round++) {
+            boolean writing = !deadWriter && (long) LONG.getVolatile(memory, (long) WRITING_OFFSET) == inFlight();
+            boolean reading = !deadReader && (long) LONG.getVolatile(memory, (long) READING_OFFSET) == inFlight();
+            if (!writing && !reading) {
+                return true;
+            }
+            if (System.nanoTime() - deadline >= 0) {
+                return false;
+            }
+            if (round < 1_000) {
+                Thread.onSpinWait();
+            } else {
+                LockSupport.parkNanos(50_000);
+            }
+        }
     }
 
     /** For {@link #read}: the writer is live; read its position for every frame. */
@@ -287,7 +408,7 @@ public final class Lane {
         int handled = 0;
         while (handled < limit) {
             long r = (long) LONG.getAcquire(memory, (long) READ_OFFSET);
-            long w = stopped == LIVE ? (long) LONG.getAcquire(memory, (long) WRITE_OFFSET) : stopped;
+            long w = stopped == LIVE ? (long) LONG.getVolatile(memory, (long) WRITE_OFFSET) : stopped;
             if (epochOf(w) != epoch || epochOf(r) != epoch) {
                 return RESET;
             }

@@ -15,14 +15,17 @@ package dev.shm.core.lane;
  * Lane pair (at buffer offset, in an extent): toService direction, then toClient direction.
  *
  * One direction (128 + capacity bytes)
- *  0                   8                                      64
- *  +-------------------+-------------------+-------------------+
- *  | write [epoch:16][position:48]  | last | (producer's line)  |
- *  +-------------------+-------------------+-------------------+ 64
- *  | read  [epoch:16][position:48]  |      (consumer's line)    |
- *  +-------------------+---------------------------------------+ 128
- *  | data (capacity bytes)                                      |
- *  +------------------------------------------------------------+
+ *  0                   8                   16                  24                    64
+ *  +-------------------+-------------------+-------------------+---------------------+
+ *  | write             | last              | writing           |  (producer's line)  |
+ *  +-------------------+-------------------+-------------------+---------------------+ 64
+ *  | read              | reading           |           (consumer's line)             |
+ *  +-------------------+-------------------+-----------------------------------------+ 128
+ *  | data (capacity bytes)                                                           |
+ *  +---------------------------------------------------------------------------------+
+ *  write, read: [epoch:16][position:48]; last: where the data before a wrap ends
+ *  writing, reading (in-flight words): [epoch:16][1] while that side is in a write or a read
+ *    that found frames; 0, or a stale epoch's word, when it is not
  *
  * Frame (8-byte aligned in data)
  *  0        4        6        8
@@ -40,6 +43,9 @@ package dev.shm.core.lane;
  * and releases what it read. Both positions carry the lane's epoch: a reset (by recovery, when the
  * other side died) bumps it, and a producer's commit or consumer's release is a compare-and-set
  * that fails once the epoch moved, so neither can write into a lane that was reset under it.
+ * Between its first look at the positions and the end of its write (or read) each side also
+ * holds its in-flight word, so that a releaser formats the lane for its next user only once no
+ * side of the old epoch is still writing into (or reading from) its data.
  */
 public final class LaneDescriptor {
 
@@ -63,7 +69,11 @@ public final class LaneDescriptor {
 
     public static final int WRITE_OFFSET = 0;
     public static final int LAST_OFFSET = 8;
+    /** The producer's in-flight word. */
+    public static final int WRITING_OFFSET = 16;
     public static final int READ_OFFSET = 64;
+    /** The consumer's in-flight word. */
+    public static final int READING_OFFSET = 72;
     public static final int DATA_OFFSET = 128;
 
     public static final int FRAME_HEADER_LENGTH = 8;

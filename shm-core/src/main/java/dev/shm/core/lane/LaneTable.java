@@ -29,6 +29,7 @@ import java.lang.foreign.ValueLayout;
 import java.lang.invoke.VarHandle;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 
 /**
  * The lane table of a segment: one pair of lanes per (client, service) for request and reply.
@@ -49,6 +50,15 @@ import java.util.List;
 public final class LaneTable {
 
     private static final VarHandle LONG = ValueLayout.JAVA_LONG.varHandle();
+    /** For {@link #release}: no peer is being recovered. */
+    static final int NO_PEER = -1;
+    /**
+     * The longest a {@link #close} or a {@link #recover} waits, for all the pairs it releases
+     * together, for live sides to finish the write or read they are in before it formats the
+     * pairs' lanes ({@link Lane#awaitQuiet}). Recovery runs on the monitor thread, whose
+     * heartbeats pause meanwhile: one second stays well inside the default liveness timeout (2 s).
+     */
+    static final long QUIET_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(1);
 
     private final MemorySegment table;
     private final int maxLanes;
@@ -57,6 +67,8 @@ public final class LaneTable {
     private final Counters counters;
     private final SlotPool pool;
     private final int me;
+    /** {@link #QUIET_TIMEOUT_NANOS}, which tests of the wait lengthen or shorten. */
+    long quietTimeoutNanos = QUIET_TIMEOUT_NANOS;
 
     /**
      * Wraps the lane table of a segment.
@@ -181,7 +193,7 @@ public final class LaneTable {
         long at = entry(pair.index());
         long word = (long) LONG.getAcquire(table, at + STATE_OFFSET);
         if (entryStateOf(word) == ACTIVE && (entryEpoch(word) & 0xFFFF) == pair.toService().epoch()) {
-            release(pair.index(), word, false);
+            release(pair.index(), word, false, NO_PEER, System.nanoTime() + quietTimeoutNanos);
         }
     }
 
@@ -196,12 +208,16 @@ public final class LaneTable {
      */
     public int recover(int dead, boolean count) {
         int reset = 0;
+        // A peer that detaches releases its own pairs: its sides are its own threads, live, and
+        // waited for like anyone's. A dead peer's are not.
+        int skip = dead == me ? NO_PEER : dead;
+        long deadline = System.nanoTime() + quietTimeoutNanos;
         for (int index = 0; index < maxLanes; index++) {
             long word = (long) LONG.getAcquire(table, entry(index) + STATE_OFFSET);
             int state = entryStateOf(word);
             boolean release = state == RELEASING ? entryReleaser(word) == dead // finish a dead releaser's work
                     : state != EMPTY && (entryClient(word) == dead || entryProvider(word) == dead);
-            if (release && release(index, word, count)) {
+            if (release && release(index, word, count, skip, deadline)) {
                 reset++;
             }
         }
@@ -213,11 +229,15 @@ public final class LaneTable {
 
     /**
      * Takes the entry in state {@code word} for this peer, frees the slots the pair's frames
-     * reference, resets both lanes and empties the entry.
+     * reference, waits until no live side is still writing into or reading from either lane
+     * (until {@code deadline}), resets both lanes and empties the entry.
      *
+     * @param dead the peer being recovered, whose in-flight words are not waited for, or
+     *     {@link #NO_PEER}
+     * @param deadline the {@link System#nanoTime} after which it formats the lanes whatever is in flight
      * @return false when the entry no longer holds {@code word} (another peer released it first)
      */
-    boolean release(int index, long word, boolean count) {
+    boolean release(int index, long word, boolean count, int dead, long deadline) {
         long at = entry(index);
         int epoch = entryEpoch(word);
         int state = entryStateOf(word);
@@ -229,12 +249,14 @@ public final class LaneTable {
         // (its lanes may be drained or reset already: what is left is drained, the rest reads as reset).
         if (state == ACTIVE || state == RELEASING) {
             MemorySegment pair = pairMemory(index);
+            Lane[] lanes = new Lane[2];
             for (int direction = 0; direction < 2; direction++) {
                 // A slot still owned by its sender was never claimed by the receiver: free it. One the
                 // receiver claimed is the receiver's to free (or its recovery's).
                 int sender = direction == 0 ? entryClient(word) : entryProvider(word);
                 Lane lane = new Lane(pair.asSlice(direction * directionLength(capacityOf(index)),
                         directionLength(capacityOf(index))), capacityOf(index), epoch, counters, "lane " + index);
+                lanes[direction] = lane;
                 try {
                     // Stops the sender first: a frame it commits from here fails (it frees its own
                     // slot), and none it committed before is wiped by the format below.
@@ -247,6 +269,15 @@ public final class LaneTable {
                 } catch (CorruptionException corrupt) {
                     // counted by the lane; whatever it referenced past the corruption is reclaimed with its owner
                 }
+            }
+            // A live side may be between its look at the positions and its failed commit (or release),
+            // writing into the lane's data or reading from it: the format below hands the data to the
+            // pair's next user, so it waits for them (for a bounded time: a side that stalls longer
+            // than that is treated as gone; see architecture.md).
+            for (int direction = 0; direction < 2; direction++) {
+                int sender = direction == 0 ? entryClient(word) : entryProvider(word);
+                int receiver = direction == 0 ? entryProvider(word) : entryClient(word);
+                lanes[direction].awaitQuiet(sender == dead, receiver == dead, deadline);
             }
         }
         // The next claim formats the lanes with epoch + 1, which also fails any stale writer's commit.

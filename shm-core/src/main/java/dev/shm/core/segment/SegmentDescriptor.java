@@ -60,9 +60,10 @@ public final class SegmentDescriptor {
     public static final long MAGIC = 0x3176_4745_536D_6873L;
     /**
      * The layout version this code writes and reads. Version 2: a lane pair is taken by its releaser
-     * ({@code RELEASING}) before it is drained and reset.
+     * ({@code RELEASING}) before it is drained and reset. Version 3: each lane direction carries its
+     * writer's and reader's in-flight words, which a releaser waits out before it formats the lane.
      */
-    public static final int LAYOUT_VERSION = 2;
+    public static final int LAYOUT_VERSION = 3;
     /** The header's length, one page. */
     public static final int HEADER_LENGTH = 4096;
     /** Extents start at multiples of this. */

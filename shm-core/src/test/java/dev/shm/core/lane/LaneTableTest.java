@@ -80,7 +80,7 @@ class LaneTableTest {
             assertThat(second.index()).isEqualTo(first.index());
             assertThat(offer(second.toService(), "request")).isEqualTo(Lane.OK);
 
-            assertThat(provider.lanes().release(first.index(), seen, true)).as("the slow releaser's turn").isFalse();
+            assertThat(provider.lanes().release(first.index(), seen, true, LaneTable.NO_PEER, System.nanoTime())).as("the slow releaser's turn").isFalse();
 
             List<String> received = new ArrayList<>();
             LaneTable.LanePair served = provider.lanes().lanesOf(service).getFirst();
@@ -233,6 +233,184 @@ class LaneTableTest {
                 assertThat(client.slotPool().ownedBy(client.peerId())).as("slots left allocated after round %d", round)
                         .isZero();
             }
+        }
+    }
+
+    private static String text(MemorySegment payload) {
+        return new String(payload.toArray(ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8);
+    }
+
+    private static Thread closing(Segment client, LaneTable.LanePair pair, AtomicReference<Throwable> failure) {
+        return Thread.ofPlatform().name("releaser").start(() -> {
+            try {
+                client.lanes().close(pair);
+            } catch (Throwable t) {
+                failure.set(t);
+            }
+        });
+    }
+
+    /**
+     * A sender granted a region before the release stopped its lane writes its frame there (and
+     * {@code last}, when the grant wrapped) before its commit fails. The release waits for it before
+     * it formats the lane, which from then on is the next pair's: that pair, on the same entry,
+     * reads its own frames only.
+     */
+    @Test
+    @Timeout(30)
+    void aReleaseWaitsForASenderBetweenItsGrantAndItsCommitBeforeItFormatsTheLane() throws Exception {
+        try (Segment client = Segment.open(options, "client");
+             Segment provider = Segment.open(options, "provider")) {
+            int service = service(provider);
+            LaneTable.LanePair pair = client.lanes().open(service, provider.peerId());
+            Lane lane = pair.toService();
+            int frame = lane.capacity() / 8;
+            byte[] filler = new byte[frame - LaneDescriptor.FRAME_HEADER_LENGTH];
+            for (int i = 0; i < 6; i++) { // three quarters of the lane, read: the next large grant wraps
+                assertThat(lane.offerInline(MemorySegment.ofArray(filler), 0, filler.length)).isEqualTo(Lane.OK);
+            }
+            assertThat(offer(lane, "")).isEqualTo(Lane.OK);
+            assertThat(lane.poll((type, payload) -> { }, 16)).isEqualTo(7);
+
+            client.lanes().quietTimeoutNanos = TimeUnit.SECONDS.toNanos(30); // no race with the bound here
+            long at = lane.beginWrite(lane.capacity() / 4); // the sender, paused after its grant
+            assertThat(at).as("a grant that wraps to the start").isZero();
+            AtomicReference<Throwable> failure = new AtomicReference<>();
+            Thread releaser = closing(client, pair, failure);
+            releaser.join(300);
+            assertThat(releaser.isAlive()).as("the release waits for the sender in flight").isTrue();
+
+            java.lang.reflect.Field field = Lane.class.getDeclaredField("data");
+            field.setAccessible(true);
+            MemorySegment data = (MemorySegment) field.get(lane);
+            byte[] stale = "stale".getBytes(StandardCharsets.UTF_8);
+            MemorySegment.copy(MemorySegment.ofArray(stale), 0, data, at + LaneDescriptor.FRAME_HEADER_LENGTH,
+                    stale.length);
+            assertThat(lane.commit(at, stale.length, LaneDescriptor.INLINE)).isEqualTo(Lane.RESET);
+            lane.endWrite();
+            releaser.join(TimeUnit.SECONDS.toMillis(10));
+            assertThat(releaser.isAlive()).isFalse();
+            assertThat(failure.get()).isNull();
+
+            LaneTable.LanePair next = client.lanes().open(service, provider.peerId());
+            assertThat(next.index()).isEqualTo(pair.index());
+            assertThat(next.toService().pending()).isZero();
+            assertThat(offer(next.toService(), "fresh")).isEqualTo(Lane.OK);
+            List<String> read = new ArrayList<>();
+            assertThat(next.toService().poll((type, payload) -> read.add(text(payload)), 16)).isEqualTo(1);
+            assertThat(read).containsExactly("fresh");
+        }
+    }
+
+    /**
+     * A reader hands out payloads in place: the release waits until its handler returned before it
+     * formats the lane (whose bytes would then be the next pair's), and the reader's poll then reports
+     * the reset.
+     */
+    @Test
+    @Timeout(30)
+    void aReleaseWaitsForAReaderInItsHandlerBeforeItFormatsTheLane() throws Exception {
+        try (Segment client = Segment.open(options, "client");
+             Segment provider = Segment.open(options, "provider")) {
+            int service = service(provider);
+            LaneTable.LanePair pair = client.lanes().open(service, provider.peerId());
+            assertThat(offer(pair.toService(), "one")).isEqualTo(Lane.OK);
+            CountDownLatch inHandler = new CountDownLatch(1);
+            CountDownLatch handlerMayReturn = new CountDownLatch(1);
+            AtomicReference<String> seen = new AtomicReference<>();
+            AtomicReference<Integer> polled = new AtomicReference<>();
+            AtomicReference<Throwable> failure = new AtomicReference<>();
+            Thread reader = Thread.ofPlatform().name("reader").start(() -> {
+                try {
+                    polled.set(pair.toService().poll((type, payload) -> {
+                        inHandler.countDown();
+                        try {
+                            assertThat(handlerMayReturn.await(10, TimeUnit.SECONDS)).isTrue();
+                        } catch (InterruptedException e) {
+                            throw new AssertionError(e);
+                        }
+                        seen.set(text(payload)); // the payload, read in place, after the release began
+                    }, 16));
+                } catch (Throwable t) {
+                    failure.set(t);
+                }
+            });
+            assertThat(inHandler.await(10, TimeUnit.SECONDS)).isTrue();
+            client.lanes().quietTimeoutNanos = TimeUnit.SECONDS.toNanos(30); // no race with the bound here
+            Thread releaser = closing(client, pair, failure);
+            releaser.join(300);
+            assertThat(releaser.isAlive()).as("the release waits for the reader in its handler").isTrue();
+            handlerMayReturn.countDown();
+            reader.join(TimeUnit.SECONDS.toMillis(10));
+            releaser.join(TimeUnit.SECONDS.toMillis(10));
+            assertThat(reader.isAlive()).isFalse();
+            assertThat(releaser.isAlive()).isFalse();
+            assertThat(failure.get()).isNull();
+            assertThat(seen.get()).isEqualTo("one");
+            assertThat(polled.get()).as("the release moved the read position first").isEqualTo(Lane.RESET);
+        }
+    }
+
+    /**
+     * The wait is bounded: a side of the peer being recovered is not waited for (it died holding
+     * its word), and a live side that never finishes holds a release up for its bound (one second;
+     * a quarter of it here).
+     */
+    @Test
+    @Timeout(30)
+    void aReleaseDoesNotWaitForADeadSideAndAtMostASecondForALiveOne() throws Exception {
+        try (Segment client = Segment.open(options, "client");
+             Segment provider = Segment.open(options, "provider")) {
+            int service = service(provider);
+            LaneTable.LanePair pair = client.lanes().open(service, provider.peerId());
+            provider.lanes().quietTimeoutNanos = TimeUnit.SECONDS.toNanos(20);
+            assertThat(pair.toService().beginWrite(64)).isZero(); // the client "dies" here
+            long start = System.nanoTime();
+            assertThat(provider.lanes().recover(client.peerId(), false)).isEqualTo(1);
+            assertThat(System.nanoTime() - start).as("recovery of the writer does not wait for its word")
+                    .isLessThan(TimeUnit.SECONDS.toNanos(10));
+
+            LaneTable.LanePair next = client.lanes().open(service, provider.peerId());
+            assertThat(next.toClient().beginWrite(64)).isZero(); // a provider stalled for good
+            long bound = LaneTable.QUIET_TIMEOUT_NANOS / 4;
+            client.lanes().quietTimeoutNanos = bound;
+            start = System.nanoTime();
+            client.lanes().close(next);
+            long waited = System.nanoTime() - start;
+            assertThat(waited).isGreaterThanOrEqualTo(bound).isLessThan(bound + TimeUnit.SECONDS.toNanos(5));
+            assertThat(next.toClient().commit(0, 56, LaneDescriptor.INLINE)).isEqualTo(Lane.RESET);
+        }
+    }
+
+    /**
+     * A lane object of a pair released since (a sender that held on to it) neither replaces the
+     * in-flight word of the entry's next pair nor clears it: a release of that pair still waits for
+     * its own sender.
+     */
+    @Test
+    @Timeout(30)
+    void aStaleLaneLeavesTheInFlightWordOfTheNextPairAlone() throws Exception {
+        try (Segment client = Segment.open(options, "client");
+             Segment provider = Segment.open(options, "provider")) {
+            int service = service(provider);
+            LaneTable.LanePair first = client.lanes().open(service, provider.peerId());
+            Lane stale = first.toService();
+            client.lanes().close(first);
+            LaneTable.LanePair second = client.lanes().open(service, provider.peerId());
+            assertThat(second.index()).isEqualTo(first.index());
+            assertThat(second.toService().beginWrite(64)).isZero(); // the next pair's sender, in flight
+
+            assertThat(offer(stale, "late")).isEqualTo(Lane.RESET);
+            client.lanes().quietTimeoutNanos = TimeUnit.SECONDS.toNanos(30); // no race with the bound here
+            AtomicReference<Throwable> failure = new AtomicReference<>();
+            Thread releaser = closing(client, second, failure);
+            releaser.join(300);
+            assertThat(releaser.isAlive()).as("the release still waits for the next pair's sender").isTrue();
+            assertThat(second.toService().commit(0, 56, LaneDescriptor.INLINE)).isEqualTo(Lane.RESET);
+            second.toService().endWrite();
+            releaser.join(TimeUnit.SECONDS.toMillis(10));
+            assertThat(releaser.isAlive()).isFalse();
+            assertThat(failure.get()).isNull();
         }
     }
 }
