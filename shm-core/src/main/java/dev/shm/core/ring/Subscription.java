@@ -3,6 +3,7 @@ package dev.shm.core.ring;
 import static dev.shm.core.ring.RingDescriptor.*;
 
 import dev.shm.core.internal.Futex;
+import dev.shm.core.internal.Processes;
 import dev.shm.core.memory.MemfdBuffer;
 import dev.shm.core.segment.LeaseTable;
 import java.lang.foreign.Arena;
@@ -573,9 +574,14 @@ public final class Subscription implements AutoCloseable {
         } catch (RuntimeException e) {
             return lost();
         }
-        if (ring.segment.leases().lookup(index, generation) == null) {
-            // Released while this opened it: its sender ends a lease before it closes the fd, so the
-            // number may since name another file of the sender's. Still leased now means it did not.
+        if (Processes.startTime(lease.pid()) != lease.startTime()
+                || ring.segment.leases().lookup(index, generation) == null) {
+            // The process at the lease's pid, after the open, is not the one that registered it: the
+            // sender died (before its recovery dropped the lease) and the pid may name another process
+            // now, whose descriptor the open may have found; while the sender runs, the pid cannot
+            // have been anyone else's in between. And released while this opened it: its sender ends
+            // a lease before it closes the fd, so the number may since name another file of the
+            // sender's. Still leased now means it did not.
             buffer.close();
             return lost();
         }

@@ -50,8 +50,9 @@ public final class LeaseTable {
      * @param pid the owner's pid
      * @param fd the memfd's descriptor in the owner's process
      * @param size the memfd's size
+     * @param startTime the owner's start time when it registered the lease (clock ticks after boot)
      */
-    public record Lease(int index, int generation, int owner, long pid, int fd, long size) {
+    public record Lease(int index, int generation, int owner, long pid, int fd, long size, long startTime) {
     }
 
     /**
@@ -81,7 +82,8 @@ public final class LeaseTable {
             memory.set(ValueLayout.JAVA_LONG, at + SIZE_OFFSET, buffer.size());
             memory.set(ValueLayout.JAVA_LONG, at + START_TIME_OFFSET, Processes.startTime());
             LONG.setRelease(memory, at + STATE_OFFSET, StateWord.of(generation, segment.peerId(), ACTIVE));
-            return new Lease(index, generation, segment.peerId(), Processes.pid(), buffer.fd(), buffer.size());
+            return new Lease(index, generation, segment.peerId(), Processes.pid(), buffer.fd(), buffer.size(),
+                    Processes.startTime());
         }
         return null;
     }
@@ -123,7 +125,8 @@ public final class LeaseTable {
             return null;
         }
         Lease lease = new Lease(index, generation, StateWord.owner(word), memory.get(ValueLayout.JAVA_LONG, at + PID_OFFSET),
-                memory.get(ValueLayout.JAVA_INT, at + FD_OFFSET), memory.get(ValueLayout.JAVA_LONG, at + SIZE_OFFSET));
+                memory.get(ValueLayout.JAVA_INT, at + FD_OFFSET), memory.get(ValueLayout.JAVA_LONG, at + SIZE_OFFSET),
+                memory.get(ValueLayout.JAVA_LONG, at + START_TIME_OFFSET));
         // Fields read between two loads of an unchanged word belong to that registration.
         return (long) LONG.getAcquire(memory, at + STATE_OFFSET) == word ? lease : null;
     }

@@ -3,6 +3,8 @@ package dev.shm.core.ring;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.shm.core.segment.LeaseDescriptor;
+import dev.shm.core.segment.LeaseTable;
 import dev.shm.core.segment.Segment;
 import dev.shm.core.segment.SegmentException;
 import dev.shm.core.segment.SegmentOptions;
@@ -570,6 +572,39 @@ class ChannelTest {
             assertThat(checked).hasValue(1);
             assertThat(channel.send(bytes(8, 1))).isEqualTo(SendOutcome.SENT); // reclaims the memfd
             assertThat(a.leases().leases()).isEmpty();
+        }
+    }
+
+    /**
+     * A memfd reference is followed through {@code /proc/<pid>/fd/<fd>}: when the process at the
+     * lease's pid is no longer the one that registered it (its sender died before recovery dropped
+     * the lease, and the pid went to another process), the descriptor the open found is not the
+     * sender's. The group loses the message (counted) instead of handing out a foreign file.
+     */
+    @Test
+    void aMemfdPayloadWhoseSendersPidNowNamesAnotherProcessIsLostNotRead() throws Exception {
+        try (Segment a = Segment.open(options, "a")) {
+            Channel channel = Channel.declare(a, "blobs", small);
+            Subscription sub = channel.subscribe("readers", true);
+            byte[] payload = bytes(3 * 4096, 5);
+            assertThat(channel.send(payload)).isEqualTo(SendOutcome.SENT);
+            assertThat(a.leases().leases()).hasSize(1);
+            LeaseTable.Lease lease = a.leases().leases().getFirst();
+            java.lang.reflect.Field field = LeaseTable.class.getDeclaredField("memory");
+            field.setAccessible(true);
+            MemorySegment table = (MemorySegment) field.get(a.leases());
+            // The start time of "the process now at that pid": another one than the lease's.
+            table.set(ValueLayout.JAVA_LONG, (long) lease.index() * LeaseDescriptor.LENGTH
+                    + LeaseDescriptor.START_TIME_OFFSET, lease.startTime() + 1);
+
+            List<byte[]> read = new ArrayList<>();
+            sub.poll(m -> read.add(m.toByteArray()), 1);
+            assertThat(read).isEmpty();
+            assertThat(channel.stats().groups().getFirst().lost()).isEqualTo(1);
+
+            assertThat(channel.send(payload)).isEqualTo(SendOutcome.SENT); // a lease of the live sender
+            sub.poll(m -> read.add(m.toByteArray()), 1);
+            assertThat(read).containsExactly(payload);
         }
     }
 
