@@ -464,7 +464,10 @@ public class ShmProperties {
     /** Graceful shutdown. */
     public static class Shutdown {
 
-        /** Longest a stopping consumer waits for the message it is handling, and a closing channel for sends in progress. */
+        /**
+         * Longest a stopping consumer waits for the message it is handling, and a closing channel for sends in
+         * progress; an exclusive consumer started again waits as long for the previous one's thread to return.
+         */
         private Duration drainTimeout = Duration.ofSeconds(10);
 
         /** @return the drain timeout */

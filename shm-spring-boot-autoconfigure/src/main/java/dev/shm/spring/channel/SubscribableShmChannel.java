@@ -36,6 +36,8 @@ public class SubscribableShmChannel extends AbstractShmChannel implements Subscr
     private boolean broadcast;
     private volatile AbstractDispatcher dispatcher;
     private ShmConsumer consumer;
+    /** The consumer stopped last, whose thread may still finish a message. */
+    private ShmConsumer previous;
     private volatile boolean running;
     private boolean autoStartup = true;
     private int phase = DEFAULT_PHASE;
@@ -138,13 +140,15 @@ public class SubscribableShmChannel extends AbstractShmChannel implements Subscr
         }
         ShmConsumer c = new ShmConsumer(getRing(), getGroup(), isRequired(), isExclusive(), codec(), this::dispatch,
                 this::publishError);
-        c.start();
+        c.startAfter(previous, getDrainTimeout());
+        previous = null;
         consumer = c;
     }
 
     private synchronized void stopConsumer() {
         if (consumer != null) {
             consumer.stop(getDrainTimeout());
+            previous = consumer;
             consumer = null;
         }
     }

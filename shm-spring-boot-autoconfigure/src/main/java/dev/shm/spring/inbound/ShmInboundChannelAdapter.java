@@ -42,6 +42,8 @@ public class ShmInboundChannelAdapter extends MessageProducerSupport implements 
     private MessagePublishingErrorHandler fallbackErrors;
     private Channel ring;
     private volatile ShmConsumer consumer;
+    /** The consumer stopped last, whose thread may still finish a message. */
+    private volatile ShmConsumer previous;
 
     /**
      * Creates the adapter.
@@ -114,7 +116,8 @@ public class ShmInboundChannelAdapter extends MessageProducerSupport implements 
     @Override
     protected void doStart() {
         ShmConsumer c = new ShmConsumer(ring, group, required, exclusive, codec, this::sendMessage, this::onFailure);
-        c.start();
+        c.startAfter(previous, drainTimeout);
+        previous = null;
         consumer = c;
     }
 
@@ -134,6 +137,7 @@ public class ShmInboundChannelAdapter extends MessageProducerSupport implements 
         consumer = null;
         if (c != null) {
             c.stop(drainTimeout);
+            previous = c;
         }
     }
 

@@ -37,6 +37,8 @@ public final class ShmConsumer {
     /** Set by the consumer's thread while it waits out a pause. */
     private volatile boolean idle;
     private volatile Thread thread;
+    /** The thread of a stop that outlived its drain timeout: it still finishes a message, as a member. */
+    private volatile Thread finishing;
 
     /**
      * Creates a consumer; {@link #start()} joins the group.
@@ -74,6 +76,36 @@ public final class ShmConsumer {
         running = true;
         thread = Thread.ofPlatform().daemon().name("shm-" + channel.name() + "-" + group)
                 .start(() -> run(subscription));
+    }
+
+    /**
+     * Joins the group and starts, after the consumer this one replaces (the same component's,
+     * stopped before): an exclusive member whose thread outlived its drain timeout still holds the
+     * group until its handler returns, and a join of this process before that fails at once; so
+     * this one waits for it first, up to {@code wait}.
+     *
+     * @param previous the stopped consumer, or {@code null}
+     * @param wait the longest wait for its thread
+     * @throws IllegalStateException when that thread still runs after {@code wait}
+     * @throws ShmGroupBusyException when the group stayed held by another member
+     */
+    public synchronized void startAfter(ShmConsumer previous, Duration wait) {
+        Thread t = previous == null ? null : previous.finishing;
+        if (exclusive && t != null) {
+            try {
+                if (!t.join(wait)) {
+                    throw new IllegalStateException("the consumer of channel '" + channel.name() + "', group '"
+                            + group + "' that stopped before still handles a message after a further " + wait
+                            + ", and holds the exclusive group until it returns: start again once it has"
+                            + " (shm.shutdown.drain-timeout bounds both waits)");
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted waiting for the previous consumer of channel '"
+                        + channel.name() + "', group '" + group + "'", e);
+            }
+        }
+        start();
     }
 
     /**
@@ -147,7 +179,9 @@ public final class ShmConsumer {
                 LOG.warn("shm consumer of channel '" + channel.name() + "', group '" + group + "' still handles a "
                         + "message after " + drainTimeout + "; interrupting it");
                 t.interrupt();
-                t.join(Duration.ofSeconds(1));
+                if (!t.join(Duration.ofSeconds(1))) {
+                    finishing = t; // for the consumer that replaces this one (startAfter)
+                }
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();

@@ -18,6 +18,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -122,6 +123,59 @@ class ShmDslTests {
                 in.send(new GenericMessage<>("three"));
                 assertThat(received.receive(10_000).getPayload()).isEqualTo("three");
             });
+        });
+    }
+
+    @Configuration(proxyBeanMethods = false)
+    static class Restart {
+        @Bean
+        SubscribableShmChannel restart(Segment main) {
+            return Shm.channel(main, "restart", SMALL).group("solo").exclusive(true)
+                    .drainTimeout(Duration.ofMillis(200)).getObject();
+        }
+    }
+
+    /**
+     * An exclusive channel stopped while its handler outlives the drain timeout (and ignores the
+     * interrupt) keeps holding its group until the handler returns. Started again, the channel waits
+     * for that thread, up to the drain timeout, instead of failing at once on its own membership:
+     * with a clear error while the handler still runs, and a working consumer once it returned.
+     */
+    @Test
+    void anExclusiveChannelStartedAgainWaitsForItsPreviousConsumerToFinishItsMessage() {
+        runner(shm.directory("restart")).withUserConfiguration(Restart.class).run(context -> {
+            assertThat(context).hasNotFailed();
+            SubscribableShmChannel channel = context.getBean("restart", SubscribableShmChannel.class);
+            CountDownLatch inHandler = new CountDownLatch(1);
+            CountDownLatch release = new CountDownLatch(1);
+            BlockingQueue<Object> received = new LinkedBlockingQueue<>();
+            channel.subscribe(message -> {
+                received.add(message.getPayload());
+                if ("slow".equals(message.getPayload())) {
+                    inHandler.countDown();
+                    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+                    while (System.nanoTime() - deadline < 0) {
+                        try {
+                            if (release.await(deadline - System.nanoTime(), TimeUnit.NANOSECONDS)) {
+                                return;
+                            }
+                        } catch (InterruptedException ignored) {
+                            // a handler that does not stop when interrupted
+                        }
+                    }
+                }
+            });
+            assertThat(channel.send(new GenericMessage<>("slow"))).isTrue();
+            assertThat(inHandler.await(10, TimeUnit.SECONDS)).isTrue();
+            channel.stop(); // 200 ms, an interrupt, 1 s more: the handler goes on
+
+            assertThatThrownBy(channel::start).isExactlyInstanceOf(IllegalStateException.class)
+                    .hasMessageContaining("still handles a message");
+            release.countDown();
+            channel.start();
+            assertThat(channel.send(new GenericMessage<>("next"))).isTrue();
+            assertThat(received.poll(10, TimeUnit.SECONDS)).isEqualTo("slow");
+            assertThat(received.poll(10, TimeUnit.SECONDS)).isEqualTo("next");
         });
     }
 
