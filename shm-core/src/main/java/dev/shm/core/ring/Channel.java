@@ -2,6 +2,7 @@ package dev.shm.core.ring;
 
 import static dev.shm.core.ring.RingDescriptor.*;
 
+import dev.shm.core.CorruptionException;
 import dev.shm.core.internal.Futex;
 import dev.shm.core.memory.MemfdBuffer;
 import dev.shm.core.pool.SlotPool;
@@ -10,6 +11,7 @@ import dev.shm.core.segment.Directory;
 import dev.shm.core.segment.DirectoryDescriptor;
 import dev.shm.core.segment.LeaseTable;
 import dev.shm.core.segment.Segment;
+import dev.shm.core.segment.SegmentDescriptor;
 import dev.shm.core.segment.SegmentInspector;
 import dev.shm.core.segment.SegmentException;
 import java.lang.foreign.MemorySegment;
@@ -118,13 +120,23 @@ public final class Channel implements AutoCloseable {
         Directory directory = segment.directory();
         int index = directory.declare(name, DirectoryDescriptor.CHANNEL, PARAM_NAMES, params,
                 entry -> segment.extents().withExtentLock(() -> {
-                    long offset = segment.extents().append(length);
-                    if (offset < 0) {
-                        throw new SegmentException(SegmentException.Reason.NO_SPACE, "segment " + segment.path()
-                                + " has no room for the " + length + "-byte ring of channel '" + name
-                                + "': raise the segment's size or lower the channel's capacity or slot size");
+                    MemorySegment memory = leftRing(segment, directory, entry, length);
+                    long offset;
+                    if (memory != null) {
+                        offset = directory.leftStructure(entry)[0];
+                        memory.fill((byte) 0); // as appended: the format below expects zeros
+                    } else {
+                        offset = segment.extents().append(length);
+                        if (offset < 0) {
+                            throw new SegmentException(SegmentException.Reason.NO_SPACE, "segment " + segment.path()
+                                    + " has no room for the " + length + "-byte ring of channel '" + name
+                                    + "': raise the segment's size or lower the channel's capacity or slot size");
+                        }
+                        // Named in the entry at once: a declarer that dies while it formats the ring
+                        // (the longest step) leaves it to the next declaration into this entry.
+                        directory.recordStructure(entry, offset, length);
+                        memory = segment.extents().map(offset, length);
                     }
-                    MemorySegment memory = segment.extents().map(offset, length);
                     int[] ids = new int[CHANNEL_COUNTERS];
                     // A declarer that died in this entry before it became ready may have allocated them.
                     segment.counters().freeOwned(Ring.TYPE_CHANNEL, entry);
@@ -140,6 +152,32 @@ public final class Channel implements AutoCloseable {
         MemorySegment memory = segment.extents().map(entry.structureOffset(), entry.structureLength());
         RingDescriptor.validate(memory, name, options.capacity(), options.slotSize(), options.maxGroups(), flags);
         return new Channel(new Ring(memory, name, index, segment), options, segment);
+    }
+
+    /**
+     * The ring a declaration into {@code entry} that died or failed part-way left there, when it
+     * has the length this one needs (the same channel declared again, the usual case after a
+     * crash); {@code null} otherwise, and then a new extent is appended. Untrusted: an offset that
+     * is not a page of the published file is not used.
+     */
+    private static MemorySegment leftRing(Segment segment, Directory directory, int entry, long length) {
+        // Only a whole page-aligned range of the published file, of exactly this length, that no
+        // declared structure uses.
+        long[] left = directory.leftStructure(entry);
+        if (left[1] != length || left[0] <= 0 || left[0] % SegmentDescriptor.EXTENT_ALIGNMENT != 0) {
+            return null;
+        }
+        for (Directory.Entry other : directory.entries()) {
+            if (other.structureLength() > 0 && left[0] < other.structureOffset() + other.structureLength()
+                    && other.structureOffset() < left[0] + length) {
+                return null; // damaged: it names a declared structure's memory
+            }
+        }
+        try {
+            return segment.extents().map(left[0], length);
+        } catch (CorruptionException e) {
+            return null;
+        }
     }
 
     /**

@@ -187,6 +187,36 @@ public final class Directory {
     }
 
     /**
+     * Records, in an entry being declared, the structure its initializer just appended: for an
+     * initializer to call, inside the extent lock, right after the append. A declarer that dies (or
+     * fails) from there on leaves the extent named in the entry, where the next declaration into
+     * it finds it ({@link #leftStructure}) instead of losing its space.
+     *
+     * @param index the entry, {@code INITIALIZING} by this process under the directory lock
+     * @param offset the extent's file offset
+     * @param length its length
+     */
+    public void recordStructure(int index, long offset, long length) {
+        long at = offset(index);
+        memory.set(ValueLayout.JAVA_LONG, at + STRUCTURE_OFFSET_OFFSET, offset);
+        memory.set(ValueLayout.JAVA_LONG, at + STRUCTURE_LENGTH_OFFSET, length);
+    }
+
+    /**
+     * Returns the structure an entry being declared still names from an earlier declaration into it
+     * that died or failed part-way: entries never go from {@code READY} back to {@code EMPTY}, so
+     * an extent named there belongs to no structure. Untrusted: the caller checks it before use.
+     *
+     * @param index the entry, {@code INITIALIZING} by this process under the directory lock
+     * @return {offset, length}; {0, 0} when it names none
+     */
+    public long[] leftStructure(int index) {
+        long at = offset(index);
+        return new long[] {memory.get(ValueLayout.JAVA_LONG, at + STRUCTURE_OFFSET_OFFSET),
+                memory.get(ValueLayout.JAVA_LONG, at + STRUCTURE_LENGTH_OFFSET)};
+    }
+
+    /**
      * Reads a READY entry. Values are untrusted: lengths and counts are clamped.
      *
      * @param index the entry

@@ -3,6 +3,7 @@ package dev.shm.core.ring;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.shm.core.segment.DirectoryDescriptor;
 import dev.shm.core.segment.LeaseDescriptor;
 import dev.shm.core.segment.LeaseTable;
 import dev.shm.core.segment.Segment;
@@ -926,6 +927,46 @@ class ChannelTest {
             assertThat(ring.groupCounter(0, RingDescriptor.GROUP_LOST_OFFSET)).isEqualTo(1);
             billing.close();
             audit.close();
+        }
+    }
+
+    /**
+     * A declarer that dies (or fails) after it appended its ring, while it formats it, leaves the
+     * extent named in its directory entry: the next declaration into that entry, of a ring of the
+     * same length, takes it (wiped of the half-done format) instead of appending another, so the
+     * segment does not lose that space; one of another length appends its own.
+     */
+    @Test
+    void aRingLeftByADeclarerThatDiedWhileItFormattedItIsTakenByTheNextDeclaration() {
+        try (Segment a = Segment.open(options, "a")) {
+            long length = RingDescriptor.length(small.capacity(), small.slotSize(), small.maxGroups());
+            long[] left = new long[1];
+            assertThatThrownBy(() -> a.directory().declare("orders", DirectoryDescriptor.CHANNEL,
+                    new String[] {"capacity"}, new long[] {small.capacity()},
+                    entry -> a.extents().withExtentLock(() -> {
+                        left[0] = a.extents().append(length);
+                        a.directory().recordStructure(entry, left[0], length);
+                        a.extents().map(left[0], length).fill((byte) 0x5A); // a format, part-way
+                        throw new IllegalStateException("the declarer dies here");
+                    }))).hasMessageContaining("dies here");
+            long size = a.currentSize();
+
+            Channel orders = Channel.declare(a, "orders", small);
+            int entry = a.directory().lookup("orders").orElseThrow();
+            assertThat(a.directory().entry(entry).structureOffset()).isEqualTo(left[0]);
+            assertThat(a.currentSize()).as("no extent appended").isEqualTo(size);
+            Subscription billing = orders.subscribe("billing", true);
+            for (int i = 0; i < 3 * small.capacity(); i++) {
+                assertThat(orders.send(bytes(40, i))).isEqualTo(SendOutcome.SENT);
+                assertThat(drain(billing)).containsExactly(bytes(40, i));
+            }
+            assertThat(orders.stats().corrupt()).isZero();
+            billing.close();
+            orders.close();
+
+            Channel other = Channel.declare(a, "audit", small.withCapacity(32));
+            assertThat(a.currentSize()).as("a ring of another length appends its own").isGreaterThan(size);
+            other.close();
         }
     }
 
