@@ -95,7 +95,12 @@ public class SubscribableShmChannel extends AbstractShmChannel implements Subscr
     public boolean subscribe(MessageHandler handler) {
         boolean added = dispatcher.addHandler(handler);
         if (added && running) {
-            startConsumer();
+            try {
+                startConsumer();
+            } catch (RuntimeException e) {
+                dispatcher.removeHandler(handler); // not subscribed: a later subscribe tries again
+                throw e;
+            }
         }
         return added;
     }
@@ -161,7 +166,12 @@ public class SubscribableShmChannel extends AbstractShmChannel implements Subscr
     @Override
     public void start() {
         running = true;
-        startConsumer();
+        try {
+            startConsumer();
+        } catch (RuntimeException e) {
+            running = false; // not started: a later start() tries again
+            throw e;
+        }
     }
 
     @Override

@@ -91,6 +91,12 @@ public final class ShmConsumer {
      */
     public synchronized void startAfter(ShmConsumer previous, Duration wait) {
         Thread t = previous == null ? null : previous.finishing;
+        if (exclusive && t == Thread.currentThread()) {
+            // Started again from the previous consumer's own handler: its exclusive subscription ends
+            // only after this returns, so the join below would wait for itself.
+            throw new IllegalStateException("the consumer of channel '" + channel.name() + "', group '" + group
+                    + "' cannot start again from the handler of the consumer it replaces");
+        }
         if (exclusive && t != null) {
             try {
                 if (!t.join(wait)) {
@@ -171,6 +177,7 @@ public final class ShmConsumer {
             thread = null;
         }
         resume();
+        finishing = t; // for the consumer that replaces this one (startAfter); a join of an ended thread returns at once
         if (t == Thread.currentThread()) {
             return; // stopped from its own handler: the loop ends after this message
         }
@@ -179,9 +186,7 @@ public final class ShmConsumer {
                 LOG.warn("shm consumer of channel '" + channel.name() + "', group '" + group + "' still handles a "
                         + "message after " + drainTimeout + "; interrupting it");
                 t.interrupt();
-                if (!t.join(Duration.ofSeconds(1))) {
-                    finishing = t; // for the consumer that replaces this one (startAfter)
-                }
+                t.join(Duration.ofSeconds(1));
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();

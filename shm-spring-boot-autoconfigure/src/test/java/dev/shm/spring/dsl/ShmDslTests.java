@@ -131,7 +131,7 @@ class ShmDslTests {
         @Bean
         SubscribableShmChannel restart(Segment main) {
             return Shm.channel(main, "restart", SMALL).group("solo").exclusive(true)
-                    .drainTimeout(Duration.ofMillis(200)).getObject();
+                    .drainTimeout(Duration.ofSeconds(2)).getObject();
         }
     }
 
@@ -167,10 +167,11 @@ class ShmDslTests {
             });
             assertThat(channel.send(new GenericMessage<>("slow"))).isTrue();
             assertThat(inHandler.await(10, TimeUnit.SECONDS)).isTrue();
-            channel.stop(); // 200 ms, an interrupt, 1 s more: the handler goes on
+            channel.stop(); // 2 s, an interrupt, 1 s more: the handler goes on
 
             assertThatThrownBy(channel::start).isExactlyInstanceOf(IllegalStateException.class)
                     .hasMessageContaining("still handles a message");
+            assertThat(channel.isRunning()).as("a start that failed").isFalse();
             release.countDown();
             channel.start();
             assertThat(channel.send(new GenericMessage<>("next"))).isTrue();
