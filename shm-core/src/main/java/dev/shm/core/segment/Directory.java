@@ -197,23 +197,43 @@ public final class Directory {
      * @param length its length
      */
     public void recordStructure(int index, long offset, long length) {
+        if (length <= 0 || length > LEFT_LENGTH_MASK) {
+            throw new IllegalArgumentException("structure length=" + length);
+        }
         long at = offset(index);
+        int epoch = StateWord.epoch((long) LONG.getAcquire(memory, at + STATE_OFFSET));
         memory.set(ValueLayout.JAVA_LONG, at + STRUCTURE_OFFSET_OFFSET, offset);
-        memory.set(ValueLayout.JAVA_LONG, at + STRUCTURE_LENGTH_OFFSET, length);
+        // Tagged with the declaration's epoch until the entry is READY (then the length alone): the
+        // next declaration, one epoch on, trusts only a record that its predecessor made.
+        memory.set(ValueLayout.JAVA_LONG, at + STRUCTURE_LENGTH_OFFSET, length | leftTag(epoch));
+    }
+
+    /** The bits of a left structure's length word that hold the tag. */
+    private static final long LEFT_LENGTH_MASK = (1L << 40) - 1;
+
+    private static long leftTag(int epoch) {
+        return ((long) (epoch & 0xFF_FFFF) << 40);
     }
 
     /**
-     * Returns the structure an entry being declared still names from an earlier declaration into it
-     * that died or failed part-way: entries never go from {@code READY} back to {@code EMPTY}, so
-     * an extent named there belongs to no structure. Untrusted: the caller checks it before use.
+     * Returns the structure an entry being declared still names from the declaration into it just
+     * before this one, which died or failed part-way after {@link #recordStructure}: entries never go
+     * from {@code READY} back to {@code EMPTY}, so an extent named there belongs to no structure.
+     * The record carries that declaration's epoch, so that other values left in the entry (a
+     * damaged word) are not taken for one. Untrusted still: the caller checks it before use.
      *
      * @param index the entry, {@code INITIALIZING} by this process under the directory lock
      * @return {offset, length}; {0, 0} when it names none
      */
     public long[] leftStructure(int index) {
         long at = offset(index);
+        int epoch = StateWord.epoch((long) LONG.getAcquire(memory, at + STATE_OFFSET));
+        long lengthWord = memory.get(ValueLayout.JAVA_LONG, at + STRUCTURE_LENGTH_OFFSET);
+        if ((lengthWord & ~LEFT_LENGTH_MASK) != leftTag(epoch - 1) || (lengthWord & LEFT_LENGTH_MASK) == 0) {
+            return new long[] {0, 0};
+        }
         return new long[] {memory.get(ValueLayout.JAVA_LONG, at + STRUCTURE_OFFSET_OFFSET),
-                memory.get(ValueLayout.JAVA_LONG, at + STRUCTURE_LENGTH_OFFSET)};
+                lengthWord & LEFT_LENGTH_MASK};
     }
 
     /**

@@ -3,6 +3,7 @@ package dev.shm.core.ring;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.shm.core.segment.Directory;
 import dev.shm.core.segment.DirectoryDescriptor;
 import dev.shm.core.segment.LeaseDescriptor;
 import dev.shm.core.segment.LeaseTable;
@@ -937,23 +938,24 @@ class ChannelTest {
      * segment does not lose that space; one of another length appends its own.
      */
     @Test
-    void aRingLeftByADeclarerThatDiedWhileItFormattedItIsTakenByTheNextDeclaration() {
+    void aRingLeftByADeclarerThatDiedWhileItFormattedItIsTakenByTheNextDeclaration() throws Exception {
         try (Segment a = Segment.open(options, "a")) {
             long length = RingDescriptor.length(small.capacity(), small.slotSize(), small.maxGroups());
-            long[] left = new long[1];
-            assertThatThrownBy(() -> a.directory().declare("orders", DirectoryDescriptor.CHANNEL,
-                    new String[] {"capacity"}, new long[] {small.capacity()},
-                    entry -> a.extents().withExtentLock(() -> {
-                        left[0] = a.extents().append(length);
-                        a.directory().recordStructure(entry, left[0], length);
-                        a.extents().map(left[0], length).fill((byte) 0x5A); // a format, part-way
-                        throw new IllegalStateException("the declarer dies here");
-                    }))).hasMessageContaining("dies here");
+            long[] first = failedDeclaration(a, "gone", length);
             long size = a.currentSize();
+            Channel audit = Channel.declare(a, "audit", small.withCapacity(32));
+            int auditEntry = a.directory().lookup("audit").orElseThrow();
+            assertThat(auditEntry).as("in the failed declaration's entry").isEqualTo((int) first[0]);
+            assertThat(a.currentSize()).as("a ring of another length appends its own").isGreaterThan(size);
+            assertThat(a.directory().entry(auditEntry).structureOffset()).isNotEqualTo(first[1]);
+            audit.close();
 
+            long[] left = failedDeclaration(a, "gone", length);
+            size = a.currentSize();
             Channel orders = Channel.declare(a, "orders", small);
             int entry = a.directory().lookup("orders").orElseThrow();
-            assertThat(a.directory().entry(entry).structureOffset()).isEqualTo(left[0]);
+            assertThat(entry).isEqualTo((int) left[0]);
+            assertThat(a.directory().entry(entry).structureOffset()).isEqualTo(left[1]);
             assertThat(a.currentSize()).as("no extent appended").isEqualTo(size);
             Subscription billing = orders.subscribe("billing", true);
             for (int i = 0; i < 3 * small.capacity(); i++) {
@@ -964,10 +966,35 @@ class ChannelTest {
             billing.close();
             orders.close();
 
-            Channel other = Channel.declare(a, "audit", small.withCapacity(32));
-            assertThat(a.currentSize()).as("a ring of another length appends its own").isGreaterThan(size);
-            other.close();
+            // A record without its declaration's epoch (a damaged word) is not taken for one.
+            long[] damaged = failedDeclaration(a, "gone", length);
+            java.lang.reflect.Field field = Directory.class.getDeclaredField("memory");
+            field.setAccessible(true);
+            ((MemorySegment) field.get(a.directory())).set(ValueLayout.JAVA_LONG,
+                    damaged[0] * DirectoryDescriptor.LENGTH + DirectoryDescriptor.STRUCTURE_LENGTH_OFFSET, length);
+            size = a.currentSize();
+            Channel.declare(a, "billing", small).close();
+            assertThat(a.directory().entry(a.directory().lookup("billing").orElseThrow()).structureOffset())
+                    .isNotEqualTo(damaged[1]);
+            assertThat(a.currentSize()).isGreaterThan(size);
         }
+    }
+
+    /**
+     * A declaration that appends and names a ring, writes part of it and fails: as a declarer killed
+     * there. Returns its entry and the ring's offset.
+     */
+    private static long[] failedDeclaration(Segment a, String name, long length) {
+        long[] left = new long[2];
+        assertThatThrownBy(() -> a.directory().declare(name, DirectoryDescriptor.CHANNEL, new String[] {"capacity"},
+                new long[] {1}, entry -> a.extents().withExtentLock(() -> {
+                    left[0] = entry;
+                    left[1] = a.extents().append(length);
+                    a.directory().recordStructure(entry, left[1], length);
+                    a.extents().map(left[1], length).fill((byte) 0x5A); // a format, part-way
+                    throw new IllegalStateException("the declarer dies here");
+                }))).hasMessageContaining("dies here");
+        return left;
     }
 
     @Test
