@@ -1,6 +1,7 @@
 package dev.shm.core.lane;
 
 import static dev.shm.core.lane.LaneDescriptor.DATA_OFFSET;
+import static dev.shm.core.lane.LaneDescriptor.DOORBELL_OFFSET;
 import static dev.shm.core.lane.LaneDescriptor.FRAME_FLAGS_OFFSET;
 import static dev.shm.core.lane.LaneDescriptor.FRAME_HEADER_LENGTH;
 import static dev.shm.core.lane.LaneDescriptor.FRAME_LENGTH_OFFSET;
@@ -69,6 +70,7 @@ public final class Lane {
     private final int epoch;
     private final Counters counters;
     private final String name;
+    private final Doorbell doorbell;
 
     /**
      * Wraps a formatted lane direction.
@@ -86,6 +88,7 @@ public final class Lane {
         this.epoch = epoch & 0xFFFF;
         this.counters = counters;
         this.name = name;
+        this.doorbell = new Doorbell(memory.asSlice(DOORBELL_OFFSET, Doorbell.LENGTH));
     }
 
     /**
@@ -95,6 +98,7 @@ public final class Lane {
      * @param epoch the epoch
      */
     static void format(MemorySegment memory, int epoch) {
+        Doorbell.clear(memory.asSlice(DOORBELL_OFFSET, Doorbell.LENGTH));
         LONG.setRelease(memory, (long) WRITING_OFFSET, 0L);
         LONG.setRelease(memory, (long) READING_OFFSET, 0L);
         LONG.setRelease(memory, (long) LAST_OFFSET, 0L);
@@ -293,7 +297,11 @@ public final class Lane {
         }
         long next = position(epoch, at + frameLength(payloadLength));
         // The compare-and-set publishes the frame (volatile, hence release) and fails after a reset.
-        return LONG.compareAndSet(memory, (long) WRITE_OFFSET, pendingWord, next) ? OK : RESET;
+        if (!LONG.compareAndSet(memory, (long) WRITE_OFFSET, pendingWord, next)) {
+            return RESET;
+        }
+        doorbell.ring(); // a system call only when the reader sleeps
+        return OK;
     }
 
     // ---------------------------------------------------------------- consumer
@@ -339,6 +347,34 @@ public final class Lane {
         } finally {
             LONG.compareAndSet(memory, (long) READING_OFFSET, inFlight(), 0L);
         }
+    }
+
+    /**
+     * Sleeps until the writer commits a frame (it rings this lane's doorbell), at most
+     * {@code timeoutNanos}; returns at once when a frame is there or the lane was reset. For the
+     * lane's one reader, after polling found nothing for a while: a sleep costs the writer a
+     * {@code futex} wake per commit while it lasts, and nothing otherwise.
+     *
+     * @param timeoutNanos the longest sleep
+     */
+    public void awaitFrames(long timeoutNanos) {
+        doorbell.await(this::framesOrReset, timeoutNanos);
+    }
+
+    private boolean framesOrReset() {
+        long r = (long) LONG.getVolatile(memory, (long) READ_OFFSET);
+        long w = (long) LONG.getVolatile(memory, (long) WRITE_OFFSET);
+        return w != r || epochOf(w) != epoch || epochOf(r) != epoch;
+    }
+
+    /**
+     * Returns whether a frame is there to read (or the lane was reset): a look, for a reader that
+     * polls several lanes before it sleeps.
+     *
+     * @return {@code true} when a poll would hand out a frame or report the reset
+     */
+    public boolean hasFrames() {
+        return framesOrReset();
     }
 
     /**

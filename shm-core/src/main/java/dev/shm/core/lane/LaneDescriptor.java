@@ -19,13 +19,14 @@ package dev.shm.core.lane;
  *  +-------------------+-------------------+-------------------+---------------------+
  *  | write             | last              | writing           |  (producer's line)  |
  *  +-------------------+-------------------+-------------------+---------------------+ 64
- *  | read              | reading           |           (consumer's line)             |
- *  +-------------------+-------------------+-----------------------------------------+ 128
+ *  | read              | reading           | doorbell          | (consumer's line)   |
+ *  +-------------------+-------------------+-------------------+---------------------+ 128
  *  | data (capacity bytes)                                                           |
  *  +---------------------------------------------------------------------------------+
  *  write, read: [epoch:16][position:48]; last: where the data before a wrap ends
  *  writing, reading (in-flight words): [epoch:16][1] while that side is in a write or a read
  *    that found frames; 0, or a stale epoch's word, when it is not
+ *  doorbell: [sequence:32][sleeping:32], the futex the consumer sleeps on (Doorbell)
  *
  * Frame (8-byte aligned in data)
  *  0        4        6        8
@@ -74,6 +75,8 @@ public final class LaneDescriptor {
     public static final int READ_OFFSET = 64;
     /** The consumer's in-flight word. */
     public static final int READING_OFFSET = 72;
+    /** The consumer's doorbell ({@link Doorbell}): the producer rings it after a commit. */
+    public static final int DOORBELL_OFFSET = 80;
     public static final int DATA_OFFSET = 128;
 
     public static final int FRAME_HEADER_LENGTH = 8;

@@ -1,5 +1,6 @@
 package dev.shm.core.segment;
 
+import static dev.shm.core.segment.DirectoryDescriptor.DOORBELL_OFFSET;
 import static dev.shm.core.segment.DirectoryDescriptor.EMPTY;
 import static dev.shm.core.segment.DirectoryDescriptor.INITIALIZING;
 import static dev.shm.core.segment.DirectoryDescriptor.LENGTH;
@@ -16,6 +17,7 @@ import static dev.shm.core.segment.DirectoryDescriptor.STRUCTURE_OFFSET_OFFSET;
 import static dev.shm.core.segment.DirectoryDescriptor.TYPE_OFFSET;
 
 import dev.shm.core.internal.Utf8;
+import dev.shm.core.lane.Doorbell;
 import dev.shm.core.segment.SegmentException.Reason;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -294,9 +296,22 @@ public final class Directory {
                 return false;
             }
             if (LONG.compareAndSet(memory, at, current, ((long) segment.peerEpoch() << 32) | segment.peerId())) {
+                // The doorbell's sleeper is the provider: a dead one's flag goes with its role.
+                Doorbell.clear(memory.asSlice(offset(index) + DOORBELL_OFFSET, Doorbell.LENGTH));
                 return true;
             }
         }
+    }
+
+    /**
+     * Returns the doorbell of a service: its provider sleeps on it while no client sends, and a
+     * client rings it after each request it wrote into a lane of the service.
+     *
+     * @param index the service's entry
+     * @return the doorbell
+     */
+    public Doorbell doorbell(int index) {
+        return new Doorbell(memory.asSlice(offset(index) + DOORBELL_OFFSET, Doorbell.LENGTH));
     }
 
     /**

@@ -10,15 +10,16 @@ package dev.shm.core.segment;
  *  +--------+----------+--------+--------+--------------------------------------------+
  *  |paramCnt|   pad    | params (8 x 8 bytes)                      | structure offset  |  112..192
  *  +--------+----------+-------------------------------------------+-------------------+
- *  | structure length  | provider word     |  reserved                                 |  192..256
- *  +-------------------+-------------------+-------------------------------------------+
+ *  | structure length  | provider word     | doorbell          |  reserved             |  192..256
+ *  +-------------------+-------------------+-------------------+-----------------------+
  * </pre>
  *
  * The state word packs {@code [epoch:32][owner:16][state:16]}: {@code EMPTY → INITIALIZING}
  * (owner: the declaring peer) {@code → READY}. The declarer writes name, type, parameters and
  * structure while the entry is {@code INITIALIZING}, then publishes {@code READY} with release;
  * lookups read only {@code READY} entries. The provider word of a service is
- * {@code [epoch:32][peer:16]}.
+ * {@code [epoch:32][peer:16]}. A service's doorbell ({@code Doorbell}: sequence, sleeping) is what
+ * its provider sleeps on while no client sends; clients ring it after each request.
  */
 public final class DirectoryDescriptor {
 
@@ -37,6 +38,8 @@ public final class DirectoryDescriptor {
     public static final int STRUCTURE_OFFSET_OFFSET = 184;
     public static final int STRUCTURE_LENGTH_OFFSET = 192;
     public static final int PROVIDER_OFFSET = 200;
+    /** A service's doorbell (8 bytes), in what was reserved until layout version 3. */
+    public static final int DOORBELL_OFFSET = 208;
 
     /** Entry state: free. */
     public static final int EMPTY = 0;

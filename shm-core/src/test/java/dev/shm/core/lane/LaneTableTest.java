@@ -413,4 +413,55 @@ class LaneTableTest {
             assertThat(failure.get()).isNull();
         }
     }
+
+    /**
+     * A reader asleep on its lane's doorbell is woken by the writer's next commit, long before its
+     * sleep would end; a provider asleep on its service's doorbell, by a client's ring. Both sleeps
+     * are 30 s here, so only the ring can end them within the test's bound.
+     */
+    @Test
+    @Timeout(30)
+    void aSleepingReaderIsWokenByTheWritersCommitAndASleepingProviderByTheClientsRing() throws Exception {
+        try (Segment client = Segment.open(options, "client");
+             Segment provider = Segment.open(options, "provider")) {
+            int service = service(provider);
+            LaneTable.LanePair pair = client.lanes().open(service, provider.peerId());
+            Lane replies = pair.toClient();
+            assertThat(replies.hasFrames()).isFalse();
+            CountDownLatch asleep = new CountDownLatch(1);
+            Thread reader = Thread.ofPlatform().name("reader").start(() -> {
+                asleep.countDown();
+                replies.awaitFrames(TimeUnit.SECONDS.toNanos(30));
+            });
+            assertThat(asleep.await(10, TimeUnit.SECONDS)).isTrue();
+            awaitSleeping(pair.toClient(), reader);
+            assertThat(offer(provider.lanes().lanesOf(service).getFirst().toClient(), "reply")).isEqualTo(Lane.OK);
+            reader.join(TimeUnit.SECONDS.toMillis(10));
+            assertThat(reader.isAlive()).as("woken by the commit").isFalse();
+            assertThat(replies.hasFrames()).isTrue();
+
+            Doorbell requests = provider.directory().doorbell(service);
+            Thread server = Thread.ofPlatform().name("server").start(
+                    () -> requests.await(() -> false, TimeUnit.SECONDS.toNanos(30)));
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (server.isAlive() && System.nanoTime() - deadline < 0) {
+                client.directory().doorbell(service).ring(); // rung until the sleeper sleeps and wakes
+                server.join(10);
+            }
+            assertThat(server.isAlive()).as("woken by the ring").isFalse();
+        }
+    }
+
+    /** Waits (bounded) until {@code thread} has set its lane's sleeping flag. */
+    private static void awaitSleeping(Lane lane, Thread thread) throws Exception {
+        java.lang.reflect.Field field = Lane.class.getDeclaredField("memory");
+        field.setAccessible(true);
+        MemorySegment memory = (MemorySegment) field.get(lane);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (memory.get(ValueLayout.JAVA_INT, LaneDescriptor.DOORBELL_OFFSET + 4L) == 0) {
+            assertThat(thread.isAlive()).as("asleep before anything was written").isTrue();
+            assertThat(System.nanoTime() - deadline).as("the reader went to sleep").isNegative();
+            Thread.onSpinWait();
+        }
+    }
 }

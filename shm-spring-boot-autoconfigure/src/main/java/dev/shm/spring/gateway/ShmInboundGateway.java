@@ -1,5 +1,6 @@
 package dev.shm.spring.gateway;
 
+import dev.shm.core.lane.Doorbell;
 import dev.shm.core.lane.Lane;
 import dev.shm.core.lane.LaneTable;
 import dev.shm.core.segment.Segment;
@@ -41,6 +42,8 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
     /** The request the last poll decoded, or null; the serving thread's alone. */
     private Message<?> decoded;
     private final Lane.FrameHandler decoder = this::decode;
+    /** The service's doorbell, once this process serves it. */
+    private volatile Doorbell doorbell;
     private Thread thread;
 
     /**
@@ -105,6 +108,10 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
         Thread t = thread;
         thread = null;
         if (t != null) {
+            Doorbell bell = doorbell;
+            if (bell != null) {
+                bell.ring(); // a serving thread asleep on it stops now, not after its sleep
+            }
             try {
                 if (!t.join(drainTimeout)) {
                     t.interrupt();
@@ -161,8 +168,30 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
                     }
                 }
             }
-            idle = handled > 0 ? 0 : LaneIo.idle(idle);
+            idle = handled > 0 ? 0 : LaneIo.idle(idle, this::sleep);
         }
+    }
+
+    /**
+     * Sleeps on the service's doorbell, which a client rings after each request, unless a request
+     * is there already in a pair of the service (a new client's too: the lane table is read again).
+     */
+    private void sleep(long nanos) {
+        Doorbell bell = doorbell;
+        if (bell == null) {
+            bell = segment.directory().doorbell(index);
+            doorbell = bell;
+        }
+        bell.await(this::anyRequest, nanos);
+    }
+
+    private boolean anyRequest() {
+        for (LaneTable.LanePair p : segment.lanes().lanesOf(index)) {
+            if (p.provider() == segment.peerId() && p.toService().hasFrames()) {
+                return true;
+            }
+        }
+        return !running;
     }
 
     private void decode(short type, java.lang.foreign.MemorySegment payload) {

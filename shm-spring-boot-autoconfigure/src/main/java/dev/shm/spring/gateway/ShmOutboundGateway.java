@@ -128,6 +128,7 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
                 int rc = LaneIo.write(segment, p.toService(), record.segment(), record.length(), deadline);
                 switch (rc) {
                     case LaneIo.OK -> {
+                        segment.directory().doorbell(p.service()).ring(); // the provider may sleep
                         return;
                     }
                     case LaneIo.TIMEOUT -> throw new MessageTimeoutException(request, "the lane to service '" + service
@@ -226,7 +227,7 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
             } else if (n > 0) {
                 idle = 0;
             } else {
-                idle = LaneIo.idle(idle);
+                idle = LaneIo.idle(idle, p.toClient()::awaitFrames); // the provider's reply rings it
             }
         }
     }

@@ -6,6 +6,7 @@ import dev.shm.core.pool.SlotPool;
 import dev.shm.core.segment.Segment;
 import java.lang.foreign.MemorySegment;
 import java.util.concurrent.locks.LockSupport;
+import java.util.function.LongConsumer;
 import org.springframework.messaging.Message;
 
 /**
@@ -100,12 +101,28 @@ public final class LaneIo {
      * @return the next count
      */
     public static int idle(int idle) {
+        return idle(idle, nanos -> LockSupport.parkNanos(Math.min(nanos, Math.min(1_000_000L, 10_000L * (idle - 199)))));
+    }
+
+    /** The longest a reader sleeps on its doorbell before it looks again by itself. */
+    public static final long SLEEP_NANOS = 50_000_000L;
+
+    /**
+     * Waits a little, as {@link #idle(int)}, but sleeps with {@code sleep} (on a doorbell the
+     * writer rings: woken by the next frame, not after a fixed park) once spinning and yielding
+     * found nothing.
+     *
+     * @param idle how many times nothing happened so far
+     * @param sleep sleeps at most the given nanoseconds
+     * @return the next count
+     */
+    public static int idle(int idle, LongConsumer sleep) {
         if (idle < 100) {
             Thread.onSpinWait();
         } else if (idle < 200) {
             Thread.yield();
         } else {
-            LockSupport.parkNanos(Math.min(1_000_000L, 10_000L * (idle - 199)));
+            sleep.accept(SLEEP_NANOS);
         }
         return Math.min(idle + 1, 1_000);
     }
