@@ -56,12 +56,22 @@ public final class Doorbell {
         INT.setVolatile(word, SLEEPING, 0);
     }
 
-    /** Wakes the sleeper if it sleeps: call after publishing what it waits for. */
+    /**
+     * Wakes the sleeper if it sleeps: call after publishing what it waits for. The first ringer
+     * takes the flag back (compare-and-set), so that the ringers after it, until the sleeper sleeps
+     * again, pay nothing (and a dead sleeper's flag costs one wake).
+     */
     public void ring() {
-        if ((int) INT.getVolatile(word, SLEEPING) != 0) {
-            INT.getAndAdd(word, SEQUENCE, 1);
-            Futex.wakeAll(sequence);
+        int sleeping = (int) INT.getVolatile(word, SLEEPING);
+        if (sleeping != 0 && INT.compareAndSet(word, SLEEPING, sleeping, 0)) {
+            wake();
         }
+    }
+
+    /** Wakes the sleeper whether or not it said it sleeps: for a reset, which it must see soon. */
+    public void wake() {
+        INT.getAndAdd(word, SEQUENCE, 1);
+        Futex.wakeAll(sequence);
     }
 
     /**
@@ -69,15 +79,17 @@ public final class Doorbell {
      * flag is set. Returns early on a ring, a signal or the timeout: callers check their condition
      * again. One thread per doorbell sleeps.
      *
+     * @param token what the sleeper stores in the flag: not 0, and its own (a lane's epoch, a
+     *     provider's peer), so that a stale sleeper's end of sleep does not clear a later one's flag
      * @param ready whether what the sleeper waits for is there (or the wait is pointless)
      * @param timeoutNanos the longest sleep
      */
-    public void await(BooleanSupplier ready, long timeoutNanos) {
-        if (timeoutNanos <= 0) {
+    public void await(int token, BooleanSupplier ready, long timeoutNanos) {
+        if (timeoutNanos <= 0 || token == 0) {
             return;
         }
         int seen = (int) INT.getVolatile(word, SEQUENCE);
-        INT.setVolatile(word, SLEEPING, 1);
+        INT.setVolatile(word, SLEEPING, token);
         try {
             if (!ready.getAsBoolean()) {
                 if (waiter == null) {
@@ -86,7 +98,7 @@ public final class Doorbell {
                 waiter.await(sequence, seen, timeoutNanos);
             }
         } finally {
-            INT.setVolatile(word, SLEEPING, 0);
+            INT.compareAndSet(word, SLEEPING, token, 0);
         }
     }
 }

@@ -358,7 +358,15 @@ public final class Lane {
      * @param timeoutNanos the longest sleep
      */
     public void awaitFrames(long timeoutNanos) {
-        doorbell.await(this::framesOrReset, timeoutNanos);
+        doorbell.await(0x1_0000 | epoch, this::framesOrReset, timeoutNanos);
+    }
+
+    /**
+     * Wakes this lane's reader if it sleeps in {@link #awaitFrames}: for a reader's owner that
+     * moved on to another lane, or stops.
+     */
+    public void wakeReader() {
+        doorbell.wake();
     }
 
     private boolean framesOrReset() {
@@ -433,6 +441,7 @@ public final class Lane {
                 return RESET;
             }
         } while (!LONG.compareAndSet(memory, (long) WRITE_OFFSET, w, position(epoch + 1, positionOf(w))));
+        doorbell.wake(); // a reader asleep on the lane sees the reset now, not at the end of its sleep
         return read(handler, Integer.MAX_VALUE, position(epoch, positionOf(w)));
     }
 

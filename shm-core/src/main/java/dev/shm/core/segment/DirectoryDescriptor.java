@@ -38,7 +38,7 @@ public final class DirectoryDescriptor {
     public static final int STRUCTURE_OFFSET_OFFSET = 184;
     public static final int STRUCTURE_LENGTH_OFFSET = 192;
     public static final int PROVIDER_OFFSET = 200;
-    /** A service's doorbell (8 bytes), in what was reserved until layout version 3. */
+    /** A service's doorbell (8 bytes), in what was reserved until layout version 4. */
     public static final int DOORBELL_OFFSET = 208;
 
     /** Entry state: free. */

@@ -62,8 +62,9 @@ public final class SegmentDescriptor {
      * The layout version this code writes and reads. Version 2: a lane pair is taken by its releaser
      * ({@code RELEASING}) before it is drained and reset. Version 3: each lane direction carries its
      * writer's and reader's in-flight words, which a releaser waits out before it formats the lane.
+     * Version 4: lane directions and service entries carry a doorbell (a futex) that writers ring.
      */
-    public static final int LAYOUT_VERSION = 3;
+    public static final int LAYOUT_VERSION = 4;
     /** The header's length, one page. */
     public static final int HEADER_LENGTH = 4096;
     /** Extents start at multiples of this. */

@@ -104,7 +104,7 @@ class ShmCliIT {
             assertThat(run.err()).isEmpty();
             assertThat(run.out())
                     .contains("segment " + options.path())
-                    .contains("layout version 3")
+                    .contains("layout version 4")
                     .contains("by pid " + ProcessHandle.current().pid())
                     .contains("heartbeat every 50 ms, liveness timeout 1000 ms")
                     .contains("host goodbye: no; stale (no peer alive): no")

@@ -442,7 +442,7 @@ class LaneTableTest {
 
             Doorbell requests = provider.directory().doorbell(service);
             Thread server = Thread.ofPlatform().name("server").start(
-                    () -> requests.await(() -> false, TimeUnit.SECONDS.toNanos(30)));
+                    () -> requests.await(1, () -> false, TimeUnit.SECONDS.toNanos(30)));
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
             while (server.isAlive() && System.nanoTime() - deadline < 0) {
                 client.directory().doorbell(service).ring(); // rung until the sleeper sleeps and wakes
@@ -458,7 +458,7 @@ class LaneTableTest {
         field.setAccessible(true);
         MemorySegment memory = (MemorySegment) field.get(lane);
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (memory.get(ValueLayout.JAVA_INT, LaneDescriptor.DOORBELL_OFFSET + 4L) == 0) {
+        while ((int) ValueLayout.JAVA_INT.varHandle().getVolatile(memory, LaneDescriptor.DOORBELL_OFFSET + 4L) == 0) {
             assertThat(thread.isAlive()).as("asleep before anything was written").isTrue();
             assertThat(System.nanoTime() - deadline).as("the reader went to sleep").isNegative();
             Thread.onSpinWait();

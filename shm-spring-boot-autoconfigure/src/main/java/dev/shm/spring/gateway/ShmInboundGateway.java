@@ -44,6 +44,8 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
     private final Lane.FrameHandler decoder = this::decode;
     /** The service's doorbell, once this process serves it. */
     private volatile Doorbell doorbell;
+    /** Set after a sleep on the doorbell: read the lane table again. The serving thread's alone. */
+    private boolean rescan;
     private Thread thread;
 
     /**
@@ -137,7 +139,8 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
             }
             long now = System.nanoTime();
             // New clients are found by a rescan of the lane table: often while idle, still regularly under load.
-            if (now - lastScan > (pairs.isEmpty() || idle > 0 ? 1_000_000 : 5_000_000)) {
+            if (rescan || now - lastScan > (pairs.isEmpty() || idle > 0 ? 1_000_000 : 5_000_000)) {
+                rescan = false;
                 lastScan = now;
                 List<LaneTable.LanePair> active = segment.lanes().lanesOf(index);
                 Map<Integer, LaneTable.LanePair> next = new HashMap<>();
@@ -182,7 +185,8 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
             bell = segment.directory().doorbell(index);
             doorbell = bell;
         }
-        bell.await(this::anyRequest, nanos);
+        bell.await(segment.peerId() + 1, this::anyRequest, nanos);
+        rescan = true; // a new client's pair, the usual reason for a request in no known pair
     }
 
     private boolean anyRequest() {

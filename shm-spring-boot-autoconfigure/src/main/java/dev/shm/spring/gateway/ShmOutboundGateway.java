@@ -1,6 +1,7 @@
 package dev.shm.spring.gateway;
 
 import dev.shm.core.lane.Lane;
+import dev.shm.core.lane.Doorbell;
 import dev.shm.core.lane.LaneTable;
 import dev.shm.core.segment.Directory;
 import dev.shm.core.segment.Segment;
@@ -47,6 +48,9 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
     private final AtomicLong correlations = new AtomicLong();
     private final Object writeLock = new Object();
     private volatile LaneTable.LanePair pair;
+    /** The doorbell of the service the last request went to, and that service's entry. */
+    private Doorbell requestBell;
+    private int requestBellService = -1;
     private volatile boolean running = true;
     private Thread reader;
 
@@ -128,7 +132,7 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
                 int rc = LaneIo.write(segment, p.toService(), record.segment(), record.length(), deadline);
                 switch (rc) {
                     case LaneIo.OK -> {
-                        segment.directory().doorbell(p.service()).ring(); // the provider may sleep
+                        requestBell(p.service()).ring(); // the provider may sleep
                         return;
                     }
                     case LaneIo.TIMEOUT -> throw new MessageTimeoutException(request, "the lane to service '" + service
@@ -182,10 +186,20 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
         }
     }
 
+    /** The service's doorbell (called under the write lock). */
+    private Doorbell requestBell(int service) {
+        if (service != requestBellService) {
+            requestBell = segment.directory().doorbell(service);
+            requestBellService = service;
+        }
+        return requestBell;
+    }
+
     private void resetPair(LaneTable.LanePair p, String why) {
         synchronized (this) {
             if (pair == p) {
                 pair = null;
+                p.toClient().wakeReader(); // the reader, asleep on this pair, moves on now
                 // Not closed here: its provider is dead, and the segment's recovery releases the entry.
                 // Closing it too would race with that recovery, which may then format the lanes of the
                 // entry's next pair (shm-core's LaneTable.release formats before its compare-and-set).
@@ -235,6 +249,10 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
     @Override
     public void destroy() {
         running = false;
+        LaneTable.LanePair current = pair;
+        if (current != null) {
+            current.toClient().wakeReader(); // the reader, asleep on it, stops now
+        }
         if (reader != null) {
             try {
                 reader.join(Duration.ofSeconds(2));
