@@ -352,8 +352,8 @@ public final class Lane {
     /**
      * Sleeps until the writer commits a frame (it rings this lane's doorbell), at most
      * {@code timeoutNanos}; returns at once when a frame is there or the lane was reset. For the
-     * lane's one reader, after polling found nothing for a while: a sleep costs the writer a
-     * {@code futex} wake per commit while it lasts, and nothing otherwise.
+     * lane's one reader, after polling found nothing for a while: a sleep costs the writer's first
+     * commit after it a {@code futex} wake, and the writer nothing otherwise.
      *
      * @param timeoutNanos the longest sleep
      */
