@@ -358,7 +358,7 @@ public final class Lane {
      * @param timeoutNanos the longest sleep
      */
     public void awaitFrames(long timeoutNanos) {
-        doorbell.await(0x1_0000 | epoch, this::framesOrReset, timeoutNanos);
+        doorbell.await(0x1_0000 | epoch, this::hasFrames, timeoutNanos);
     }
 
     /**
@@ -369,12 +369,6 @@ public final class Lane {
         doorbell.wake();
     }
 
-    private boolean framesOrReset() {
-        long r = (long) LONG.getVolatile(memory, (long) READ_OFFSET);
-        long w = (long) LONG.getVolatile(memory, (long) WRITE_OFFSET);
-        return w != r || epochOf(w) != epoch || epochOf(r) != epoch;
-    }
-
     /**
      * Returns whether a frame is there to read (or the lane was reset): a look, for a reader that
      * polls several lanes before it sleeps.
@@ -382,7 +376,9 @@ public final class Lane {
      * @return {@code true} when a poll would hand out a frame or report the reset
      */
     public boolean hasFrames() {
-        return framesOrReset();
+        long r = (long) LONG.getVolatile(memory, (long) READ_OFFSET);
+        long w = (long) LONG.getVolatile(memory, (long) WRITE_OFFSET);
+        return w != r || epochOf(w) != epoch || epochOf(r) != epoch;
     }
 
     /**

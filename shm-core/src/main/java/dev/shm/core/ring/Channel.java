@@ -120,10 +120,11 @@ public final class Channel implements AutoCloseable {
         Directory directory = segment.directory();
         int index = directory.declare(name, DirectoryDescriptor.CHANNEL, PARAM_NAMES, params,
                 entry -> segment.extents().withExtentLock(() -> {
-                    MemorySegment memory = leftRing(segment, directory, entry, length);
+                    long[] left = directory.leftStructure(entry);
+                    MemorySegment memory = leftRing(segment, directory, left, length);
                     long offset;
                     if (memory != null) {
-                        offset = directory.leftStructure(entry)[0];
+                        offset = left[0];
                         memory.fill((byte) 0); // as appended: the format below expects zeros
                     } else {
                         offset = segment.extents().append(length);
@@ -155,15 +156,13 @@ public final class Channel implements AutoCloseable {
     }
 
     /**
-     * The ring a declaration into {@code entry} that died or failed part-way left there, when it
-     * has the length this one needs (the same channel declared again, the usual case after a
-     * crash); {@code null} otherwise, and then a new extent is appended. Untrusted: an offset that
-     * is not a page of the published file is not used.
+     * Maps the ring {@code left} ({offset, length}, from {@link Directory#leftStructure}) that a
+     * declaration into the entry which died or failed part-way left there, when it has the length
+     * this one needs (the same channel declared again, the usual case after a crash); {@code null}
+     * otherwise, and then a new extent is appended. Untrusted: only a whole page-aligned range of
+     * the published file, of exactly this length, that no declared structure uses.
      */
-    private static MemorySegment leftRing(Segment segment, Directory directory, int entry, long length) {
-        // Only a whole page-aligned range of the published file, of exactly this length, that no
-        // declared structure uses.
-        long[] left = directory.leftStructure(entry);
+    private static MemorySegment leftRing(Segment segment, Directory directory, long[] left, long length) {
         if (left[1] != length || left[0] <= 0 || left[0] % SegmentDescriptor.EXTENT_ALIGNMENT != 0) {
             return null;
         }

@@ -13,6 +13,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.locks.LockSupport;
+import java.util.function.LongConsumer;
 import org.springframework.integration.gateway.MessagingGatewaySupport;
 import org.springframework.integration.support.MessageBuilder;
 import org.springframework.messaging.Message;
@@ -46,6 +47,7 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
     private volatile Doorbell doorbell;
     /** Set after a sleep on the doorbell: read the lane table again. The serving thread's alone. */
     private boolean rescan;
+    private final LongConsumer sleeper = this::sleep;
     private Thread thread;
 
     /**
@@ -171,7 +173,7 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
                     }
                 }
             }
-            idle = handled > 0 ? 0 : LaneIo.idle(idle, this::sleep);
+            idle = handled > 0 ? 0 : LaneIo.idle(idle, sleeper);
         }
     }
 

@@ -1,7 +1,7 @@
 package dev.shm.spring.gateway;
 
-import dev.shm.core.lane.Lane;
 import dev.shm.core.lane.Doorbell;
+import dev.shm.core.lane.Lane;
 import dev.shm.core.lane.LaneTable;
 import dev.shm.core.segment.Directory;
 import dev.shm.core.segment.Segment;

@@ -101,7 +101,10 @@ public final class LaneIo {
      * @return the next count
      */
     public static int idle(int idle) {
-        return idle(idle, nanos -> LockSupport.parkNanos(Math.min(nanos, Math.min(1_000_000L, 10_000L * (idle - 199)))));
+        if (!spinOrYield(idle)) {
+            LockSupport.parkNanos(Math.min(1_000_000L, 10_000L * (idle - 199)));
+        }
+        return Math.min(idle + 1, 1_000);
     }
 
     /** The longest a reader sleeps on its doorbell before it looks again by itself. */
@@ -117,13 +120,21 @@ public final class LaneIo {
      * @return the next count
      */
     public static int idle(int idle, LongConsumer sleep) {
+        if (!spinOrYield(idle)) {
+            sleep.accept(SLEEP_NANOS);
+        }
+        return Math.min(idle + 1, 1_000);
+    }
+
+    /** Spins for the first 100 rounds, yields for the next 100; false after that (time to sleep). */
+    private static boolean spinOrYield(int idle) {
         if (idle < 100) {
             Thread.onSpinWait();
         } else if (idle < 200) {
             Thread.yield();
         } else {
-            sleep.accept(SLEEP_NANOS);
+            return false;
         }
-        return Math.min(idle + 1, 1_000);
+        return true;
     }
 }
