@@ -9,16 +9,17 @@ import dev.shm.spring.support.LaneIo;
 import dev.shm.spring.support.ShmHeaders;
 import dev.shm.spring.support.ShmMessageCodec;
 import dev.shm.spring.support.ShmRings;
+import java.lang.foreign.MemorySegment;
 import java.time.Duration;
 import java.util.Map;
 import java.util.OptionalInt;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.LongConsumer;
 import org.springframework.beans.factory.DisposableBean;
 import org.springframework.integration.MessageTimeoutException;
 import org.springframework.integration.handler.AbstractReplyProducingMessageHandler;
@@ -37,6 +38,12 @@ import org.springframework.messaging.MessageHandlingException;
  * timeout fails with {@link MessageTimeoutException}; a request that failed in the provider fails
  * here with a {@link MessageHandlingException} naming the remote error; a provider that dies fails
  * the requests it had, and the next request goes to its successor.
+ *
+ * <p>No thread of the gateway's own reads the replies: a requesting thread reads the reply lane
+ * itself while it waits, when no other thread does (one reader at a time), and hands each reply it
+ * reads to the request it answers. A thread whose reply came leaves the lane to the next waiting
+ * thread. So a lone caller's round trip has no thread hand-off on this side: it spins on the lane,
+ * then yields, then sleeps on the lane's doorbell, which the provider's reply rings.
  */
 public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler implements DisposableBean {
 
@@ -47,17 +54,35 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
     private final Map<Long, Pending> pending = new ConcurrentHashMap<>();
     private final AtomicLong correlations = new AtomicLong();
     private final Object writeLock = new Object();
+    /** Held by the one requesting thread that reads the reply lane. */
+    private final ReentrantLock readLock = new ReentrantLock();
+    private final Lane.FrameHandler replies = this::onReply;
+    private final LongConsumer replySleep = this::sleepForReplies;
+    /** The deadline of the thread that reads the reply lane (written and read under the read lock). */
+    private long readDeadline;
     private volatile LaneTable.LanePair pair;
     /** The doorbell of the service the last request went to, and that service's entry. */
     private Doorbell requestBell;
     private int requestBellService = -1;
     private volatile boolean running = true;
-    private Thread reader;
 
-    /** A request waiting for its reply, and the pair it went out on (set once written). */
+    /** The longest a waiting thread that does not read the lane parks before it looks again by itself. */
+    private static final long FOLLOWER_PARK_NANOS = 10_000_000L;
+
+    /**
+     * A request waiting for its reply: its thread, the pair it went out on (set once written), and
+     * its outcome, the reply or the failure, set once by whoever finds it.
+     */
     private static final class Pending {
-        final CompletableFuture<Message<?>> reply = new CompletableFuture<>();
+        final Thread waiter = Thread.currentThread();
+        final AtomicReference<Object> outcome = new AtomicReference<>();
         volatile LaneTable.LanePair pair;
+
+        void complete(Object result) {
+            if (outcome.compareAndSet(null, result)) {
+                LockSupport.unpark(waiter);
+            }
+        }
     }
 
     /**
@@ -90,7 +115,6 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
     protected void doInit() {
         codec = ShmRings.codec(codec, getBeanFactory());
         ShmServices.declare(segment, service);
-        reader = Thread.ofPlatform().daemon().name("shm-replies-" + service).start(this::readReplies);
     }
 
     @Override
@@ -102,22 +126,25 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
         try {
             Message<?> out = MessageBuilder.fromMessage(request).setHeader(ShmHeaders.CORRELATION, correlation).build();
             send(request, out, deadline, waiting);
-            Message<?> message = waiting.reply.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+            Object outcome = await(waiting, deadline);
+            if (outcome == null) {
+                if (Thread.currentThread().isInterrupted()) {
+                    throw new MessageHandlingException(request, "interrupted waiting for service '" + service + "'");
+                }
+                throw new MessageTimeoutException(request, "no reply from service '" + service + "' within "
+                        + replyTimeout);
+            }
+            if (outcome instanceof RuntimeException failure) {
+                throw new MessageHandlingException(request, "request to service '" + service + "' failed: "
+                        + failure.getMessage(), failure);
+            }
+            Message<?> message = (Message<?>) outcome;
             Object error = message.getHeaders().get(ShmHeaders.ERROR);
             if (error != null) {
                 throw new MessageHandlingException(request, "service '" + service + "' failed in the providing "
                         + "process: " + error);
             }
             return MessageBuilder.fromMessage(message).removeHeader(ShmHeaders.CORRELATION);
-        } catch (TimeoutException e) {
-            throw new MessageTimeoutException(request, "no reply from service '" + service + "' within "
-                    + replyTimeout);
-        } catch (ExecutionException e) {
-            throw new MessageHandlingException(request, "request to service '" + service + "' failed: "
-                    + e.getCause().getMessage(), e.getCause());
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new MessageHandlingException(request, "interrupted waiting for service '" + service + "'", e);
         } finally {
             pending.remove(correlation);
         }
@@ -209,39 +236,105 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
         // Only requests that went out on this pair: a reply can no longer come on it.
         pending.values().forEach(w -> {
             if (w.pair == p) {
-                w.reply.completeExceptionally(failure);
+                w.complete(failure);
             }
         });
     }
 
-    private void readReplies() {
+    /**
+     * Waits for the outcome of {@code waiting} until the deadline: reads the reply lane while no other
+     * thread does, else parks until a reader hands the reply over or leaves the lane to this thread.
+     *
+     * @return the reply, a failure, or {@code null} at the deadline or on interruption
+     */
+    private Object await(Pending waiting, long deadline) {
+        while (true) {
+            Object outcome = waiting.outcome.get();
+            if (outcome != null) {
+                return outcome;
+            }
+            long left = deadline - System.nanoTime();
+            if (left <= 0 || Thread.currentThread().isInterrupted()) {
+                return null;
+            }
+            if (!running) {
+                return new IllegalStateException("the gateway was stopped");
+            }
+            if (readLock.tryLock()) {
+                try {
+                    readUntil(waiting, deadline);
+                } finally {
+                    readLock.unlock();
+                    handOff();
+                }
+            } else {
+                LockSupport.parkNanos(this, Math.min(left, FOLLOWER_PARK_NANOS));
+            }
+        }
+    }
+
+    /**
+     * Reads the reply lane, handing each reply to its request, until {@code waiting} has its outcome,
+     * the deadline passes, the thread is interrupted or the gateway stops. Called under the read lock.
+     */
+    private void readUntil(Pending waiting, long deadline) {
+        readDeadline = deadline;
         int idle = 0;
-        while (running) {
+        while (waiting.outcome.get() == null && running && !Thread.currentThread().isInterrupted()) {
+            if (System.nanoTime() - deadline >= 0) {
+                return;
+            }
             LaneTable.LanePair p = pair;
             if (p == null) {
-                LockSupport.parkNanos(1_000_000);
+                // Reset: the request failed with its pair (resetPair), or went out on the next one.
+                idle = LaneIo.idle(idle);
                 continue;
             }
-            int n = p.toClient().poll((type, payload) -> {
-                try {
-                    Message<?> reply = LaneIo.decode(segment, codec, type, payload);
-                    if (reply != null && reply.getHeaders().get(ShmHeaders.CORRELATION) instanceof Long correlation) {
-                        Pending waiting = pending.get(correlation);
-                        if (waiting != null) {
-                            waiting.reply.complete(reply);
-                        }
-                    }
-                } catch (RuntimeException e) {
-                    logger.warn(e, "dropped a reply of service '" + service + "' that does not decode");
-                }
-            }, 16);
+            int n = p.toClient().poll(replies, 16);
             if (n == Lane.RESET) {
                 resetPair(p, "the provider of service '" + service + "' went away");
                 idle = 0;
             } else if (n > 0) {
                 idle = 0;
             } else {
-                idle = LaneIo.idle(idle, p.toClient()::awaitFrames); // the provider's reply rings it
+                idle = LaneIo.idle(idle, replySleep);
+            }
+        }
+    }
+
+    /** The reading thread's sleep on the reply lane's doorbell, which the provider's reply rings; ends by its deadline. */
+    private void sleepForReplies(long nanos) {
+        LaneTable.LanePair p = pair;
+        if (p != null) {
+            p.toClient().awaitFrames(Math.min(nanos, readDeadline - System.nanoTime()));
+        }
+    }
+
+    /** Hands a reply read from the lane to the request it answers (none: it timed out; dropped). */
+    private void onReply(short type, MemorySegment payload) {
+        try {
+            Message<?> reply = LaneIo.decode(segment, codec, type, payload);
+            if (reply != null && reply.getHeaders().get(ShmHeaders.CORRELATION) instanceof Long correlation) {
+                Pending waiting = pending.get(correlation);
+                if (waiting != null) {
+                    waiting.complete(reply);
+                }
+            }
+        } catch (RuntimeException e) {
+            logger.warn(e, "dropped a reply of service '" + service + "' that does not decode");
+        }
+    }
+
+    /** After a thread left the lane: wakes another waiting thread, which reads it next. */
+    private void handOff() {
+        if (pending.size() <= 1) {
+            return; // only the thread that left (or nobody) waits
+        }
+        Thread self = Thread.currentThread();
+        for (Pending w : pending.values()) {
+            if (w.waiter != self && w.outcome.get() == null) {
+                LockSupport.unpark(w.waiter);
+                return;
             }
         }
     }
@@ -249,21 +342,28 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
     @Override
     public void destroy() {
         running = false;
+        RuntimeException stopped = new IllegalStateException("the gateway was stopped");
+        pending.values().forEach(w -> w.complete(stopped));
         LaneTable.LanePair current = pair;
         if (current != null) {
-            current.toClient().wakeReader(); // the reader, asleep on it, stops now
+            current.toClient().wakeReader(); // a requesting thread asleep on it stops reading now
         }
-        if (reader != null) {
-            try {
-                reader.join(Duration.ofSeconds(2));
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
+        boolean locked = false;
+        try {
+            locked = readLock.tryLock(2, TimeUnit.SECONDS); // no thread reads the lane while it closes
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        try {
+            LaneTable.LanePair p = pair;
+            if (p != null && segment.isOpen()) {
+                pair = null;
+                segment.lanes().close(p);
             }
-        }
-        LaneTable.LanePair p = pair;
-        if (p != null && segment.isOpen()) {
-            pair = null;
-            segment.lanes().close(p);
+        } finally {
+            if (locked) {
+                readLock.unlock();
+            }
         }
     }
 }

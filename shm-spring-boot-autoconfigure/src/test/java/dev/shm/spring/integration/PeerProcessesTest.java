@@ -18,6 +18,9 @@ import java.util.List;
 import java.util.Set;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
@@ -128,7 +131,7 @@ class PeerProcessesTest {
     }
 
     @Test
-    void requestReplyAcrossProcessesWithErrorsAndTimeoutsAndJsonPayloads() {
+    void requestReplyAcrossProcessesWithErrorsAndTimeoutsAndJsonPayloads() throws Exception {
         Path directory = shm.directory("rpc");
         try (ChildJvm provider = peer(directory, "pricing-service", "--peer.pricing=true")) {
             provider.awaitLine("READY", LINE);
@@ -142,6 +145,32 @@ class PeerProcessesTest {
                 for (int i = 0; i < 50; i++) {
                     assertThat(template.sendAndReceive(pricing, new GenericMessage<>("r" + i)).getPayload())
                             .isEqualTo("R" + i + "@" + provider.pid());
+                }
+                // Concurrent callers share the pair; whichever waits reads the replies for all of them, and
+                // hands the lane on when its own reply came: each gets its own reply, none waits for nothing.
+                int threads = 8;
+                int each = 200;
+                List<Future<List<String>>> callers = new ArrayList<>();
+                try (ExecutorService pool = Executors.newFixedThreadPool(threads)) {
+                    for (int t = 0; t < threads; t++) {
+                        int caller = t;
+                        callers.add(pool.submit(() -> {
+                            List<String> wrong = new ArrayList<>();
+                            for (int i = 0; i < each; i++) {
+                                String request = "c" + caller + "-" + i;
+                                Object payload = template.sendAndReceive(pricing, new GenericMessage<>(request))
+                                        .getPayload();
+                                if (!payload.equals(request.toUpperCase() + "@" + provider.pid())) {
+                                    wrong.add(request + " -> " + payload);
+                                }
+                            }
+                            return wrong;
+                        }));
+                    }
+                    for (Future<List<String>> caller : callers) {
+                        assertThat(caller.get(60, TimeUnit.SECONDS)).as("replies that answer another request")
+                                .isEmpty();
+                    }
                 }
                 assertThatThrownBy(() -> template.sendAndReceive(pricing, new GenericMessage<>("boom")))
                         .isInstanceOf(MessageHandlingException.class)
