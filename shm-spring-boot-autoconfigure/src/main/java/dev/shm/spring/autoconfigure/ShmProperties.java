@@ -307,7 +307,7 @@ public class ShmProperties {
         /** What a send does when the slowest required group is a whole ring behind. */
         private BackpressureMode backpressure = BackpressureMode.BLOCK;
 
-        /** Longest a send waits for room with the block backpressure. */
+        /** Longest a send waits for room (a ring slot, and a pool slot for a large message) with the block backpressure. */
         private Duration sendTimeout = ChannelOptions.DEFAULT_SEND_TIMEOUT;
 
         /** How the consumer waits for messages and a blocked producer for room. */

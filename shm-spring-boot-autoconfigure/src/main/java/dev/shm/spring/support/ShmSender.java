@@ -1,5 +1,6 @@
 package dev.shm.spring.support;
 
+import dev.shm.core.ring.Backpressure;
 import dev.shm.core.ring.Channel;
 import dev.shm.core.ring.SendOutcome;
 import java.time.Duration;
@@ -52,7 +53,7 @@ public final class ShmSender {
      * @return {@link SendOutcome#SENT} or {@link SendOutcome#DROPPED} (the channel drops when full):
      *     the message was accepted; {@link SendOutcome#FULL} or {@link SendOutcome#TIMEOUT}: it was not
      * @throws MessageDeliveryException when the sender is closed, the payload cannot be encoded, or
-     *     no buffer is left for it
+     *     no buffer is left for it (on a {@code block} channel: none came free within the wait)
      */
     public SendOutcome send(Message<?> message) {
         return send(message, -1);
@@ -81,13 +82,32 @@ public final class ShmSender {
             } catch (ShmCodecException e) {
                 throw new MessageDeliveryException(message, e.getMessage(), e);
             }
-            SendOutcome outcome = timeoutMillis < 0 || timeoutMillis >= maxWaitMillis
-                    ? channel.send(record.segment(), 0, record.length())
+            boolean full = timeoutMillis < 0 || timeoutMillis >= maxWaitMillis;
+            long waitMillis = full ? maxWaitMillis : timeoutMillis;
+            SendOutcome outcome = full ? channel.send(record.segment(), 0, record.length())
                     : channel.send(record.segment(), 0, record.length(), timeoutMillis, TimeUnit.MILLISECONDS);
+            if (outcome == SendOutcome.NO_BUFFER && channel.options().backpressure() == Backpressure.BLOCK
+                    && waitMillis > 0) {
+                // A block channel waits for a buffer as it waits for a slot of the ring: its consumers
+                // free pool slots and end memfd leases as they go. The ring's own wait comes out of
+                // the same time.
+                long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(waitMillis);
+                int idle = 0;
+                while (outcome == SendOutcome.NO_BUFFER && !closed) {
+                    long left = deadline - System.nanoTime();
+                    if (left <= 0) {
+                        break;
+                    }
+                    idle = LaneIo.idle(idle);
+                    outcome = channel.send(record.segment(), 0, record.length(), left, TimeUnit.NANOSECONDS);
+                }
+            }
             if (outcome == SendOutcome.NO_BUFFER) {
                 throw new MessageDeliveryException(message, "no room for a record of " + record.length()
                         + " bytes on shm channel '" + channel.name() + "': the segment's slot pool is exhausted or "
-                        + "its memfd lease table is full; raise the slot classes' count or the segment's size");
+                        + "its memfd lease table is full" + (channel.options().backpressure() == Backpressure.BLOCK
+                        ? " for the send timeout (" + waitMillis + " ms)" : "")
+                        + "; raise the slot classes' count or the segment's size");
             }
             return outcome;
         } finally {
