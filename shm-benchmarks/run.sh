@@ -4,7 +4,7 @@
 #   shm-benchmarks/run.sh [harness options]     the cross-process harness (dev.shm.bench.Harness)
 #   shm-benchmarks/run.sh jmh [JMH options]     the JMH benchmarks (dev.shm.bench.jmh.*), short by default
 #
-# Harness options: --repeats N --cases floor,raw-ring,shm,aeron-shared,aeron-invoker,agrona,uds,tcp,blocking
+# Harness options: --repeats N --cases floor,raw-ring,shm,aeron-shared,aeron-invoker,agrona,uds,tcp,si-shm,si-tcp,blocking
 # --payloads 32,64,1k,1m --messages N --round-trips N --warmup N --out DIR --no-pin (docs/performance.md).
 # Set SHM_BENCH_SKIP_BUILD=1 to reuse the last build.
 set -euo pipefail

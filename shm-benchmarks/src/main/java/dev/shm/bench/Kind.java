@@ -21,6 +21,10 @@ public enum Kind {
     UDS("uds", true, true),
     /** TCP over loopback, TCP_NODELAY, non-blocking, busy-polled. */
     TCP("tcp", true, true),
+    /** Spring Integration over our starter: Shm gateways (a lane pair) and channel adapters, in Spring Boot contexts. */
+    SI_SHM("si-shm", true, true),
+    /** Spring Integration's TCP module: Tcp gateways and adapters over loopback, in Spring Boot contexts. */
+    SI_TCP("si-tcp", true, true),
     /** Our channel with WaitStrategy.BLOCKING: idle CPU of a subscriber, and the wake-up round trip. */
     BLOCKING("blocking", true, false);
 
@@ -41,6 +45,16 @@ public enum Kind {
      */
     public String label() {
         return label;
+    }
+
+    /**
+     * Tells whether the case runs Spring Integration (a Spring Boot context per side, threads of
+     * its own): fewer messages, and the child's harness thread sleeps instead of spinning.
+     *
+     * @return {@code true} for the Spring Integration cases
+     */
+    public boolean isSpring() {
+        return this == SI_SHM || this == SI_TCP;
     }
 
     /**
@@ -93,6 +107,7 @@ public enum Kind {
             case AERON_SHARED, AERON_INVOKER -> new AeronEndpoint(spec, parent);
             case AGRONA -> new AgronaEndpoint(spec, parent);
             case UDS, TCP -> new SocketEndpoint(spec, parent);
+            case SI_SHM, SI_TCP -> new SpringEndpoint(spec, parent);
         };
     }
 }

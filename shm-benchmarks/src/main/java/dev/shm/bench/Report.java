@@ -71,6 +71,17 @@ final class Report {
                     .append(" | ").append(ratioCell(tputVsCopy(payload))).append(" |\n");
         }
         md.append('\n');
+        if (options.cases.contains(Kind.SI_SHM) && options.cases.contains(Kind.SI_TCP)) {
+            md.append("### Spring Integration (si-shm over si-tcp in the same repeat; median of the repeats)\n\n");
+            md.append("| payload | RTT p50 | msgs/s |\n");
+            md.append("| --- | ---: | ---: |\n");
+            for (int payload : options.payloads) {
+                md.append("| ").append(Harness.label(payload))
+                        .append(" | ").append(ratioCell(springRatio(payload, Results.P50)))
+                        .append(" | ").append(ratioCell(springRatio(payload, Results.MSGS))).append(" |\n");
+            }
+            md.append('\n');
+        }
         if (options.cases.contains(Kind.BLOCKING)) {
             int smallest = Arrays.stream(options.payloads).min().orElse(32);
             md.append("### Blocking wait strategy\n\n");
@@ -179,6 +190,11 @@ final class Report {
 
     private double[] tputVsAeron(int payload) {
         return perRepeat(r -> results.get(r, SHM, payload, Results.MSGS) / bestAeronTput(r, payload, Results.MSGS));
+    }
+
+    private double[] springRatio(int payload, String metric) {
+        return perRepeat(r -> results.get(r, Kind.SI_SHM.label(), payload, metric)
+                / results.get(r, Kind.SI_TCP.label(), payload, metric));
     }
 
     private double[] tputVsCopy(int payload) {

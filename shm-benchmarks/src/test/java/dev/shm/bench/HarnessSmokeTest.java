@@ -33,13 +33,14 @@ class HarnessSmokeTest {
     }
 
     @Test
-    void largePayloadsTravelThroughThePoolAndAeronFragments() throws Exception {
+    void largePayloadsTravelThroughThePoolAndAeronFragmentsAndSpringsLanes() throws Exception {
         Results results = Harness.run(Harness.Options.parse("--repeats", "1", "--payloads", "1m", "--cases",
-                "shm,aeron-invoker,agrona,uds", "--round-trips", "5000", "--warmup", "1000", "--messages", "50000",
+                "shm,aeron-invoker,agrona,uds,si-shm", "--round-trips", "5000", "--warmup", "1000", "--messages", "50000",
                 "--no-pin", "--quiet"));
 
         assertThat(results.failures()).isZero();
-        for (String kase : new String[] {"shm", "aeron-invoker", "agrona", "uds"}) {
+        // si-shm: through the Spring codec, a slot reference in the gateway's lanes and in the channel.
+        for (String kase : new String[] {"shm", "aeron-invoker", "agrona", "uds", "si-shm"}) {
             assertThat(results.median(kase, 1 << 20, Results.MBS)).as(kase + " MB/s").isPositive();
         }
         assertThat(results.median("copy", 1 << 20, Results.COPY)).isPositive();
