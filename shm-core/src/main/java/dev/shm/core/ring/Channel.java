@@ -250,14 +250,49 @@ public final class Channel implements AutoCloseable {
         return send(source, offset, length, Math.max(0, unit.toNanos(timeout)));
     }
 
+    /**
+     * Sends one message whose payload is {@code headLength} bytes of {@code head} from offset 0
+     * followed by {@code tailLength} bytes of {@code tail} from offset 0: what
+     * {@link #send(MemorySegment, long, long, long, TimeUnit)} sends for the two put together, without
+     * the caller copying them together first (an encoder's header bytes beside a large payload of
+     * the application's: each part is copied once, into the slot, the pool slot or the memfd).
+     *
+     * @param head the first part's memory
+     * @param headLength the first part's length
+     * @param tail the second part's memory
+     * @param tailLength the second part's length
+     * @param timeout the longest wait for room, as in {@link #send(MemorySegment, long, long, long, TimeUnit)}
+     * @param unit the timeout's unit
+     * @return {@link SendOutcome#SENT}, or why not
+     * @throws IllegalStateException when the channel is closed
+     */
+    public SendOutcome send(MemorySegment head, long headLength, MemorySegment tail, long tailLength, long timeout,
+            TimeUnit unit) {
+        if (tailLength < 0 || tailLength > tail.byteSize()) {
+            throw new IndexOutOfBoundsException("payload tail length=" + tailLength + " outside a tail of "
+                    + tail.byteSize() + " bytes");
+        }
+        return send(head, 0, headLength, tail, tailLength, Math.max(0, unit.toNanos(timeout)));
+    }
+
     private SendOutcome send(MemorySegment source, long offset, long length, long timeoutNanos) {
+        return send(source, offset, length, null, 0, timeoutNanos);
+    }
+
+    /**
+     * The send: {@code headLength} bytes of {@code source} from {@code offset}, then, when {@code tail}
+     * is not null, {@code tailLength} bytes of it from 0 (checked by the caller).
+     */
+    private SendOutcome send(MemorySegment source, long offset, long headLength, MemorySegment tail, long tailLength,
+            long timeoutNanos) {
         if (closed) {
             throw new IllegalStateException("channel '" + ring.name + "' is closed");
         }
-        if (length < 0 || offset < 0 || offset + length > source.byteSize()) {
-            throw new IndexOutOfBoundsException("payload offset=" + offset + " length=" + length + " outside a source of "
-                    + source.byteSize() + " bytes");
+        if (headLength < 0 || offset < 0 || offset + headLength > source.byteSize()) {
+            throw new IndexOutOfBoundsException("payload offset=" + offset + " length=" + headLength
+                    + " outside a source of " + source.byteSize() + " bytes");
         }
+        long length = tail == null ? headLength : headLength + tailLength;
         if (!pendingMemfds.isEmpty()) {
             reclaimMemfds();
         }
@@ -276,7 +311,10 @@ public final class Channel implements AutoCloseable {
             memory.set(ValueLayout.JAVA_LONG, slot + SLOT_TYPE_OFFSET, typeAndLength(INLINE, (int) length));
             VarHandle.storeStoreFence(); // no payload byte beside a previous lap's type, even for recovery
             try {
-                MemorySegment.copy(source, offset, memory, slot + SLOT_BODY_OFFSET, length);
+                MemorySegment.copy(source, offset, memory, slot + SLOT_BODY_OFFSET, headLength);
+                if (tail != null) {
+                    MemorySegment.copy(tail, 0, memory, slot + SLOT_BODY_OFFSET + headLength, tailLength);
+                }
             } catch (RuntimeException e) { // the caller's memory failed (closed, or not ours to read)
                 if (!marked) {
                     begin(sequence, slot); // the mark that abandon turns into a skip
@@ -285,7 +323,8 @@ public final class Channel implements AutoCloseable {
                 throw e;
             }
             noteRef(sequence, false);
-            return publish(sequence, slot) ? SendOutcome.SENT : send(source, offset, length, timeoutNanos);
+            return publish(sequence, slot) ? SendOutcome.SENT
+                    : send(source, offset, headLength, tail, tailLength, timeoutNanos);
         }
         if (options.backpressure() != Backpressure.BLOCK && !roomNow()) {
             // Fail or drop before copying a large payload, not after: a caller that retries on FULL
@@ -301,7 +340,16 @@ public final class Channel implements AutoCloseable {
             if (ref < 0) {
                 return SendOutcome.NO_BUFFER;
             }
-            MemorySegment.copy(source, offset, pool.data(ref), 0, length);
+            MemorySegment data = pool.data(ref);
+            try {
+                MemorySegment.copy(source, offset, data, 0, headLength);
+                if (tail != null) {
+                    MemorySegment.copy(tail, 0, data, headLength, tailLength);
+                }
+            } catch (RuntimeException e) { // the caller's memory failed: the slot goes back
+                pool.free(ref);
+                throw e;
+            }
             while (true) {
                 long sequence = claim(timeoutNanos);
                 if (sequence < 0) {
@@ -325,12 +373,22 @@ public final class Channel implements AutoCloseable {
                 pool.transfer(ref, me);
             }
         }
-        return sendMemfd(source, offset, length, timeoutNanos);
+        return sendMemfd(source, offset, headLength, tail, tailLength, timeoutNanos);
     }
 
-    private SendOutcome sendMemfd(MemorySegment source, long offset, long length, long timeoutNanos) {
+    private SendOutcome sendMemfd(MemorySegment source, long offset, long headLength, MemorySegment tail,
+            long tailLength, long timeoutNanos) {
+        long length = tail == null ? headLength : headLength + tailLength;
         MemfdBuffer buffer = MemfdBuffer.create("shm-" + ring.name + "-" + MEMFD_NAMES.incrementAndGet(), length);
-        MemorySegment.copy(source, offset, buffer.slice(0, length), 0, length);
+        try {
+            MemorySegment.copy(source, offset, buffer.slice(0, length), 0, headLength);
+            if (tail != null) {
+                MemorySegment.copy(tail, 0, buffer.slice(0, length), headLength, tailLength);
+            }
+        } catch (RuntimeException e) {
+            buffer.close();
+            throw e;
+        }
         LeaseTable.Lease lease = leases.register(buffer);
         if (lease == null) {
             buffer.close();

@@ -18,6 +18,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Semaphore;
@@ -551,6 +552,38 @@ class ChannelTest {
                     RingDescriptor.INLINE, RingDescriptor.SLOT_REF, RingDescriptor.SLOT_REF, RingDescriptor.SLOT_REF,
                     RingDescriptor.SLOT_REF, RingDescriptor.SLOT_REF, RingDescriptor.SLOT_REF, RingDescriptor.MEMFD_REF);
             assertThat(a.slotPool().stats()).allSatisfy(c -> assertThat(c.free()).isEqualTo(c.total()));
+        }
+    }
+
+    @Test
+    void aPayloadSentInTwoPartsArrivesAsOneAtEveryBoundary() {
+        try (Segment a = Segment.open(options, "a")) {
+            Channel channel = Channel.declare(a, "blobs", small);
+            Subscription sub = channel.subscribe("readers", true);
+            int inline = channel.inlineCapacity();
+            int[] lengths = {0, 1, inline - 1, inline, inline + 1, 4095, 4096, 4097, 3 * 4096};
+            for (int length : lengths) {
+                byte[] whole = bytes(length, length + 3);
+                for (int split : new int[] {0, 1, length / 2, length - 1, length}) {
+                    if (split < 0 || split > length) {
+                        continue;
+                    }
+                    MemorySegment head = MemorySegment.ofArray(Arrays.copyOf(whole, split + 5)); // longer than used
+                    MemorySegment tail = MemorySegment.ofArray(Arrays.copyOfRange(whole, split, length));
+                    assertThat(channel.send(head, split, tail, length - split, 1, TimeUnit.SECONDS))
+                            .as("length %d split at %d", length, split).isEqualTo(SendOutcome.SENT);
+                    assertThat(sub.poll(m -> assertThat(m.toByteArray()).as("length %d split at %d", length, split)
+                            .isEqualTo(whole), 1)).isOne();
+                }
+            }
+            assertThatThrownBy(() -> channel.send(MemorySegment.ofArray(new byte[4]), 4, MemorySegment.ofArray(
+                    new byte[4]), 5, 1, TimeUnit.SECONDS)).isInstanceOf(IndexOutOfBoundsException.class);
+            assertThatThrownBy(() -> channel.send(MemorySegment.ofArray(new byte[4]), 5, MemorySegment.ofArray(
+                    new byte[4]), 4, 1, TimeUnit.SECONDS)).isInstanceOf(IndexOutOfBoundsException.class);
+            assertThat(channel.send(bytes(8, 1))).isEqualTo(SendOutcome.SENT); // reclaims the memfds
+            assertThat(sub.poll(m -> { }, 1)).isOne();
+            assertThat(a.slotPool().stats()).allSatisfy(c -> assertThat(c.free()).isEqualTo(c.total()));
+            assertThat(a.leases().leases()).isEmpty();
         }
     }
 

@@ -229,11 +229,11 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
             record = codec.encode(error(correlation, "the reply cannot be encoded: " + e.getMessage()));
         }
         long deadline = System.nanoTime() + replyTimeout.toNanos();
-        int rc = LaneIo.write(segment, p.toClient(), record.segment(), record.length(), deadline);
+        int rc = LaneIo.write(segment, p.toClient(), record, deadline);
         if (rc == LaneIo.NO_BUFFER) {
             record = codec.encode(error(correlation, "the reply of " + record.length() + " bytes finds no slot in "
                     + "the segment's pool"));
-            rc = LaneIo.write(segment, p.toClient(), record.segment(), record.length(), deadline);
+            rc = LaneIo.write(segment, p.toClient(), record, deadline);
         }
         if (rc != LaneIo.OK && rc != Lane.RESET) {
             logger.warn("reply of service '" + service + "' not delivered (" + rc + ")");

@@ -156,7 +156,7 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
             for (int attempt = 0; ; attempt++) {
                 LaneTable.LanePair p = openPair(request, deadline);
                 waiting.pair = p; // before the write: a reset seen by the reader must fail this request too
-                int rc = LaneIo.write(segment, p.toService(), record.segment(), record.length(), deadline);
+                int rc = LaneIo.write(segment, p.toService(), record, deadline);
                 switch (rc) {
                     case LaneIo.OK -> {
                         requestBell(p.service()).ring(); // the provider may sleep

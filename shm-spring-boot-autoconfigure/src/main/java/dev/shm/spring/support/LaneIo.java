@@ -5,6 +5,7 @@ import dev.shm.core.lane.LaneDescriptor;
 import dev.shm.core.pool.SlotPool;
 import dev.shm.core.segment.Segment;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.LongConsumer;
 import org.springframework.messaging.Message;
@@ -38,14 +39,43 @@ public final class LaneIo {
      * @return {@link #OK}, {@link #RESET}, {@link #TIMEOUT} or {@link #NO_BUFFER}
      */
     public static int write(Segment segment, Lane lane, MemorySegment record, int length, long deadline) {
+        return write(segment, lane, record, length, null, deadline);
+    }
+
+    /**
+     * Writes an encoded record as {@link #write(Segment, Lane, MemorySegment, int, long)} does; a
+     * record with a tail (a large {@code byte[]} payload) has its two parts copied straight into the
+     * pool slot that carries it.
+     *
+     * @param segment the segment
+     * @param lane the lane (this thread is its one producer)
+     * @param record the record
+     * @param deadline {@link System#nanoTime()} deadline
+     * @return {@link #OK}, {@link #RESET}, {@link #TIMEOUT} or {@link #NO_BUFFER}
+     */
+    public static int write(Segment segment, Lane lane, ShmMessageCodec.Encoded record, long deadline) {
+        if (record.tail() == null || record.length() <= lane.maxInlineLength()) {
+            return write(segment, lane, record.segment(), record.length(), null, deadline);
+        }
+        return write(segment, lane, record.head(), record.headLength(), record.tail(), deadline);
+    }
+
+    private static int write(Segment segment, Lane lane, MemorySegment head, int headLength, byte[] tail,
+            long deadline) {
         SlotPool pool = segment.slotPool();
+        MemorySegment record = head;
+        int length = tail == null ? headLength : headLength + tail.length;
         long ref = -1;
         if (length > lane.maxInlineLength()) {
             ref = pool.allocate(length);
             if (ref < 0) {
                 return NO_BUFFER;
             }
-            MemorySegment.copy(record, 0, pool.data(ref), 0, length);
+            MemorySegment data = pool.data(ref);
+            MemorySegment.copy(head, 0, data, 0, headLength);
+            if (tail != null) {
+                MemorySegment.copy(tail, 0, data, ValueLayout.JAVA_BYTE, headLength, tail.length);
+            }
         }
         int idle = 0;
         while (true) {

@@ -56,6 +56,12 @@ public final class ShmMessageCodec {
     public static final int FIXED_LENGTH = 32;
     /** The largest encoding buffer a thread keeps between messages. */
     static final int MAX_RETAINED = 1 << 20;
+    /**
+     * From this size on, a {@code byte[]} payload is not copied into the encoding buffer: it stays the
+     * record's {@linkplain Encoded#tail() tail}, which a sender that can write two parts copies
+     * straight to its destination (a channel's pool slot or memfd).
+     */
+    public static final int SPLIT_AT = 16 << 10;
     /** The most headers a record may name. */
     public static final int MAX_HEADERS = 4096;
 
@@ -95,26 +101,56 @@ public final class ShmMessageCodec {
     }
 
     /**
-     * An encoded record in a buffer of the encoding thread, valid until that thread encodes again.
+     * An encoded record in a buffer of the encoding thread, valid until that thread encodes again: a
+     * head in the buffer and, for a {@code byte[]} payload of {@link #SPLIT_AT} bytes or more, that
+     * payload as the tail, left where it is. {@link #segment()} gives the record in one piece (copying
+     * the tail in); {@link #head()} and {@link #tail()} give the two parts, for a sender that writes
+     * them one after the other.
      */
     public static final class Encoded {
         private byte[] array = new byte[512];
         private MemorySegment segment = MemorySegment.ofArray(array);
         private int length;
+        private byte[] tail;
 
-        /** @return the memory that holds the record from offset 0 */
+        /** @return the memory that holds the whole record from offset 0 (the tail copied in) */
         public MemorySegment segment() {
+            flatten();
             return segment;
         }
 
-        /** @return the record's length */
+        /** @return the whole record's length, head and tail */
         public int length() {
+            return tail == null ? length : length + tail.length;
+        }
+
+        /** @return the memory that holds the record's head from offset 0 */
+        public MemorySegment head() {
+            return segment;
+        }
+
+        /** @return the head's length: the whole record's when it has no tail */
+        public int headLength() {
             return length;
         }
 
-        /** @return a copy of the record */
+        /** @return the record's tail, the payload array itself (not to be modified), or {@code null} */
+        public byte[] tail() {
+            return tail;
+        }
+
+        /** @return a copy of the whole record */
         public byte[] toByteArray() {
+            flatten();
             return java.util.Arrays.copyOf(array, length);
+        }
+
+        private void flatten() {
+            if (tail != null) {
+                byte[] bytes = tail;
+                tail = null;
+                putBytes(bytes);
+            }
         }
 
         private void ensure(int more) {
@@ -168,6 +204,7 @@ public final class ShmMessageCodec {
     public Encoded encode(Message<?> message) {
         Encoded out = buffers.get();
         out.length = 0;
+        out.tail = null;
         if (out.array.length > MAX_RETAINED) {
             out.array = new byte[512]; // one large message must not pin a large buffer to the thread
             out.segment = MemorySegment.ofArray(out.array);
@@ -197,7 +234,14 @@ public final class ShmMessageCodec {
         }
         ARRAY_SHORT.set(out.array, 4, (short) count);
         switch (kind) {
-            case KIND_BYTES -> out.putBytes((byte[]) payload);
+            case KIND_BYTES -> {
+                byte[] bytes = (byte[]) payload;
+                if (bytes.length >= SPLIT_AT) {
+                    out.tail = bytes;
+                } else {
+                    out.putBytes(bytes);
+                }
+            }
             case KIND_STRING -> out.putBytes(((String) payload).getBytes(StandardCharsets.UTF_8));
             default -> {
                 byte[] type = converter.typeName(payload).getBytes(StandardCharsets.UTF_8);

@@ -3,6 +3,7 @@ package dev.shm.spring.support;
 import dev.shm.core.ring.Backpressure;
 import dev.shm.core.ring.Channel;
 import dev.shm.core.ring.SendOutcome;
+import java.lang.foreign.MemorySegment;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -84,8 +85,7 @@ public final class ShmSender {
             }
             boolean full = timeoutMillis < 0 || timeoutMillis >= maxWaitMillis;
             long waitMillis = full ? maxWaitMillis : timeoutMillis;
-            SendOutcome outcome = full ? channel.send(record.segment(), 0, record.length())
-                    : channel.send(record.segment(), 0, record.length(), timeoutMillis, TimeUnit.MILLISECONDS);
+            SendOutcome outcome = send(record, TimeUnit.MILLISECONDS.toNanos(waitMillis));
             if (outcome == SendOutcome.NO_BUFFER && channel.options().backpressure() == Backpressure.BLOCK
                     && waitMillis > 0) {
                 // A block channel waits for a buffer as it waits for a slot of the ring: its consumers
@@ -99,7 +99,7 @@ public final class ShmSender {
                         break;
                     }
                     idle = LaneIo.idle(idle);
-                    outcome = channel.send(record.segment(), 0, record.length(), left, TimeUnit.NANOSECONDS);
+                    outcome = send(record, left);
                 }
             }
             if (outcome == SendOutcome.NO_BUFFER) {
@@ -113,6 +113,16 @@ public final class ShmSender {
         } finally {
             inFlight.decrementAndGet();
         }
+    }
+
+    /** Sends a record, its tail (a large {@code byte[]} payload) copied straight into the ring's buffer. */
+    private SendOutcome send(ShmMessageCodec.Encoded record, long timeoutNanos) {
+        byte[] tail = record.tail();
+        if (tail == null) {
+            return channel.send(record.head(), 0, record.headLength(), timeoutNanos, TimeUnit.NANOSECONDS);
+        }
+        return channel.send(record.head(), record.headLength(), MemorySegment.ofArray(tail), tail.length, timeoutNanos,
+                TimeUnit.NANOSECONDS);
     }
 
     /**

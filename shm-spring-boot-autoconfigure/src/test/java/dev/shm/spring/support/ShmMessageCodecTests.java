@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
@@ -29,6 +31,31 @@ class ShmMessageCodecTests {
         ShmMessageCodec.Encoded encoded = codec.encode(message);
         byte[] copy = encoded.toByteArray();
         return codec.decode(MemorySegment.ofArray(copy), 0, copy.length, "orders", false);
+    }
+
+    @Test
+    void aLargeByteArrayPayloadStaysTheRecordsTailUntilTheRecordIsNeededWhole() {
+        byte[] large = new byte[ShmMessageCodec.SPLIT_AT];
+        new Random(7).nextBytes(large);
+        Message<byte[]> message = MessageBuilder.withPayload(large).setHeader("k", "v").build();
+        ShmMessageCodec.Encoded encoded = codec.encode(message);
+        assertThat(encoded.tail()).isSameAs(large);
+        int headLength = encoded.headLength();
+        assertThat(encoded.length()).isEqualTo(headLength + large.length);
+        byte[] head = MemorySegment.ofArray(new byte[headLength]).copyFrom(encoded.head().asSlice(0, headLength))
+                .toArray(ValueLayout.JAVA_BYTE);
+
+        byte[] whole = encoded.toByteArray(); // the tail copied in
+        assertThat(encoded.tail()).isNull();
+        assertThat(whole).hasSize(headLength + large.length);
+        assertThat(Arrays.copyOf(whole, headLength)).isEqualTo(head);
+        assertThat(Arrays.copyOfRange(whole, headLength, whole.length)).isEqualTo(large);
+        Message<?> decoded = codec.decode(MemorySegment.ofArray(whole), 0, whole.length, "blobs", false);
+        assertThat(decoded.getPayload()).isEqualTo(large);
+        assertThat(decoded.getHeaders()).containsEntry("k", "v");
+
+        assertThat(codec.encode(MessageBuilder.withPayload(new byte[ShmMessageCodec.SPLIT_AT - 1]).build()).tail())
+                .as("below the split size the payload is copied into the record").isNull();
     }
 
     @Test
