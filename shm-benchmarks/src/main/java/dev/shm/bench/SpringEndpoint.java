@@ -55,7 +55,9 @@ import org.springframework.messaging.support.MessageBuilder;
  * which checks each stamp and counts; the child's harness thread only reads the count, sleeping
  * between looks, so that it takes no core from the flow. The child's context is up (the TCP server
  * listening, its port written to a file) before it says READY; the parent's starts after that, in
- * {@link #awaitConnected}.
+ * {@link #awaitConnected}, and opens its TCP connection there, before the harness pins the sending
+ * thread to a core (a thread inherits its creator's pin: the connection's reader thread would
+ * otherwise share the sender's core).
  */
 final class SpringEndpoint extends Endpoint {
 
@@ -126,6 +128,14 @@ final class SpringEndpoint extends Endpoint {
                     : f -> f.handle(Tcp.outboundAdapter(client));
             IntegrationFlowRegistration registration = flows.registration(flow).addBean(client).register();
             template = registration.getMessagingTemplate();
+            // Connect now, before the harness pins this thread: the connection's reader thread, made
+            // by the thread that connects, would inherit the pin and share a core with the sender.
+            try {
+                client.getConnection();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted connecting to the child", e);
+            }
         } else {
             TcpNetServerConnectionFactory server = codec(new TcpNetServerConnectionFactory(0));
             IntegrationFlow flow = rtt ? IntegrationFlow.from(Tcp.inboundGateway(server))

@@ -77,6 +77,8 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
         final Thread waiter = Thread.currentThread();
         final AtomicReference<Object> outcome = new AtomicReference<>();
         volatile LaneTable.LanePair pair;
+        /** Set while the thread parks in {@code await} for a reader to hand it the reply or the lane. */
+        volatile boolean following;
 
         void complete(Object result) {
             if (outcome.compareAndSet(null, result)) {
@@ -268,7 +270,14 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
                     handOff();
                 }
             } else {
-                LockSupport.parkNanos(this, Math.min(left, FOLLOWER_PARK_NANOS));
+                // Say so before parking, then look at the lock again: a reader that left meanwhile
+                // either saw this flag (and unparks this thread) or left before it was set (and this
+                // thread sees the lock free). Both are volatile: one of the two sees the other.
+                waiting.following = true;
+                if (readLock.isLocked()) {
+                    LockSupport.parkNanos(this, Math.min(left, FOLLOWER_PARK_NANOS));
+                }
+                waiting.following = false;
             }
         }
     }
@@ -296,6 +305,8 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
                 idle = 0;
             } else if (n > 0) {
                 idle = 0;
+            } else if (Thread.currentThread().isVirtual()) {
+                idle = LaneIo.idle(idle); // a futex sleep would pin the carrier thread: park instead
             } else {
                 idle = LaneIo.idle(idle, replySleep);
             }
@@ -325,14 +336,16 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
         }
     }
 
-    /** After a thread left the lane: wakes another waiting thread, which reads it next. */
+    /**
+     * After a thread left the lane: wakes another thread parked in {@link #await}, which reads it
+     * next. (A thread still sending takes the lock itself when it comes to wait.)
+     */
     private void handOff() {
         if (pending.size() <= 1) {
             return; // only the thread that left (or nobody) waits
         }
-        Thread self = Thread.currentThread();
         for (Pending w : pending.values()) {
-            if (w.waiter != self && w.outcome.get() == null) {
+            if (w.following && w.outcome.get() == null) {
                 LockSupport.unpark(w.waiter);
                 return;
             }

@@ -25,6 +25,8 @@ public final class ShmSender {
     private volatile boolean closed;
     /** The channel's send timeout: the longest any send waits for room. */
     private final long maxWaitMillis;
+    /** The first pause before a send tries a full pool again; it doubles up to 32 times this. */
+    private static final long RETRY_PARK_NANOS = 50_000L;
 
     /**
      * Creates a sender.
@@ -92,14 +94,20 @@ public final class ShmSender {
                 // free pool slots and end memfd leases as they go. The ring's own wait comes out of
                 // the same time.
                 long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(waitMillis);
-                int idle = 0;
-                while (outcome == SendOutcome.NO_BUFFER && !closed) {
+                int retries = 0;
+                while (outcome == SendOutcome.NO_BUFFER && !closed && !Thread.currentThread().isInterrupted()) {
                     long left = deadline - System.nanoTime();
                     if (left <= 0) {
                         break;
                     }
-                    idle = LaneIo.idle(idle);
-                    outcome = send(record, left);
+                    // No spinning: each try of a full pool counts an exhausted allocation and tries to
+                    // grow the pool under the segment's lock, and a memfd-sized one copies the payload.
+                    LockSupport.parkNanos(Math.min(left, RETRY_PARK_NANOS << Math.min(retries++, 5)));
+                    outcome = send(record, Math.max(0, deadline - System.nanoTime()));
+                }
+                if (outcome == SendOutcome.NO_BUFFER && (closed || Thread.currentThread().isInterrupted())) {
+                    throw new MessageDeliveryException(message, "shm channel '" + channel.name() + "' "
+                            + (closed ? "closed" : "send interrupted") + " while the send waited for a pool slot");
                 }
             }
             if (outcome == SendOutcome.NO_BUFFER) {

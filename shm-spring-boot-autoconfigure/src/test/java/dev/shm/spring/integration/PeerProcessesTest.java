@@ -148,13 +148,15 @@ class PeerProcessesTest {
                 }
                 // Concurrent callers share the pair; whichever waits reads the replies for all of them, and
                 // hands the lane on when its own reply came: each gets its own reply, none waits for nothing.
+                // Half of them on virtual threads, which read the lane without the futex sleep.
                 int threads = 8;
                 int each = 200;
                 List<Future<List<String>>> callers = new ArrayList<>();
-                try (ExecutorService pool = Executors.newFixedThreadPool(threads)) {
+                try (ExecutorService platform = Executors.newFixedThreadPool(threads / 2);
+                     ExecutorService virtual = Executors.newVirtualThreadPerTaskExecutor()) {
                     for (int t = 0; t < threads; t++) {
                         int caller = t;
-                        callers.add(pool.submit(() -> {
+                        callers.add((t % 2 == 0 ? platform : virtual).submit(() -> {
                             List<String> wrong = new ArrayList<>();
                             for (int i = 0; i < each; i++) {
                                 String request = "c" + caller + "-" + i;
