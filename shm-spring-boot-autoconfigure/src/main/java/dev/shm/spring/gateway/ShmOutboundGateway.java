@@ -156,6 +156,9 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
         synchronized (writeLock) {
             ShmMessageCodec.Encoded record = codec.encode(out);
             for (int attempt = 0; ; attempt++) {
+                if (!running) {
+                    throw new MessageHandlingException(request, "the gateway to service '" + service + "' was stopped");
+                }
                 LaneTable.LanePair p = openPair(request, deadline);
                 waiting.pair = p; // before the write: a reset seen by the reader must fail this request too
                 int rc = LaneIo.write(segment, p.toService(), record, deadline);
@@ -170,6 +173,12 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
                             + "pool for a request of " + record.length() + " bytes");
                     default -> {
                         waiting.pair = null; // not written: it may go out on the next pair
+                        Object failed = waiting.outcome.get();
+                        if (failed instanceof RuntimeException && running) {
+                            // A reset of this pair, seen by the reading thread, failed the request before
+                            // the line above; it was never written, so it goes out again instead.
+                            waiting.outcome.compareAndSet(failed, null);
+                        }
                         resetPair(p, "the provider of service '" + service + "' went away");
                         if (attempt > 0) {
                             throw new MessageHandlingException(request, "the provider of service '" + service
@@ -203,8 +212,14 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
                         throw new MessageHandlingException(request, "every lane of segment " + segment.name()
                                 + " is in use; raise the segment's lane count");
                     }
-                    pair = opened;
-                    return opened;
+                    synchronized (this) {
+                        if (running) { // else destroy has run, or runs: it closes the pair it finds, not this one
+                            pair = opened;
+                            return opened;
+                        }
+                    }
+                    segment.lanes().close(opened);
+                    throw new MessageHandlingException(request, "the gateway to service '" + service + "' was stopped");
                 }
             }
             if (System.nanoTime() - deadline >= 0) {
@@ -368,9 +383,12 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
             Thread.currentThread().interrupt();
         }
         try {
-            LaneTable.LanePair p = pair;
-            if (p != null && segment.isOpen()) {
+            LaneTable.LanePair p;
+            synchronized (this) { // against openPair: a pair opened from now on is closed by its opener
+                p = pair;
                 pair = null;
+            }
+            if (p != null && segment.isOpen()) {
                 segment.lanes().close(p);
             }
         } finally {

@@ -9,6 +9,7 @@ import dev.shm.core.testing.ShmDirectory;
 import dev.shm.spring.apps.peer.Order;
 import dev.shm.spring.apps.peer.PeerApplication;
 import dev.shm.spring.dsl.Shm;
+import dev.shm.spring.gateway.ShmOutboundGateway;
 import dev.shm.spring.support.ShmHeaders;
 import dev.shm.spring.untrusted.Gadget;
 import java.nio.file.Path;
@@ -35,6 +36,7 @@ import org.springframework.context.ConfigurableApplicationContext;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 import org.springframework.integration.MessageTimeoutException;
+import org.springframework.integration.channel.QueueChannel;
 import org.springframework.integration.core.MessagingTemplate;
 import org.springframework.integration.dsl.IntegrationFlow;
 import org.springframework.integration.dsl.context.IntegrationFlowContext;
@@ -43,6 +45,7 @@ import org.springframework.messaging.MessageChannel;
 import org.springframework.messaging.MessageHandlingException;
 import org.springframework.messaging.SubscribableChannel;
 import org.springframework.messaging.support.GenericMessage;
+import org.springframework.messaging.support.MessageBuilder;
 
 /**
  * Two or more Spring Boot applications in separate JVMs on one segment: this JVM is one, the
@@ -174,6 +177,22 @@ class PeerProcessesTest {
                                 .isEmpty();
                     }
                 }
+                // A gateway that was stopped opens no pair any more: its pair is closed, and a late request fails.
+                Segment main = app.getBean("main", Segment.class);
+                int service = main.directory().lookup("pricing").getAsInt();
+                int pairs = main.lanes().lanesOf(service).size();
+                ShmOutboundGateway gateway = new ShmOutboundGateway(main, "pricing");
+                gateway.setBeanFactory(app.getBeanFactory());
+                gateway.afterPropertiesSet();
+                QueueChannel replies = new QueueChannel();
+                gateway.handleMessage(MessageBuilder.withPayload("own").setReplyChannel(replies).build());
+                assertThat(replies.receive(10_000)).extracting(Message::getPayload).isEqualTo("OWN@" + provider.pid());
+                assertThat(main.lanes().lanesOf(service)).hasSize(pairs + 1);
+                gateway.destroy();
+                assertThat(main.lanes().lanesOf(service)).hasSize(pairs);
+                assertThatThrownBy(() -> gateway.handleMessage(MessageBuilder.withPayload("late").setReplyChannel(replies)
+                        .build())).hasStackTraceContaining("was stopped");
+                assertThat(main.lanes().lanesOf(service)).hasSize(pairs);
                 assertThatThrownBy(() -> template.sendAndReceive(pricing, new GenericMessage<>("boom")))
                         .isInstanceOf(MessageHandlingException.class)
                         .hasMessageContaining("no price for boom");
