@@ -379,6 +379,9 @@ public final class Channel implements AutoCloseable {
     private SendOutcome sendMemfd(MemorySegment source, long offset, long headLength, MemorySegment tail,
             long tailLength, long timeoutNanos) {
         long length = tail == null ? headLength : headLength + tailLength;
+        if (!leases.hasFree()) {
+            return SendOutcome.NO_BUFFER; // before the memfd and the copy that register would waste
+        }
         MemfdBuffer buffer = MemfdBuffer.create("shm-" + ring.name + "-" + MEMFD_NAMES.incrementAndGet(), length);
         try {
             MemorySegment.copy(source, offset, buffer.slice(0, length), 0, headLength);

@@ -89,6 +89,21 @@ public final class LeaseTable {
     }
 
     /**
+     * Tells whether an entry is free now: a hint (another peer may take it first) that lets a sender
+     * skip creating and filling a memfd that {@link #register} would refuse.
+     *
+     * @return {@code true} when some entry is empty
+     */
+    public boolean hasFree() {
+        for (int index = 0; index < capacity; index++) {
+            if (StateWord.state((long) LONG.getAcquire(memory, entry(index) + STATE_OFFSET)) == EMPTY) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
      * Ends a lease this peer registered.
      *
      * @param lease the lease

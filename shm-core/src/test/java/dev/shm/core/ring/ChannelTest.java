@@ -3,6 +3,7 @@ package dev.shm.core.ring;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.shm.core.memory.MemfdBuffer;
 import dev.shm.core.segment.Directory;
 import dev.shm.core.segment.DirectoryDescriptor;
 import dev.shm.core.segment.LeaseDescriptor;
@@ -584,6 +585,34 @@ class ChannelTest {
             assertThat(sub.poll(m -> { }, 1)).isOne();
             assertThat(a.slotPool().stats()).allSatisfy(c -> assertThat(c.free()).isEqualTo(c.total()));
             assertThat(a.leases().leases()).isEmpty();
+        }
+    }
+
+    @Test
+    void aFullLeaseTableRefusesAMemfdPayloadBeforeReadingIt() {
+        try (Segment a = Segment.open(options, "a")) {
+            Channel channel = Channel.declare(a, "blobs", small);
+            Subscription sub = channel.subscribe("readers", true);
+            List<MemfdBuffer> buffers = new ArrayList<>();
+            List<LeaseTable.Lease> leases = new ArrayList<>();
+            for (int i = 0; i < a.leases().capacity(); i++) {
+                MemfdBuffer buffer = MemfdBuffer.create("filler-" + i, 4096);
+                buffers.add(buffer);
+                leases.add(a.leases().register(buffer));
+            }
+            assertThat(leases).doesNotContainNull();
+            MemorySegment gone;
+            try (Arena arena = Arena.ofConfined()) {
+                gone = arena.allocate(3 * 4096);
+            }
+            // No memfd made and filled: the closed source is never read.
+            assertThat(channel.send(gone, 0, gone.byteSize())).isEqualTo(SendOutcome.NO_BUFFER);
+            a.leases().release(leases.removeLast());
+            byte[] payload = bytes(3 * 4096, 9);
+            assertThat(channel.send(payload)).isEqualTo(SendOutcome.SENT);
+            assertThat(sub.poll(m -> assertThat(m.toByteArray()).isEqualTo(payload), 1)).isOne();
+            leases.forEach(a.leases()::release);
+            buffers.forEach(MemfdBuffer::close);
         }
     }
 

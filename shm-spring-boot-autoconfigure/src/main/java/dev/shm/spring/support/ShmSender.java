@@ -101,7 +101,7 @@ public final class ShmSender {
                         break;
                     }
                     // No spinning: each try of a full pool counts an exhausted allocation and tries to
-                    // grow the pool under the segment's lock, and a memfd-sized one copies the payload.
+                    // grow the pool under the segment's lock.
                     LockSupport.parkNanos(Math.min(left, RETRY_PARK_NANOS << Math.min(retries++, 5)));
                     outcome = send(record, Math.max(0, deadline - System.nanoTime()));
                 }
