@@ -177,9 +177,11 @@ class ChannelProcessesTest {
             }
             assertThat(flags).containsExactly(true);
             // Recovery runs on the segment's monitor thread, and the survivor may take the message
-            // back before recovery has counted the redelivery and freed the pool slot: wait for both.
+            // back before recovery has counted the redelivery, removed the dead member (its last step
+            // for the group) and freed the pool slot: wait for all three.
             long settled = System.nanoTime() + LINE.toNanos();
             while ((channel.stats().groups().getFirst().redeliveries() < 1
+                    || channel.stats().groups().getFirst().members() != 1
                     || parent.slotPool().stats().stream().anyMatch(c -> c.free() != c.total()))
                     && System.nanoTime() - settled < 0) {
                 LockSupport.parkNanos(1_000_000);
