@@ -60,10 +60,10 @@ public final class LaneIo {
         return write(segment, lane, record.head(), record.headLength(), record.tail(), deadline);
     }
 
+    /** The write; a {@code tail} comes only with a record above the lane's inline length (a pool slot's). */
     private static int write(Segment segment, Lane lane, MemorySegment head, int headLength, byte[] tail,
             long deadline) {
         SlotPool pool = segment.slotPool();
-        MemorySegment record = head;
         int length = tail == null ? headLength : headLength + tail.length;
         long ref = -1;
         if (length > lane.maxInlineLength()) {
@@ -79,7 +79,7 @@ public final class LaneIo {
         }
         int idle = 0;
         while (true) {
-            int rc = ref < 0 ? lane.offerInline(record, 0, length) : lane.offerSlot(ref, length);
+            int rc = ref < 0 ? lane.offerInline(head, 0, length) : lane.offerSlot(ref, length);
             if (rc == Lane.OK) {
                 return OK;
             }
