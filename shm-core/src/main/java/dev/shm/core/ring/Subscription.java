@@ -3,7 +3,6 @@ package dev.shm.core.ring;
 import static dev.shm.core.ring.RingDescriptor.*;
 
 import dev.shm.core.internal.Futex;
-import dev.shm.core.internal.Processes;
 import dev.shm.core.memory.MemfdBuffer;
 import dev.shm.core.segment.LeaseTable;
 import java.lang.foreign.Arena;
@@ -568,22 +567,9 @@ public final class Subscription implements AutoCloseable {
         if (length > lease.size()) {
             return corrupt();
         }
-        MemfdBuffer buffer;
-        try {
-            buffer = MemfdBuffer.open(lease.pid(), lease.fd(), length);
-        } catch (RuntimeException e) {
-            return lost();
-        }
-        if (Processes.startTime(lease.pid()) != lease.startTime()
-                || ring.segment.leases().lookup(index, generation) == null) {
-            // The process at the lease's pid, after the open, is not the one that registered it: the
-            // sender died (before its recovery dropped the lease) and the pid may name another process
-            // now, whose descriptor the open may have found; while the sender runs, the pid cannot
-            // have been anyone else's in between. And released while this opened it: its sender ends
-            // a lease before it closes the fd, so the number may since name another file of the
-            // sender's. Still leased now means it did not.
-            buffer.close();
-            return lost();
+        MemfdBuffer buffer = ring.segment.leases().open(lease, length);
+        if (buffer == null) {
+            return lost(); // its sender died, or ended the lease while this group opened it
         }
         try (buffer) {
             message.set(buffer.readOnlySlice(0, length), 0, length, n, redelivered, MEMFD_REF);

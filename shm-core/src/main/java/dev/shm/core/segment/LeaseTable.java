@@ -104,9 +104,11 @@ public final class LeaseTable {
     }
 
     /**
-     * Ends a lease this peer registered.
+     * Ends a lease: one this peer registered, or, for a lane's memfd frame, one whose frame this peer
+     * read (the writer closes its buffer once it sees the lease ended: {@code LaneMemfds}). A lease
+     * that ended already, or was registered again since, is left alone.
      *
-     * @param lease the lease
+     * @param lease the lease, as {@link #register} or {@link #lookup} returned it
      */
     public void release(Lease lease) {
         long at = entry(lease.index()) + STATE_OFFSET;
@@ -144,6 +146,35 @@ public final class LeaseTable {
                 memory.get(ValueLayout.JAVA_LONG, at + START_TIME_OFFSET));
         // Fields read between two loads of an unchanged word belong to that registration.
         return (long) LONG.getAcquire(memory, at + STATE_OFFSET) == word ? lease : null;
+    }
+
+    /**
+     * Opens the memfd of a lease that {@link #lookup} found, from this process, through
+     * {@code /proc/<pid>/fd/<fd>} of its owner.
+     *
+     * <p>Returns {@code null} when the open fails, or when the lease no longer holds after it: the
+     * process at the lease's pid is not the one that registered it (the owner died before recovery
+     * dropped the lease, and the pid may name another process now, whose descriptor the open may have
+     * found; while the owner runs, the pid cannot have been anyone else's in between), or the lease
+     * ended meanwhile (an owner ends a lease before it closes the fd, so the number may since name
+     * another file of the owner's; still leased after the open means it did not).
+     *
+     * @param lease the lease
+     * @param minimumSize the size the reader needs; a smaller memfd is refused
+     * @return the buffer, which the caller closes, or {@code null}
+     */
+    public MemfdBuffer open(Lease lease, long minimumSize) {
+        MemfdBuffer buffer;
+        try {
+            buffer = MemfdBuffer.open(lease.pid(), lease.fd(), minimumSize);
+        } catch (RuntimeException e) {
+            return null;
+        }
+        if (Processes.startTime(lease.pid()) != lease.startTime() || lookup(lease.index(), lease.generation()) == null) {
+            buffer.close();
+            return null;
+        }
+        return buffer;
     }
 
     /**

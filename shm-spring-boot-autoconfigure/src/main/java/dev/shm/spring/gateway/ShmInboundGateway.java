@@ -2,6 +2,7 @@ package dev.shm.spring.gateway;
 
 import dev.shm.core.lane.Doorbell;
 import dev.shm.core.lane.Lane;
+import dev.shm.core.lane.LaneMemfds;
 import dev.shm.core.lane.LaneTable;
 import dev.shm.core.segment.Segment;
 import dev.shm.spring.support.LaneIo;
@@ -48,6 +49,8 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
     /** Set after a sleep on the doorbell: read the lane table again. The serving thread's alone. */
     private boolean rescan;
     private final LongConsumer sleeper = this::sleep;
+    /** The memfds of replies above the largest slot class, until their clients read them; the serving thread's alone. */
+    private LaneMemfds memfds;
     private Thread thread;
 
     /**
@@ -128,10 +131,22 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
     }
 
     private void serve() {
+        memfds = new LaneMemfds(segment.leases(), "reply-" + service);
+        try {
+            serveRequests();
+        } finally {
+            memfds.close(); // replies not read by now: the clients stopped waiting, or stop themselves
+        }
+    }
+
+    private void serveRequests() {
         Map<Integer, LaneTable.LanePair> pairs = new HashMap<>();
         int idle = 0;
         long lastScan = 0;
         while (running) {
+            if (memfds.pending() > 0) {
+                memfds.reclaim();
+            }
             if (!provider) {
                 provider = segment.directory().provide(index);
                 if (!provider) {
@@ -229,11 +244,11 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
             record = codec.encode(error(correlation, "the reply cannot be encoded: " + e.getMessage()));
         }
         long deadline = System.nanoTime() + replyTimeout.toNanos();
-        int rc = LaneIo.write(segment, p.toClient(), record, deadline);
+        int rc = LaneIo.write(segment, p.toClient(), record, memfds, deadline);
         if (rc == LaneIo.NO_BUFFER) {
-            record = codec.encode(error(correlation, "the reply of " + record.length() + " bytes finds no slot in "
-                    + "the segment's pool"));
-            rc = LaneIo.write(segment, p.toClient(), record, deadline);
+            record = codec.encode(error(correlation, "no room for a reply of " + record.length() + " bytes: "
+                    + LaneIo.noBuffer(segment, record.length())));
+            rc = LaneIo.write(segment, p.toClient(), record, memfds, deadline);
         }
         if (rc != LaneIo.OK && rc != Lane.RESET) {
             logger.warn("reply of service '" + service + "' not delivered (" + rc + ")");

@@ -2,6 +2,7 @@ package dev.shm.spring.gateway;
 
 import dev.shm.core.lane.Doorbell;
 import dev.shm.core.lane.Lane;
+import dev.shm.core.lane.LaneMemfds;
 import dev.shm.core.lane.LaneTable;
 import dev.shm.core.segment.Directory;
 import dev.shm.core.segment.Segment;
@@ -54,6 +55,8 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
     private final Map<Long, Pending> pending = new ConcurrentHashMap<>();
     private final AtomicLong correlations = new AtomicLong();
     private final Object writeLock = new Object();
+    /** The memfds of requests above the largest slot class, until their provider read them (the write lock guards it). */
+    private final LaneMemfds memfds;
     /** Held by the one requesting thread that reads the reply lane. */
     private final ReentrantLock readLock = new ReentrantLock();
     private final Lane.FrameHandler replies = this::onReply;
@@ -96,6 +99,7 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
     public ShmOutboundGateway(Segment segment, String service) {
         this.segment = segment;
         this.service = service;
+        this.memfds = new LaneMemfds(segment.leases(), "request-" + service);
     }
 
     /** @param codec the codec (default: the application's {@code ShmMessageCodec} bean) */
@@ -154,6 +158,7 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
 
     private void send(Message<?> request, Message<?> out, long deadline, Pending waiting) {
         synchronized (writeLock) {
+            memfds.reclaim(); // the memfds of earlier requests that their provider read
             ShmMessageCodec.Encoded record = codec.encode(out);
             for (int attempt = 0; ; attempt++) {
                 if (!running) {
@@ -161,7 +166,7 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
                 }
                 LaneTable.LanePair p = openPair(request, deadline);
                 waiting.pair = p; // before the write: a reset seen by the reader must fail this request too
-                int rc = LaneIo.write(segment, p.toService(), record, deadline);
+                int rc = LaneIo.write(segment, p.toService(), record, memfds, deadline);
                 switch (rc) {
                     case LaneIo.OK -> {
                         requestBell(p.service()).ring(); // the provider may sleep
@@ -169,8 +174,8 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
                     }
                     case LaneIo.TIMEOUT -> throw new MessageTimeoutException(request, "the lane to service '" + service
                             + "' stayed full for " + replyTimeout);
-                    case LaneIo.NO_BUFFER -> throw new MessageHandlingException(request, "no slot in the segment's "
-                            + "pool for a request of " + record.length() + " bytes");
+                    case LaneIo.NO_BUFFER -> throw new MessageHandlingException(request, "no room for a request of "
+                            + record.length() + " bytes: " + LaneIo.noBuffer(segment, record.length()));
                     default -> {
                         waiting.pair = null; // not written: it may go out on the next pair
                         Object failed = waiting.outcome.get();
@@ -390,6 +395,9 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
             }
             if (p != null && segment.isOpen()) {
                 segment.lanes().close(p);
+            }
+            synchronized (writeLock) { // a request being written finishes first; none starts after (running)
+                memfds.close();
             }
         } finally {
             if (locked) {

@@ -2,7 +2,10 @@ package dev.shm.spring.support;
 
 import dev.shm.core.lane.Lane;
 import dev.shm.core.lane.LaneDescriptor;
+import dev.shm.core.lane.LaneMemfds;
+import dev.shm.core.memory.MemfdBuffer;
 import dev.shm.core.pool.SlotPool;
+import dev.shm.core.segment.LeaseTable;
 import dev.shm.core.segment.Segment;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -12,7 +15,8 @@ import org.springframework.messaging.Message;
 
 /**
  * Writes an encoded record into a lane — inline when it fits, else in a slot of the segment's pool
- * that the reader claims — and decodes the frames read from one.
+ * that the reader claims, else in a memfd whose lease the reader ends — and decodes the frames read
+ * from one.
  */
 public final class LaneIo {
 
@@ -22,51 +26,46 @@ public final class LaneIo {
     public static final int RESET = Lane.RESET;
     /** The lane stayed full until the deadline. */
     public static final int TIMEOUT = -10;
-    /** The slot pool has no slot for a record this large. */
+    /** The slot pool has no slot for the record, or the lease table no entry for its memfd. */
     public static final int NO_BUFFER = -11;
 
     private LaneIo() {
     }
 
     /**
-     * Writes a record, waiting for room until the deadline.
-     *
-     * @param segment the segment
-     * @param lane the lane (this thread is its one producer)
-     * @param record the record, from offset 0
-     * @param length its length
-     * @param deadline {@link System#nanoTime()} deadline
-     * @return {@link #OK}, {@link #RESET}, {@link #TIMEOUT} or {@link #NO_BUFFER}
-     */
-    public static int write(Segment segment, Lane lane, MemorySegment record, int length, long deadline) {
-        return write(segment, lane, record, length, null, deadline);
-    }
-
-    /**
-     * Writes an encoded record as {@link #write(Segment, Lane, MemorySegment, int, long)} does; a
-     * record with a tail (a large {@code byte[]} payload) has its two parts copied straight into the
-     * pool slot that carries it.
+     * Writes an encoded record, waiting for room until the deadline: inline when it fits the lane's
+     * inline length, else in a pool slot of the smallest class that holds it, else in a memfd that
+     * {@code memfds} leases (the reader ends the lease once it has read it). A record with a tail (a
+     * large {@code byte[]} payload) has its two parts copied straight into the slot or memfd.
      *
      * @param segment the segment
      * @param lane the lane (this thread is its one producer)
      * @param record the record
+     * @param memfds the writer's memfds (the caller's lock guards it, as it guards the lane)
      * @param deadline {@link System#nanoTime()} deadline
      * @return {@link #OK}, {@link #RESET}, {@link #TIMEOUT} or {@link #NO_BUFFER}
      */
-    public static int write(Segment segment, Lane lane, ShmMessageCodec.Encoded record, long deadline) {
+    public static int write(Segment segment, Lane lane, ShmMessageCodec.Encoded record, LaneMemfds memfds,
+            long deadline) {
         if (record.tail() == null || record.length() <= lane.maxInlineLength()) {
-            return write(segment, lane, record.segment(), record.length(), null, deadline);
+            return write(segment, lane, record.segment(), record.length(), null, memfds, deadline);
         }
-        return write(segment, lane, record.head(), record.headLength(), record.tail(), deadline);
+        return write(segment, lane, record.head(), record.headLength(), record.tail(), memfds, deadline);
     }
 
-    /** The write; a {@code tail} comes only with a record above the lane's inline length (a pool slot's). */
+    /** The write; a {@code tail} comes only with a record above the lane's inline length (a pool slot's or memfd's). */
     private static int write(Segment segment, Lane lane, MemorySegment head, int headLength, byte[] tail,
-            long deadline) {
+            LaneMemfds memfds, long deadline) {
         SlotPool pool = segment.slotPool();
-        int length = tail == null ? headLength : headLength + tail.length;
+        long length = tail == null ? headLength : (long) headLength + tail.length;
         long ref = -1;
-        if (length > lane.maxInlineLength()) {
+        LaneMemfds.Staged memfd = null;
+        if (length > lane.maxInlineLength() && length > pool.largestSlotSize()) {
+            memfd = memfds.stage(head, headLength, tail);
+            if (memfd == null) {
+                return NO_BUFFER;
+            }
+        } else if (length > lane.maxInlineLength()) {
             ref = pool.allocate(length);
             if (ref < 0) {
                 return NO_BUFFER;
@@ -79,13 +78,21 @@ public final class LaneIo {
         }
         int idle = 0;
         while (true) {
-            int rc = ref < 0 ? lane.offerInline(head, 0, length) : lane.offerSlot(ref, length);
+            int rc = memfd != null
+                    ? lane.offerMemfd(memfd.lease().index(), memfd.lease().generation(), 0, length)
+                    : ref < 0 ? lane.offerInline(head, 0, (int) length) : lane.offerSlot(ref, length);
             if (rc == Lane.OK) {
+                if (memfd != null) {
+                    memfds.written(memfd, lane);
+                }
                 return OK;
             }
             if (rc != Lane.FULL || System.nanoTime() - deadline >= 0) {
                 if (ref >= 0) {
                     pool.free(ref);
+                }
+                if (memfd != null) {
+                    memfds.discard(memfd);
                 }
                 return rc == Lane.FULL ? TIMEOUT : rc == Lane.RESET ? RESET : NO_BUFFER;
             }
@@ -100,7 +107,7 @@ public final class LaneIo {
      * @param codec the codec
      * @param type the frame's type
      * @param payload the frame's payload
-     * @return the message, or {@code null} for a stale slot reference
+     * @return the message, or {@code null} for a stale slot or memfd reference
      * @throws ShmCodecException when the record does not decode
      */
     public static Message<?> decode(Segment segment, ShmMessageCodec codec, short type, MemorySegment payload) {
@@ -121,7 +128,55 @@ public final class LaneIo {
                 pool.free(ref);
             }
         }
+        if (type == LaneDescriptor.MEMFD_REF) {
+            return decodeMemfd(segment, codec, payload);
+        }
         throw new ShmCodecException("lane frame of type " + type + " is not a message record");
+    }
+
+    /**
+     * Says why a record found no room, for an error message: no pool slot, or no memfd lease.
+     *
+     * @param segment the segment
+     * @param length the record's length
+     * @return the reason, with the fix
+     */
+    public static String noBuffer(Segment segment, long length) {
+        SlotPool pool = segment.slotPool();
+        return length > pool.largestSlotSize()
+                ? "all " + segment.leases().capacity() + " memfd leases of segment '" + segment.name() + "' are in "
+                        + "use (a message above the largest slot class holds one until its reader has read it)"
+                : "no free slot of " + length + " bytes or more in the pool of segment '" + segment.name()
+                        + "'; add slots to its slot-classes";
+    }
+
+    /**
+     * A memfd frame: its lease, offset and length are untrusted; the lease is this reader's to end
+     * once the record is read ({@link LaneMemfds}), whether it decodes or not.
+     */
+    private static Message<?> decodeMemfd(Segment segment, ShmMessageCodec codec, MemorySegment payload) {
+        LeaseTable leases = segment.leases();
+        LeaseTable.Lease lease = leases.lookup(Lane.memfdLease(payload), Lane.memfdGeneration(payload));
+        if (lease == null) {
+            return null; // its writer died, or gave up on it (its lane was reset)
+        }
+        long offset = Lane.memfdOffset(payload);
+        long length = Lane.memfdLength(payload);
+        try {
+            if (offset < 0 || length <= 0 || length > lease.size() - offset) {
+                throw new ShmCodecException("lane frame names bytes " + offset + "+" + length + " of a memfd of "
+                        + lease.size() + " bytes");
+            }
+            MemfdBuffer buffer = leases.open(lease, offset + length);
+            if (buffer == null) {
+                return null; // its writer died or ended the lease while this opened it
+            }
+            try (buffer) {
+                return codec.decode(buffer.readOnlySlice(offset, length), 0, length, null, false);
+            }
+        } finally {
+            leases.release(lease);
+        }
     }
 
     /**

@@ -3,6 +3,7 @@ package dev.shm.spring.integration;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.shm.core.counters.SegmentCounters;
 import dev.shm.core.segment.Segment;
 import dev.shm.core.testing.ChildJvm;
 import dev.shm.core.testing.ShmDirectory;
@@ -12,6 +13,9 @@ import dev.shm.spring.dsl.Shm;
 import dev.shm.spring.gateway.ShmOutboundGateway;
 import dev.shm.spring.support.ShmHeaders;
 import dev.shm.spring.untrusted.Gadget;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -27,6 +31,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.BooleanSupplier;
 import java.util.stream.Collectors;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.springframework.boot.WebApplicationType;
@@ -43,6 +48,7 @@ import org.springframework.integration.dsl.context.IntegrationFlowContext;
 import org.springframework.messaging.Message;
 import org.springframework.messaging.MessageChannel;
 import org.springframework.messaging.MessageHandlingException;
+import org.springframework.messaging.MessagingException;
 import org.springframework.messaging.SubscribableChannel;
 import org.springframework.messaging.support.GenericMessage;
 import org.springframework.messaging.support.MessageBuilder;
@@ -264,6 +270,98 @@ class PeerProcessesTest {
             assertThat(redelivered.getPayload()).isEqualTo("event-0");
             assertThat(redelivered.getHeaders()).containsEntry(ShmHeaders.REDELIVERED, true)
                     .containsEntry(ShmHeaders.CHANNEL, "events");
+        }
+    }
+
+    /** How many memfds of the gateways ({@code shm-request-…}, {@code shm-reply-…}) a process holds open. */
+    private static long gatewayMemfds(long pid) {
+        try (Stream<Path> fds = Files.list(Path.of("/proc/" + pid + "/fd"))) {
+            return fds.filter(fd -> {
+                try {
+                    String target = Files.readSymbolicLink(fd).toString();
+                    return target.startsWith("/memfd:shm-request-") || target.startsWith("/memfd:shm-reply-");
+                } catch (IOException e) {
+                    return false; // closed meanwhile
+                }
+            }).count();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    @Test
+    void requestsAndRepliesAboveTheLargestSlotClassTravelInMemfdsThatAreGivenBackEvenWhenTheProviderIsKilled()
+            throws Exception {
+        Path directory = shm.directory("large");
+        long self = ProcessHandle.current().pid();
+        // peer-app.yml's largest slot class is 4 KB: these requests and their replies go in memfds.
+        String large = "abcdefghijklmnopqrstuvwxyz0123456789".repeat(30_000); // about 1 MB
+        try (ChildJvm first = peer(directory, "pricing-a", "--peer.pricing=true")) {
+            first.awaitLine("READY", LINE);
+            try (ChildJvm second = peer(directory, "pricing-b", "--peer.pricing=true");
+                 ConfigurableApplicationContext app = app(directory, "shop", PricingClient.class)) {
+                second.awaitLine("READY", LINE);
+                Segment main = app.getBean("main", Segment.class);
+                MessageChannel pricing = app.getBean("pricingClient.input", MessageChannel.class);
+                MessagingTemplate template = new MessagingTemplate();
+                template.setReceiveTimeout(10_000);
+                assertThat(template.sendAndReceive(pricing, new GenericMessage<>(large)).getPayload())
+                        .isEqualTo(large.toUpperCase() + "@" + first.pid());
+                assertThat(main.leases().leases()).as("each reader ended the lease of what it read").isEmpty();
+
+                // Several callers at once: a memfd per request in flight, each reply to its own caller.
+                List<Future<Boolean>> callers = new ArrayList<>();
+                try (ExecutorService pool = Executors.newFixedThreadPool(4)) {
+                    for (int t = 0; t < 4; t++) {
+                        String request = t + large + t;
+                        callers.add(pool.submit(() -> {
+                            for (int i = 0; i < 5; i++) {
+                                Object reply = template.sendAndReceive(pricing, new GenericMessage<>(request))
+                                        .getPayload();
+                                if (!reply.equals(request.toUpperCase() + "@" + first.pid())) {
+                                    return false;
+                                }
+                            }
+                            return true;
+                        }));
+                    }
+                    for (Future<Boolean> caller : callers) {
+                        assertThat(caller.get(60, TimeUnit.SECONDS)).as("every reply answers its request").isTrue();
+                    }
+                }
+                assertThat(main.leases().leases()).isEmpty();
+                template.sendAndReceive(pricing, new GenericMessage<>("small")); // the client closes what was read
+                assertThat(gatewayMemfds(self)).as("memfds left open in this process").isZero();
+                await("the provider closes the memfds of replies read", () -> gatewayMemfds(first.pid()) == 0);
+
+                // A large request written while the provider is busy, and the provider killed before it reads it.
+                try (ExecutorService pool = Executors.newFixedThreadPool(2)) {
+                    Future<?> slow = pool.submit(() -> template.sendAndReceive(pricing, new GenericMessage<>("slow")));
+                    first.awaitLine("SLOW", LINE);
+                    Future<?> unread = pool.submit(() -> template.sendAndReceive(pricing, new GenericMessage<>(large)));
+                    await("the unread request's lease", () -> main.leases().leases().size() == 1);
+                    int service = main.directory().lookup("pricing").getAsInt();
+                    int dead = main.directory().entry(service).provider();
+                    first.kill();
+                    // Failed by the reset of the pair, or by the 2 s reply timeout if that came first.
+                    assertThatThrownBy(() -> unread.get(30, TimeUnit.SECONDS)).hasCauseInstanceOf(MessagingException.class);
+                    assertThatThrownBy(() -> slow.get(30, TimeUnit.SECONDS)).hasCauseInstanceOf(MessagingException.class);
+                    await("the standby provides the service", () -> {
+                        int provider = main.directory().entry(service).provider();
+                        return provider >= 0 && provider != dead;
+                    });
+                    await("the dead provider recovered (its lanes reset)",
+                            () -> main.counters().get(SegmentCounters.PEERS_RECOVERED) > 0);
+                }
+                assertThat(template.sendAndReceive(pricing, new GenericMessage<>(large)).getPayload())
+                        .isEqualTo(large.toUpperCase() + "@" + second.pid());
+                assertThat(main.leases().leases()).as("the lease of the request the dead provider never read")
+                        .isEmpty();
+                template.sendAndReceive(pricing, new GenericMessage<>("small"));
+                assertThat(gatewayMemfds(self)).isZero();
+                second.send("EXIT");
+                assertThat(second.awaitExit(LINE)).isZero();
+            }
         }
     }
 

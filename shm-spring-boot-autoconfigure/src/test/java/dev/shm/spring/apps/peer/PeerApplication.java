@@ -117,6 +117,7 @@ public class PeerApplication {
                         throw new IllegalArgumentException("no price for boom");
                     }
                     if (request.equals("slow")) {
+                        ChildSupport.say("SLOW");
                         LockSupport.parkNanos(Duration.ofSeconds(3).toNanos()); // slower than the caller waits
                     }
                     return request.toUpperCase() + "@" + ProcessHandle.current().pid();
