@@ -26,7 +26,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * A writer that dies leaves its leases to recovery, which drops them, and its descriptors to the
  * kernel; a reader then finds the lease gone and drops the frame as stale.
  *
- * <p>Thread-safety: one thread at a time (the lane's writer, under the caller's lock).
+ * <p>Thread-safety: safe from several threads (each writing its own lanes); after {@link #close}
+ * nothing is staged any more.
  */
 public final class LaneMemfds implements AutoCloseable {
 
@@ -39,6 +40,7 @@ public final class LaneMemfds implements AutoCloseable {
     private final LeaseTable leases;
     private final String name;
     private final ArrayDeque<Staged> handedOut = new ArrayDeque<>();
+    private boolean closed;
 
     /**
      * Tracks the memfds of one writer.
@@ -58,11 +60,10 @@ public final class LaneMemfds implements AutoCloseable {
      * @param head the record's first part, from offset 0
      * @param headLength its length
      * @param tail the rest, or {@code null}
-     * @return the staged buffer, or {@code null} when the lease table is full
+     * @return the staged buffer, or {@code null} when the lease table is full or this was closed
      */
     public Staged stage(MemorySegment head, long headLength, byte[] tail) {
-        reclaim();
-        if (!leases.hasFree()) {
+        if (reclaim() < 0 || !leases.hasFree()) {
             return null; // before the memfd and the copy that register would waste
         }
         long length = tail == null ? headLength : headLength + tail.length;
@@ -92,7 +93,13 @@ public final class LaneMemfds implements AutoCloseable {
      * @param lane the lane the frame was written to
      */
     public void written(Staged staged, Lane lane) {
-        handedOut.add(new Staged(staged.lease(), staged.buffer(), lane));
+        synchronized (this) {
+            if (!closed) {
+                handedOut.add(new Staged(staged.lease(), staged.buffer(), lane));
+                return;
+            }
+        }
+        discard(staged); // closed meanwhile: its reader finds the lease gone and drops the frame
     }
 
     /**
@@ -109,9 +116,12 @@ public final class LaneMemfds implements AutoCloseable {
      * Closes the buffers whose leases their readers ended, and ends and closes those whose lanes were
      * reset.
      *
-     * @return how many buffers are still handed out
+     * @return how many buffers are still handed out; -1 once closed
      */
-    public int reclaim() {
+    public synchronized int reclaim() {
+        if (closed) {
+            return -1;
+        }
         if (handedOut.isEmpty()) {
             return 0;
         }
@@ -134,7 +144,7 @@ public final class LaneMemfds implements AutoCloseable {
      *
      * @return the count
      */
-    public int pending() {
+    public synchronized int pending() {
         return handedOut.size();
     }
 
@@ -143,7 +153,8 @@ public final class LaneMemfds implements AutoCloseable {
      * After the segment was closed only the buffers are closed (its detach dropped this peer's leases).
      */
     @Override
-    public void close() {
+    public synchronized void close() {
+        closed = true;
         for (Staged s; (s = handedOut.poll()) != null; ) {
             try {
                 leases.release(s.lease());

@@ -29,7 +29,17 @@ public class ShmInboundGatewaySpec extends MessagingGatewaySpec<ShmInboundGatewa
     }
 
     /**
-     * @param drainTimeout the longest wait on stop for the request in hand
+     * @param concurrency how many requests the provider handles at once (default 1: one at a time,
+     *     in arrival order per client; above one, on as many worker threads, replied in completion order)
+     * @return this spec
+     */
+    public ShmInboundGatewaySpec concurrency(int concurrency) {
+        this.target.setConcurrency(concurrency);
+        return this;
+    }
+
+    /**
+     * @param drainTimeout the longest wait on stop for the requests in hand
      * @return this spec
      */
     public ShmInboundGatewaySpec drainTimeout(Duration drainTimeout) {

@@ -13,6 +13,11 @@ import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.LongConsumer;
 import org.springframework.integration.gateway.MessagingGatewaySupport;
@@ -26,7 +31,10 @@ import org.springframework.messaging.Message;
  *
  * <p>One process provides a service at a time: a second inbound gateway for the same service, in
  * another process, stands by and takes over when the provider dies (the segment's recovery
- * releases the role). Requests are handled one at a time, in arrival order per client.
+ * releases the role). By default requests are handled one at a time on the serving thread, in
+ * arrival order per client; with {@link #setConcurrency concurrency} {@code n > 1} up to {@code n}
+ * at once on as many worker threads, each reply going back as its request completes (the client
+ * correlates them). Requests beyond {@code n} wait in their lanes.
  *
  * <p>A request whose flow throws is answered with an error reply ({@link ShmHeaders#ERROR}), unless
  * an error channel is set, whose flow's result is the reply.
@@ -49,8 +57,12 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
     /** Set after a sleep on the doorbell: read the lane table again. The serving thread's alone. */
     private boolean rescan;
     private final LongConsumer sleeper = this::sleep;
-    /** The memfds of replies above the largest slot class, until their clients read them; the serving thread's alone. */
-    private LaneMemfds memfds;
+    /** The memfds of replies above the largest slot class, until their clients read them. */
+    private volatile LaneMemfds memfds;
+    private int concurrency = 1;
+    /** With concurrency above one: the workers, and a permit per request in their hands. */
+    private ExecutorService workers;
+    private Semaphore permits;
     private Thread thread;
 
     /**
@@ -69,7 +81,23 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
         this.codec = codec;
     }
 
-    /** @param drainTimeout the longest wait on stop for the request in hand */
+    /**
+     * Sets how many requests the provider handles at once (default 1: one at a time, on the serving
+     * thread, in arrival order per client). Above one, requests are handed to as many worker threads
+     * (platform threads, which keep their encoding buffers), and replies go back in completion order.
+     *
+     * @param concurrency at least 1
+     * @throws IllegalArgumentException below 1
+     */
+    public void setConcurrency(int concurrency) {
+        if (concurrency < 1) {
+            throw new IllegalArgumentException("concurrency of the inbound gateway of service '" + service + "' is "
+                    + concurrency + "; it must be at least 1");
+        }
+        this.concurrency = concurrency;
+    }
+
+    /** @param drainTimeout the longest wait on stop for the requests in hand */
     public void setDrainTimeout(Duration drainTimeout) {
         this.drainTimeout = drainTimeout;
     }
@@ -106,6 +134,11 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
         super.doStart();
         provider = segment.directory().provide(index);
         running = true;
+        if (concurrency > 1) {
+            permits = new Semaphore(concurrency);
+            workers = Executors.newFixedThreadPool(concurrency,
+                    Thread.ofPlatform().daemon().name("shm-service-" + service + "-", 1).factory());
+        }
         thread = Thread.ofPlatform().daemon().name("shm-service-" + service).start(this::serve);
     }
 
@@ -135,7 +168,25 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
         try {
             serveRequests();
         } finally {
+            drainWorkers();
             memfds.close(); // replies not read by now: the clients stopped waiting, or stop themselves
+        }
+    }
+
+    /** Lets the workers finish the requests in hand; interrupted (doStop's drain timeout), interrupts them. */
+    private void drainWorkers() {
+        ExecutorService w = workers;
+        if (w == null) {
+            return;
+        }
+        w.shutdown();
+        try {
+            if (!w.awaitTermination(drainTimeout.toNanos(), TimeUnit.NANOSECONDS)) {
+                w.shutdownNow();
+            }
+        } catch (InterruptedException e) {
+            w.shutdownNow();
+            Thread.currentThread().interrupt();
         }
     }
 
@@ -144,9 +195,7 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
         int idle = 0;
         long lastScan = 0;
         while (running) {
-            if (memfds.pending() > 0) {
-                memfds.reclaim();
-            }
+            memfds.reclaim();
             if (!provider) {
                 provider = segment.directory().provide(index);
                 if (!provider) {
@@ -177,15 +226,24 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
                 // poll holds the lane's in-flight word, which a release of the pair (the client closing
                 // it, or its recovery) waits for, only while it reads the request, not for the flow.
                 for (int i = 0; i < 16; i++) {
+                    if (permits != null && !permit()) {
+                        break; // every worker busy: the requests wait in their lanes
+                    }
                     decoded = null;
                     int n = p.toService().poll(decoder, 1);
-                    if (n <= 0) {
-                        break;
+                    if (n > 0) {
+                        handled++;
                     }
-                    handled++;
-                    if (decoded != null) {
-                        handle(p, decoded);
+                    if (n <= 0 || decoded == null) {
+                        if (permits != null) {
+                            permits.release();
+                        }
+                        if (n <= 0) {
+                            break;
+                        }
+                        continue;
                     }
+                    dispatch(p, decoded);
                 }
             }
             idle = handled > 0 ? 0 : LaneIo.idle(idle, sleeper);
@@ -223,6 +281,36 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
         }
     }
 
+    /** Waits a little for a worker to be free; false when none is (then the serving thread polls again later). */
+    private boolean permit() {
+        try {
+            return permits.tryAcquire(1, TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
+    /** Handles a request here, or hands it to a worker with the permit taken for it. */
+    private void dispatch(LaneTable.LanePair p, Message<?> request) {
+        if (workers == null) {
+            handle(p, request);
+            return;
+        }
+        try {
+            workers.execute(() -> {
+                try {
+                    handle(p, request);
+                } finally {
+                    permits.release();
+                }
+            });
+        } catch (RejectedExecutionException e) { // stopping: answer it here instead
+            permits.release();
+            handle(p, request);
+        }
+    }
+
     private void handle(LaneTable.LanePair p, Message<?> request) {
         Object correlation = request.getHeaders().get(ShmHeaders.CORRELATION);
         Message<?> reply;
@@ -244,14 +332,22 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
             record = codec.encode(error(correlation, "the reply cannot be encoded: " + e.getMessage()));
         }
         long deadline = System.nanoTime() + replyTimeout.toNanos();
-        int rc = LaneIo.write(segment, p.toClient(), record, memfds, deadline);
+        int rc = reply(p, record, deadline);
         if (rc == LaneIo.NO_BUFFER) {
             record = codec.encode(error(correlation, "no room for a reply of " + record.length() + " bytes: "
                     + LaneIo.noBuffer(segment, record.length())));
-            rc = LaneIo.write(segment, p.toClient(), record, memfds, deadline);
+            rc = reply(p, record, deadline);
         }
         if (rc != LaneIo.OK && rc != Lane.RESET) {
             logger.warn("reply of service '" + service + "' not delivered (" + rc + ")");
+        }
+    }
+
+    /** Writes a reply; a lane has one writer at a time, and workers reply concurrently (to other pairs too). */
+    private int reply(LaneTable.LanePair p, ShmMessageCodec.Encoded record, long deadline) {
+        Lane lane = p.toClient();
+        synchronized (lane) {
+            return LaneIo.write(segment, lane, record, memfds, deadline);
         }
     }
 

@@ -342,4 +342,14 @@ class ShmDslTests {
             });
         });
     }
+
+    @Test
+    void anInboundGatewayRefusesAConcurrencyBelowOne() {
+        runner(shm.directory("concurrency")).run(context -> {
+            Segment main = context.getBean("main", Segment.class);
+            assertThatThrownBy(() -> Shm.inboundGateway(main, "pricing").concurrency(0))
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessage("concurrency of the inbound gateway of service 'pricing' is 0; it must be at least 1");
+        });
+    }
 }

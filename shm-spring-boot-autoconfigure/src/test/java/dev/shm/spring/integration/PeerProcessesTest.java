@@ -273,6 +273,55 @@ class PeerProcessesTest {
         }
     }
 
+    @Test
+    void aProviderWithConcurrencyHandlesRequestsAtOnceAndEachReplyStillFindsItsCaller() throws Exception {
+        Path directory = shm.directory("concurrent");
+        String large = "0123456789abcdef".repeat(20_000); // above the 4 KB slot class: replies in memfds
+        try (ChildJvm provider = peer(directory, "pricing-service", "--peer.pricing=true",
+                "--peer.pricing-concurrency=4")) {
+            provider.awaitLine("READY", LINE);
+            try (ConfigurableApplicationContext app = app(directory, "shop", PricingClient.class);
+                 ExecutorService callers = Executors.newFixedThreadPool(4)) {
+                MessageChannel pricing = app.getBean("pricingClient.input", MessageChannel.class);
+                MessagingTemplate template = new MessagingTemplate();
+                template.setReceiveTimeout(10_000);
+                // Each of the four waits in the provider until all four are there: one at a time, none would.
+                List<Future<Object>> together = new ArrayList<>();
+                for (int t = 0; t < 4; t++) {
+                    String request = "together-" + t;
+                    together.add(callers.submit(() -> template.sendAndReceive(pricing, new GenericMessage<>(request))
+                            .getPayload()));
+                }
+                for (Future<Object> reply : together) {
+                    assertThat(reply.get(30, TimeUnit.SECONDS)).isEqualTo("TOGETHER@" + provider.pid());
+                }
+                // Replies written by four workers at once, small and large, each to its own request.
+                List<Future<List<String>>> mixed = new ArrayList<>();
+                for (int t = 0; t < 4; t++) {
+                    int caller = t;
+                    mixed.add(callers.submit(() -> {
+                        List<String> wrong = new ArrayList<>();
+                        for (int i = 0; i < 100; i++) {
+                            String request = (i % 10 == 0 ? large : "") + "c" + caller + "-" + i;
+                            Object reply = template.sendAndReceive(pricing, new GenericMessage<>(request)).getPayload();
+                            if (!reply.equals(request.toUpperCase() + "@" + provider.pid())) {
+                                wrong.add("c" + caller + "-" + i);
+                            }
+                        }
+                        return wrong;
+                    }));
+                }
+                for (Future<List<String>> caller : mixed) {
+                    assertThat(caller.get(60, TimeUnit.SECONDS)).as("replies that answer another request").isEmpty();
+                }
+                assertThat(app.getBean("main", Segment.class).leases().leases()).isEmpty();
+            }
+            provider.send("EXIT");
+            assertThat(provider.awaitExit(LINE)).isZero();
+            assertThat(provider.output()).doesNotContain("not delivered");
+        }
+    }
+
     /** How many memfds of the gateways ({@code shm-request-…}, {@code shm-reply-…}) a process holds open. */
     private static long gatewayMemfds(long pid) {
         try (Stream<Path> fds = Files.list(Path.of("/proc/" + pid + "/fd"))) {

@@ -6,6 +6,7 @@ import dev.shm.spring.dsl.Shm;
 import dev.shm.spring.support.ShmHeaders;
 import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.locks.LockSupport;
 import io.micrometer.tracing.Tracer;
@@ -28,7 +29,7 @@ import org.springframework.messaging.support.MessageBuilder;
  * A peer application for the cross-process tests; its roles come from properties:
  * {@code peer.listen} receives {@code events} (with {@code peer.hold-first} it holds the first
  * message forever, to be killed with it), {@code peer.pricing} provides the {@code pricing}
- * service, {@code peer.send=N} sends N events and reports each one accepted.
+ * service (handling {@code peer.pricing-concurrency} requests at once), {@code peer.send=N} sends N events and reports each one accepted.
  */
 @SpringBootApplication
 public class PeerApplication {
@@ -106,9 +107,22 @@ public class PeerApplication {
      */
     @Bean
     @ConditionalOnProperty("peer.pricing")
-    IntegrationFlow pricing(Segment main, ObjectProvider<Tracer> tracer) {
-        return IntegrationFlow.from(Shm.inboundGateway(main, "pricing"))
+    IntegrationFlow pricing(Segment main, ObjectProvider<Tracer> tracer,
+            @Value("${peer.pricing-concurrency:1}") int concurrency) {
+        CountDownLatch together = new CountDownLatch(4);
+        return IntegrationFlow.from(Shm.inboundGateway(main, "pricing").concurrency(concurrency))
                 .<String, String>transform(request -> {
+                    if (request.startsWith("together")) {
+                        // Answers TOGETHER only when four such requests are in hand at once.
+                        together.countDown();
+                        try {
+                            return (together.await(1500, TimeUnit.MILLISECONDS) ? "TOGETHER" : "ALONE") + "@"
+                                    + ProcessHandle.current().pid();
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                            return "INTERRUPTED";
+                        }
+                    }
                     Tracer t = tracer.getIfAvailable();
                     if (t != null && t.currentSpan() != null) {
                         ChildSupport.say("TRACE " + t.currentSpan().context().traceId());
