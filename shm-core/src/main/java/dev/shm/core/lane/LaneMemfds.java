@@ -78,7 +78,13 @@ public final class LaneMemfds implements AutoCloseable {
             buffer.close();
             throw e;
         }
-        LeaseTable.Lease lease = leases.register(buffer);
+        LeaseTable.Lease lease;
+        try {
+            lease = leases.register(buffer);
+        } catch (RuntimeException e) {
+            buffer.close();
+            throw e;
+        }
         if (lease == null) {
             buffer.close();
             return null;
@@ -108,8 +114,13 @@ public final class LaneMemfds implements AutoCloseable {
      * @param staged the buffer
      */
     public void discard(Staged staged) {
-        leases.release(staged.lease());
-        staged.buffer().close();
+        try {
+            leases.release(staged.lease());
+        } catch (IllegalStateException closed) {
+            // the segment's mapping is gone, and the lease with it (its detach dropped this peer's)
+        } finally {
+            staged.buffer().close();
+        }
     }
 
     /**
@@ -130,10 +141,13 @@ public final class LaneMemfds implements AutoCloseable {
             boolean ended = leases.lookup(s.lease().index(), s.lease().generation()) == null;
             if (ended || s.lane().isReset()) {
                 it.remove();
-                if (!ended) {
-                    leases.release(s.lease()); // the lease before the fd (LeaseTable#open)
+                try {
+                    if (!ended) {
+                        leases.release(s.lease()); // the lease before the fd (LeaseTable#open)
+                    }
+                } finally {
+                    s.buffer().close();
                 }
-                s.buffer().close();
             }
         }
         return handedOut.size();
@@ -156,13 +170,7 @@ public final class LaneMemfds implements AutoCloseable {
     public synchronized void close() {
         closed = true;
         for (Staged s; (s = handedOut.poll()) != null; ) {
-            try {
-                leases.release(s.lease());
-            } catch (IllegalStateException closed) {
-                // the segment's mapping is gone: so is the lease
-            } finally {
-                s.buffer().close();
-            }
+            discard(s);
         }
     }
 }

@@ -47,23 +47,68 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
     private Duration drainTimeout = Duration.ofSeconds(10);
     private Duration replyTimeout = Duration.ofSeconds(30);
     private int index = -1;
-    private volatile boolean running;
+    private int concurrency = 1;
     private volatile boolean provider;
-    /** The request the last poll decoded, or null; the serving thread's alone. */
-    private Message<?> decoded;
-    private final Lane.FrameHandler decoder = this::decode;
     /** The service's doorbell, once this process serves it. */
     private volatile Doorbell doorbell;
-    /** Set after a sleep on the doorbell: read the lane table again. The serving thread's alone. */
-    private boolean rescan;
-    private final LongConsumer sleeper = this::sleep;
-    /** The memfds of replies above the largest slot class, until their clients read them. */
-    private volatile LaneMemfds memfds;
-    private int concurrency = 1;
-    /** With concurrency above one: the workers, and a permit per request in their hands. */
-    private ExecutorService workers;
-    private Semaphore permits;
+    /** The run started last; null before the first start. */
+    private volatile Run run;
     private Thread thread;
+
+    /**
+     * One start-to-stop: what its serving thread and workers share. A later start makes a new one,
+     * so a worker of an earlier run that outlived its stop touches only its own run's permits and
+     * memfds.
+     */
+    private final class Run {
+        volatile boolean running = true;
+        /** The memfds of replies above the largest slot class, until their clients read them. */
+        final LaneMemfds memfds = new LaneMemfds(segment.leases(), "reply-" + service);
+        /** With concurrency above one: a permit per request in a worker's hands, and the workers. */
+        final Semaphore permits = concurrency > 1 ? new Semaphore(concurrency) : null;
+        final ExecutorService workers = concurrency > 1 ? Executors.newFixedThreadPool(concurrency,
+                Thread.ofPlatform().daemon().name("shm-service-" + service + "-", 1).factory()) : null;
+        /** The pairs served, by lane table entry (the serving thread's). */
+        Map<Integer, LaneTable.LanePair> pairs = new HashMap<>();
+        /** Set after a sleep on the doorbell: read the lane table again (the serving thread's). */
+        boolean rescan;
+        /** The request the last poll decoded, or null, and the peer whose lane it came from (the serving thread's). */
+        Message<?> decoded;
+        int decodingFrom;
+        final Lane.FrameHandler decoder = this::decode;
+        final LongConsumer sleeper = this::sleep;
+
+        private void decode(short type, java.lang.foreign.MemorySegment payload) {
+            try {
+                decoded = LaneIo.decode(segment, codec, type, payload, decodingFrom);
+            } catch (RuntimeException e) {
+                logger.warn(e, "dropped a request to service '" + service + "' that does not decode");
+            }
+        }
+
+        /**
+         * Sleeps on the service's doorbell, which a client rings after each request, unless a request
+         * is there already in a pair of the service (a new client's too: the lane table is read again).
+         */
+        private void sleep(long nanos) {
+            Doorbell bell = doorbell;
+            if (bell == null) {
+                bell = segment.directory().doorbell(index);
+                doorbell = bell;
+            }
+            bell.await(segment.peerId() + 1, this::anyRequest, nanos);
+            rescan = true; // a new client's pair, the usual reason for a request in no known pair
+        }
+
+        private boolean anyRequest() {
+            for (LaneTable.LanePair p : segment.lanes().lanesOf(index)) {
+                if (p.provider() == segment.peerId() && p.toService().hasFrames()) {
+                    return true;
+                }
+            }
+            return !running;
+        }
+    }
 
     /**
      * Creates the gateway.
@@ -132,28 +177,39 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
     @Override
     protected void doStart() {
         super.doStart();
-        provider = segment.directory().provide(index);
-        running = true;
-        if (concurrency > 1) {
-            permits = new Semaphore(concurrency);
-            workers = Executors.newFixedThreadPool(concurrency,
-                    Thread.ofPlatform().daemon().name("shm-service-" + service + "-", 1).factory());
+        Thread previous = thread;
+        if (previous != null && previous.isAlive()) {
+            try {
+                previous.join(drainTimeout); // a stop whose drain timed out: its thread ends when it may
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            if (previous.isAlive()) {
+                throw new IllegalStateException("the inbound gateway of service '" + service + "' cannot start: the "
+                        + "serving thread of its last run has not ended (a request's flow that ignores interrupts?)");
+            }
         }
-        thread = Thread.ofPlatform().daemon().name("shm-service-" + service).start(this::serve);
+        provider = segment.directory().provide(index);
+        Run r = new Run();
+        run = r;
+        thread = Thread.ofPlatform().daemon().name("shm-service-" + service).start(() -> serve(r));
     }
 
     @Override
     protected void doStop() {
-        running = false;
+        Run r = run;
         Thread t = thread;
-        thread = null;
+        if (r != null) {
+            r.running = false;
+        }
         if (t != null) {
             Doorbell bell = doorbell;
             if (bell != null) {
                 bell.ring(); // a serving thread asleep on it stops now, not after its sleep
             }
             try {
-                if (!t.join(drainTimeout)) {
+                // The serving thread drains within the drain timeout; the second is the margin for its last steps.
+                if (!t.join(drainTimeout.plusSeconds(1))) {
                     t.interrupt();
                 }
             } catch (InterruptedException e) {
@@ -163,39 +219,57 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
         super.doStop();
     }
 
-    private void serve() {
-        memfds = new LaneMemfds(segment.leases(), "reply-" + service);
+    private void serve(Run r) {
         try {
-            serveRequests();
+            serveRequests(r);
         } finally {
-            drainWorkers();
-            memfds.close(); // replies not read by now: the clients stopped waiting, or stop themselves
+            drain(r, System.nanoTime() + drainTimeout.toNanos());
         }
     }
 
-    /** Lets the workers finish the requests in hand; interrupted (doStop's drain timeout), interrupts them. */
-    private void drainWorkers() {
-        ExecutorService w = workers;
-        if (w == null) {
-            return;
-        }
-        w.shutdown();
-        try {
-            if (!w.awaitTermination(drainTimeout.toNanos(), TimeUnit.NANOSECONDS)) {
-                w.shutdownNow();
+    /**
+     * Stops a run, within the drain timeout: the workers finish the requests in hand, then the
+     * clients read the replies (a large reply's memfd must stay leased until its client read it),
+     * then the memfds still out are given back. A reply whose caller stopped waiting is not waited
+     * for past the deadline; an interrupt (doStop's own timeout) cuts every wait short.
+     */
+    private void drain(Run r, long deadline) {
+        if (r.workers != null) {
+            r.workers.shutdown();
+            try {
+                if (!r.workers.awaitTermination(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS)) {
+                    r.workers.shutdownNow();
+                }
+            } catch (InterruptedException e) {
+                r.workers.shutdownNow();
+                Thread.currentThread().interrupt();
             }
-        } catch (InterruptedException e) {
-            w.shutdownNow();
-            Thread.currentThread().interrupt();
         }
+        while (!Thread.currentThread().isInterrupted() && System.nanoTime() - deadline < 0 && unread(r)) {
+            LockSupport.parkNanos(1_000_000);
+        }
+        r.memfds.close(); // replies not read by now: their callers stopped waiting
     }
 
-    private void serveRequests() {
-        Map<Integer, LaneTable.LanePair> pairs = new HashMap<>();
+    /** Whether a client has not read all its replies yet, or a reply's memfd is still leased. */
+    private boolean unread(Run r) {
+        if (r.memfds.reclaim() > 0) {
+            return true;
+        }
+        for (LaneTable.LanePair p : r.pairs.values()) {
+            Lane lane = p.toClient();
+            if (lane.hasFrames() && !lane.isReset()) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private void serveRequests(Run r) {
         int idle = 0;
         long lastScan = 0;
-        while (running) {
-            memfds.reclaim();
+        while (r.running) {
+            r.memfds.reclaim();
             if (!provider) {
                 provider = segment.directory().provide(index);
                 if (!provider) {
@@ -205,8 +279,8 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
             }
             long now = System.nanoTime();
             // New clients are found by a rescan of the lane table: often while idle, still regularly under load.
-            if (rescan || now - lastScan > (pairs.isEmpty() || idle > 0 ? 1_000_000 : 5_000_000)) {
-                rescan = false;
+            if (r.rescan || now - lastScan > (r.pairs.isEmpty() || idle > 0 ? 1_000_000 : 5_000_000)) {
+                r.rescan = false;
                 lastScan = now;
                 List<LaneTable.LanePair> active = segment.lanes().lanesOf(index);
                 Map<Integer, LaneTable.LanePair> next = new HashMap<>();
@@ -214,75 +288,45 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
                     if (p.provider() != segment.peerId()) {
                         continue;
                     }
-                    LaneTable.LanePair known = pairs.get(p.index());
+                    LaneTable.LanePair known = r.pairs.get(p.index());
                     next.put(p.index(), known != null && !known.toService().isReset() && known.client() == p.client()
                             ? known : p);
                 }
-                pairs = next;
+                r.pairs = next;
             }
             int handled = 0;
-            for (LaneTable.LanePair p : pairs.values()) {
+            for (LaneTable.LanePair p : r.pairs.values()) {
                 // One request at a time, decoded (copied out) inside the poll and handled after it: the
                 // poll holds the lane's in-flight word, which a release of the pair (the client closing
                 // it, or its recovery) waits for, only while it reads the request, not for the flow.
                 for (int i = 0; i < 16; i++) {
-                    if (permits != null && !permit()) {
+                    if (r.permits != null && !permit(r.permits)) {
                         break; // every worker busy: the requests wait in their lanes
                     }
-                    decoded = null;
-                    int n = p.toService().poll(decoder, 1);
+                    r.decoded = null;
+                    r.decodingFrom = p.client();
+                    int n = p.toService().poll(r.decoder, 1);
                     if (n > 0) {
                         handled++;
                     }
-                    if (n <= 0 || decoded == null) {
-                        if (permits != null) {
-                            permits.release();
+                    if (n <= 0 || r.decoded == null) {
+                        if (r.permits != null) {
+                            r.permits.release();
                         }
                         if (n <= 0) {
                             break;
                         }
                         continue;
                     }
-                    dispatch(p, decoded);
+                    dispatch(r, p, r.decoded);
                 }
             }
-            idle = handled > 0 ? 0 : LaneIo.idle(idle, sleeper);
-        }
-    }
-
-    /**
-     * Sleeps on the service's doorbell, which a client rings after each request, unless a request
-     * is there already in a pair of the service (a new client's too: the lane table is read again).
-     */
-    private void sleep(long nanos) {
-        Doorbell bell = doorbell;
-        if (bell == null) {
-            bell = segment.directory().doorbell(index);
-            doorbell = bell;
-        }
-        bell.await(segment.peerId() + 1, this::anyRequest, nanos);
-        rescan = true; // a new client's pair, the usual reason for a request in no known pair
-    }
-
-    private boolean anyRequest() {
-        for (LaneTable.LanePair p : segment.lanes().lanesOf(index)) {
-            if (p.provider() == segment.peerId() && p.toService().hasFrames()) {
-                return true;
-            }
-        }
-        return !running;
-    }
-
-    private void decode(short type, java.lang.foreign.MemorySegment payload) {
-        try {
-            decoded = LaneIo.decode(segment, codec, type, payload);
-        } catch (RuntimeException e) {
-            logger.warn(e, "dropped a request to service '" + service + "' that does not decode");
+            idle = handled > 0 ? 0 : LaneIo.idle(idle, r.sleeper);
         }
     }
 
     /** Waits a little for a worker to be free; false when none is (then the serving thread polls again later). */
-    private boolean permit() {
+    private static boolean permit(Semaphore permits) {
         try {
             return permits.tryAcquire(1, TimeUnit.MILLISECONDS);
         } catch (InterruptedException e) {
@@ -292,26 +336,26 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
     }
 
     /** Handles a request here, or hands it to a worker with the permit taken for it. */
-    private void dispatch(LaneTable.LanePair p, Message<?> request) {
-        if (workers == null) {
-            handle(p, request);
+    private void dispatch(Run r, LaneTable.LanePair p, Message<?> request) {
+        if (r.workers == null) {
+            handle(r, p, request);
             return;
         }
         try {
-            workers.execute(() -> {
+            r.workers.execute(() -> {
                 try {
-                    handle(p, request);
+                    handle(r, p, request);
                 } finally {
-                    permits.release();
+                    r.permits.release();
                 }
             });
-        } catch (RejectedExecutionException e) { // stopping: answer it here instead
-            permits.release();
-            handle(p, request);
+        } catch (RejectedExecutionException e) { // not expected while the run serves: answer it here
+            r.permits.release();
+            handle(r, p, request);
         }
     }
 
-    private void handle(LaneTable.LanePair p, Message<?> request) {
+    private void handle(Run r, LaneTable.LanePair p, Message<?> request) {
         Object correlation = request.getHeaders().get(ShmHeaders.CORRELATION);
         Message<?> reply;
         try {
@@ -332,11 +376,11 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
             record = codec.encode(error(correlation, "the reply cannot be encoded: " + e.getMessage()));
         }
         long deadline = System.nanoTime() + replyTimeout.toNanos();
-        int rc = reply(p, record, deadline);
+        int rc = reply(r, p, record, deadline);
         if (rc == LaneIo.NO_BUFFER) {
             record = codec.encode(error(correlation, "no room for a reply of " + record.length() + " bytes: "
                     + LaneIo.noBuffer(segment, record.length())));
-            rc = reply(p, record, deadline);
+            rc = reply(r, p, record, deadline);
         }
         if (rc != LaneIo.OK && rc != Lane.RESET) {
             logger.warn("reply of service '" + service + "' not delivered (" + rc + ")");
@@ -344,10 +388,10 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
     }
 
     /** Writes a reply; a lane has one writer at a time, and workers reply concurrently (to other pairs too). */
-    private int reply(LaneTable.LanePair p, ShmMessageCodec.Encoded record, long deadline) {
+    private int reply(Run r, LaneTable.LanePair p, ShmMessageCodec.Encoded record, long deadline) {
         Lane lane = p.toClient();
         synchronized (lane) {
-            return LaneIo.write(segment, lane, record, memfds, deadline);
+            return LaneIo.write(segment, lane, record, r.memfds, deadline);
         }
     }
 

@@ -63,6 +63,8 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
     private final LongConsumer replySleep = this::sleepForReplies;
     /** The deadline of the thread that reads the reply lane (written and read under the read lock). */
     private long readDeadline;
+    /** The provider whose reply lane the reading thread polls (written and read under the read lock). */
+    private int replyFrom;
     private volatile LaneTable.LanePair pair;
     /** The doorbell of the service the last request went to, and that service's entry. */
     private Doorbell requestBell;
@@ -172,8 +174,11 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
                         requestBell(p.service()).ring(); // the provider may sleep
                         return;
                     }
-                    case LaneIo.TIMEOUT -> throw new MessageTimeoutException(request, "the lane to service '" + service
-                            + "' stayed full for " + replyTimeout);
+                    case LaneIo.TIMEOUT -> throw Thread.currentThread().isInterrupted()
+                            ? new MessageHandlingException(request, "interrupted writing a request to service '" + service
+                                    + "'")
+                            : new MessageTimeoutException(request, "the lane to service '" + service + "' stayed full for "
+                                    + replyTimeout);
                     case LaneIo.NO_BUFFER -> throw new MessageHandlingException(request, "no room for a request of "
                             + record.length() + " bytes: " + LaneIo.noBuffer(segment, record.length()));
                     default -> {
@@ -226,6 +231,9 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
                     segment.lanes().close(opened);
                     throw new MessageHandlingException(request, "the gateway to service '" + service + "' was stopped");
                 }
+            }
+            if (!running) { // stopped while waiting for a provider: the write lock is not held for long
+                throw new MessageHandlingException(request, "the gateway to service '" + service + "' was stopped");
             }
             if (System.nanoTime() - deadline >= 0) {
                 throw new MessageTimeoutException(request, "no process provides service '" + service + "' in segment "
@@ -319,6 +327,7 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
                 idle = LaneIo.idle(idle);
                 continue;
             }
+            replyFrom = p.provider();
             int n = p.toClient().poll(replies, 16);
             if (n == Lane.RESET) {
                 resetPair(p, "the provider of service '" + service + "' went away");
@@ -344,7 +353,7 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
     /** Hands a reply read from the lane to the request it answers (none: it timed out; dropped). */
     private void onReply(short type, MemorySegment payload) {
         try {
-            Message<?> reply = LaneIo.decode(segment, codec, type, payload);
+            Message<?> reply = LaneIo.decode(segment, codec, type, payload, replyFrom);
             if (reply != null && reply.getHeaders().get(ShmHeaders.CORRELATION) instanceof Long correlation) {
                 Pending waiting = pending.get(correlation);
                 if (waiting != null) {
@@ -396,9 +405,7 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
             if (p != null && segment.isOpen()) {
                 segment.lanes().close(p);
             }
-            synchronized (writeLock) { // a request being written finishes first; none starts after (running)
-                memfds.close();
-            }
+            memfds.close(); // a request being written now discards its memfd (LaneMemfds.written after close)
         } finally {
             if (locked) {
                 readLock.unlock();

@@ -76,28 +76,34 @@ public final class LaneIo {
                 MemorySegment.copy(tail, 0, data, ValueLayout.JAVA_BYTE, headLength, tail.length);
             }
         }
-        int idle = 0;
-        while (true) {
-            int rc = memfd != null
-                    ? lane.offerMemfd(memfd.lease().index(), memfd.lease().generation(), 0, length)
-                    : ref < 0 ? lane.offerInline(head, 0, (int) length) : lane.offerSlot(ref, length);
+        int rc = Lane.FULL;
+        try {
+            int idle = 0;
+            while (true) {
+                rc = memfd != null
+                        ? lane.offerMemfd(memfd.lease().index(), memfd.lease().generation(), 0, length)
+                        : ref < 0 ? lane.offerInline(head, 0, (int) length) : lane.offerSlot(ref, length);
+                // An interrupted writer gives up like a late one: its parks would return at once.
+                if (rc != Lane.FULL || System.nanoTime() - deadline >= 0 || Thread.currentThread().isInterrupted()) {
+                    break;
+                }
+                idle = idle(idle);
+            }
+        } finally { // also when an offer throws (the segment closed under it): nothing stays held
             if (rc == Lane.OK) {
                 if (memfd != null) {
                     memfds.written(memfd, lane);
                 }
-                return OK;
-            }
-            if (rc != Lane.FULL || System.nanoTime() - deadline >= 0) {
+            } else {
                 if (ref >= 0) {
                     pool.free(ref);
                 }
                 if (memfd != null) {
                     memfds.discard(memfd);
                 }
-                return rc == Lane.FULL ? TIMEOUT : rc == Lane.RESET ? RESET : NO_BUFFER;
             }
-            idle = idle(idle);
         }
+        return rc == Lane.OK ? OK : rc == Lane.FULL ? TIMEOUT : rc == Lane.RESET ? RESET : NO_BUFFER;
     }
 
     /**
@@ -107,10 +113,12 @@ public final class LaneIo {
      * @param codec the codec
      * @param type the frame's type
      * @param payload the frame's payload
+     * @param writer the peer that writes the lane: a memfd frame must name one of its leases
      * @return the message, or {@code null} for a stale slot or memfd reference
      * @throws ShmCodecException when the record does not decode
      */
-    public static Message<?> decode(Segment segment, ShmMessageCodec codec, short type, MemorySegment payload) {
+    public static Message<?> decode(Segment segment, ShmMessageCodec codec, short type, MemorySegment payload,
+            int writer) {
         if (type == LaneDescriptor.INLINE) {
             return codec.decode(payload, 0, payload.byteSize(), null, false);
         }
@@ -129,7 +137,7 @@ public final class LaneIo {
             }
         }
         if (type == LaneDescriptor.MEMFD_REF) {
-            return decodeMemfd(segment, codec, payload);
+            return decodeMemfd(segment, codec, payload, writer);
         }
         throw new ShmCodecException("lane frame of type " + type + " is not a message record");
     }
@@ -154,16 +162,21 @@ public final class LaneIo {
      * A memfd frame: its lease, offset and length are untrusted; the lease is this reader's to end
      * once the record is read ({@link LaneMemfds}), whether it decodes or not.
      */
-    private static Message<?> decodeMemfd(Segment segment, ShmMessageCodec codec, MemorySegment payload) {
+    private static Message<?> decodeMemfd(Segment segment, ShmMessageCodec codec, MemorySegment payload, int writer) {
         LeaseTable leases = segment.leases();
         LeaseTable.Lease lease = leases.lookup(Lane.memfdLease(payload), Lane.memfdGeneration(payload));
         if (lease == null) {
             return null; // its writer died, or gave up on it (its lane was reset)
         }
+        if (lease.owner() != writer) { // a damaged frame: another peer's lease is not this reader's to end
+            throw new ShmCodecException("lane frame names memfd lease " + lease.index() + " of peer " + lease.owner()
+                    + ", not of the lane's writer, peer " + writer);
+        }
         long offset = Lane.memfdOffset(payload);
         long length = Lane.memfdLength(payload);
+        long size = lease.size();
         try {
-            if (offset < 0 || length <= 0 || length > lease.size() - offset) {
+            if (size < 0 || offset < 0 || offset > size || length <= 0 || length > size - offset) {
                 throw new ShmCodecException("lane frame names bytes " + offset + "+" + length + " of a memfd of "
                         + lease.size() + " bytes");
             }

@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.shm.core.counters.SegmentCounters;
+import dev.shm.core.lane.LaneMemfds;
+import dev.shm.core.lane.LaneTable;
 import dev.shm.core.segment.Segment;
 import dev.shm.core.testing.ChildJvm;
 import dev.shm.core.testing.ShmDirectory;
@@ -11,7 +13,9 @@ import dev.shm.spring.apps.peer.Order;
 import dev.shm.spring.apps.peer.PeerApplication;
 import dev.shm.spring.dsl.Shm;
 import dev.shm.spring.gateway.ShmOutboundGateway;
+import dev.shm.spring.support.LaneIo;
 import dev.shm.spring.support.ShmHeaders;
+import dev.shm.spring.support.ShmMessageCodec;
 import dev.shm.spring.untrusted.Gadget;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -136,6 +140,16 @@ class PeerProcessesTest {
         @Bean
         IntegrationFlow pricingClient(Segment main) {
             return flow -> flow.handle(Shm.outboundGateway(main, "pricing").replyTimeout(Duration.ofSeconds(2)));
+        }
+    }
+
+    /** A client of the pricing service that waits long for its replies. */
+    @Configuration(proxyBeanMethods = false)
+    @EnableAutoConfiguration
+    public static class PatientPricingClient {
+        @Bean
+        IntegrationFlow pricingClient(Segment main) {
+            return flow -> flow.handle(Shm.outboundGateway(main, "pricing").replyTimeout(Duration.ofSeconds(30)));
         }
     }
 
@@ -280,7 +294,7 @@ class PeerProcessesTest {
         try (ChildJvm provider = peer(directory, "pricing-service", "--peer.pricing=true",
                 "--peer.pricing-concurrency=4")) {
             provider.awaitLine("READY", LINE);
-            try (ConfigurableApplicationContext app = app(directory, "shop", PricingClient.class);
+            try (ConfigurableApplicationContext app = app(directory, "shop", PatientPricingClient.class);
                  ExecutorService callers = Executors.newFixedThreadPool(4)) {
                 MessageChannel pricing = app.getBean("pricingClient.input", MessageChannel.class);
                 MessagingTemplate template = new MessagingTemplate();
@@ -315,10 +329,34 @@ class PeerProcessesTest {
                     assertThat(caller.get(60, TimeUnit.SECONDS)).as("replies that answer another request").isEmpty();
                 }
                 assertThat(app.getBean("main", Segment.class).leases().leases()).isEmpty();
+
+                // Stopped with a request in hand: the stop waits for the worker, then for the client to read
+                // the large reply, before it gives the reply's memfd back. This client is the test itself,
+                // on a pair of its own, so that it can read late: 300 ms after the reply was written.
+                Segment main = app.getBean("main", Segment.class);
+                ShmMessageCodec codec = app.getBean(ShmMessageCodec.class);
+                int service = main.directory().lookup("pricing").getAsInt();
+                LaneTable.LanePair own = main.lanes().open(service, main.directory().entry(service).provider());
+                String lingering = "linger-" + large;
+                try (LaneMemfds memfds = new LaneMemfds(main.leases(), "test")) {
+                    assertThat(LaneIo.write(main, own.toService(), codec.encode(MessageBuilder.withPayload(lingering)
+                            .setHeader(ShmHeaders.CORRELATION, 1L).build()), memfds, System.nanoTime() + WAIT.toNanos()))
+                            .isEqualTo(LaneIo.OK);
+                    main.directory().doorbell(service).ring();
+                    provider.awaitLine("LINGER", LINE);
+                    provider.send("EXIT");
+                    await("the reply written", () -> own.toClient().hasFrames());
+                    LockSupport.parkNanos(300_000_000L); // the adverse case: a client that reads late
+                    List<Object> replies = new ArrayList<>();
+                    assertThat(own.toClient().poll((type, payload) -> replies.add(LaneIo.decode(main, codec, type,
+                            payload, own.provider()).getPayload()), 1)).isEqualTo(1);
+                    assertThat(replies).containsExactly(lingering.toUpperCase() + "@" + provider.pid());
+                }
+                main.lanes().close(own);
+                assertThat(provider.awaitExit(LINE)).isZero();
+                assertThat(provider.output()).doesNotContain("not delivered");
+                assertThat(app.getBean("main", Segment.class).leases().leases()).isEmpty();
             }
-            provider.send("EXIT");
-            assertThat(provider.awaitExit(LINE)).isZero();
-            assertThat(provider.output()).doesNotContain("not delivered");
         }
     }
 

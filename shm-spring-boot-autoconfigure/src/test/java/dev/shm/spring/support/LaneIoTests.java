@@ -80,12 +80,12 @@ class LaneIoTests {
         return message;
     }
 
-    /** Reads one frame of the lane: its type, and the message decoded. */
-    private List<Object> readOne(Segment provider, Lane lane) {
+    /** Reads one frame of the lane that {@code writer} writes: its type, and the message decoded. */
+    private List<Object> readOne(Segment provider, Lane lane, Segment writer) {
         List<Object> got = new ArrayList<>();
         assertThat(lane.poll((type, payload) -> {
             got.add(type);
-            got.add(LaneIo.decode(provider, codec, type, payload));
+            got.add(LaneIo.decode(provider, codec, type, payload, writer.peerId()));
         }, 1)).isEqualTo(1);
         return got;
     }
@@ -102,12 +102,12 @@ class LaneIoTests {
             // The boundary: the largest class's size goes in a slot, one byte more in a memfd.
             assertThat(LaneIo.write(client, toService, codec.encode(recordOf(LARGEST)), memfds, deadline()))
                     .isEqualTo(LaneIo.OK);
-            assertThat(readOne(provider, served).getFirst()).isEqualTo(LaneDescriptor.SLOT_REF);
+            assertThat(readOne(provider, served, client).getFirst()).isEqualTo(LaneDescriptor.SLOT_REF);
             assertThat(LaneIo.write(client, toService, codec.encode(recordOf(LARGEST + 1)), memfds, deadline()))
                     .isEqualTo(LaneIo.OK);
             assertThat(client.leases().leases()).hasSize(1);
             assertThat(memfds.pending()).isEqualTo(1);
-            List<Object> got = readOne(provider, served);
+            List<Object> got = readOne(provider, served, client);
             assertThat(got.getFirst()).isEqualTo(LaneDescriptor.MEMFD_REF);
             assertThat(((byte[]) ((Message<?>) got.get(1)).getPayload())).hasSize(recordOf(LARGEST + 1).getPayload().length);
             assertThat(client.leases().leases()).as("the reader ended the lease").isEmpty();
@@ -122,10 +122,10 @@ class LaneIoTests {
             assertThat(LaneIo.write(client, toService, codec.encode(MessageBuilder.withPayload(text).build()), memfds,
                     deadline())).isEqualTo(LaneIo.OK);
             assertThat(memfds.pending()).isEqualTo(2);
-            Message<?> first = (Message<?>) readOne(provider, served).get(1);
+            Message<?> first = (Message<?>) readOne(provider, served, client).get(1);
             assertThat((byte[]) first.getPayload()).isEqualTo(bytes);
             assertThat(first.getHeaders()).containsEntry("k", "v");
-            assertThat(((Message<?>) readOne(provider, served).get(1)).getPayload()).isEqualTo(text);
+            assertThat(((Message<?>) readOne(provider, served, client).get(1)).getPayload()).isEqualTo(text);
             assertThat(client.leases().leases()).isEmpty();
             assertThat(memfds.reclaim()).isZero();
         }
@@ -155,18 +155,21 @@ class LaneIoTests {
             assertThat(client.leases().leases()).hasSize(1);
             memfds.close();
             assertThat(client.leases().leases()).isEmpty();
-            assertThat(readOne(provider, second.served().toService()).get(1)).as("stale: dropped, not read").isNull();
+            assertThat(readOne(provider, second.served().toService(), client).get(1)).as("stale: dropped, not read").isNull();
 
             // Every lease taken (by other writers): no buffer, and the reason names the leases.
             List<LaneMemfds.Staged> taken = new ArrayList<>();
-            try (LaneMemfds others = new LaneMemfds(provider.leases(), "others")) {
+            try (LaneMemfds others = new LaneMemfds(provider.leases(), "others");
+                 LaneMemfds fresh = new LaneMemfds(client.leases(), "fresh")) {
                 MemorySegment one = MemorySegment.ofArray(new byte[8]);
                 for (LaneMemfds.Staged s; (s = others.stage(one, 8, null)) != null; ) {
                     taken.add(s);
                 }
                 assertThat(taken).hasSize(client.leases().capacity());
-                assertThat(LaneIo.write(client, second.client().toService(), codec.encode(large), memfds, deadline()))
+                assertThat(LaneIo.write(client, second.client().toService(), codec.encode(large), fresh, deadline()))
                         .isEqualTo(LaneIo.NO_BUFFER);
+                assertThat(LaneIo.write(client, second.client().toService(), codec.encode(large), memfds, deadline()))
+                        .as("closed: stages nothing").isEqualTo(LaneIo.NO_BUFFER);
                 assertThat(LaneIo.noBuffer(client, codec.encode(large).length())).contains("memfd leases",
                         String.valueOf(client.leases().capacity()));
                 assertThat(LaneIo.noBuffer(client, 100)).contains("slot-classes");
@@ -190,15 +193,21 @@ class LaneIoTests {
             // Out of range and stale references: dropped as stale, never opened.
             for (int[] ref : new int[][] {{-1, 1}, {client.leases().capacity(), 1}, {lease.index(), lease.generation() + 1}}) {
                 fill(frame, ref[0], ref[1], 0, record.length);
-                assertThat(LaneIo.decode(provider, codec, LaneDescriptor.MEMFD_REF, frame)).isNull();
+                assertThat(LaneIo.decode(provider, codec, LaneDescriptor.MEMFD_REF, frame, client.peerId())).isNull();
             }
             assertThat(client.leases().leases()).as("a stale reference ends no lease").hasSize(1);
 
+            // A live lease of a peer that does not write the lane: refused, and not ended.
+            fill(frame, lease.index(), lease.generation(), 0, record.length);
+            assertThatThrownBy(() -> LaneIo.decode(provider, codec, LaneDescriptor.MEMFD_REF, frame, provider.peerId()))
+                    .isInstanceOf(ShmCodecException.class).hasMessageContaining("not of the lane's writer");
+            assertThat(client.leases().leases()).hasSize(1);
+
             // Bytes outside the memfd: refused, and the lease ends (the frame is consumed).
             long size = lease.size();
-            for (long[] bad : new long[][] {{-1, 10}, {0, 0}, {0, size + 1}, {size, 1}, {8, Long.MAX_VALUE}}) {
+            for (long[] bad : new long[][] {{-1, 10}, {0, 0}, {0, size + 1}, {size, 1}, {8, Long.MAX_VALUE}, {Long.MAX_VALUE, 2}}) {
                 fill(frame, lease.index(), lease.generation(), bad[0], bad[1]);
-                assertThatThrownBy(() -> LaneIo.decode(provider, codec, LaneDescriptor.MEMFD_REF, frame))
+                assertThatThrownBy(() -> LaneIo.decode(provider, codec, LaneDescriptor.MEMFD_REF, frame, client.peerId()))
                         .isInstanceOf(ShmCodecException.class).hasMessageContaining("memfd of " + size + " bytes");
                 assertThat(client.leases().leases()).isEmpty();
                 memfds.discard(staged);
@@ -207,7 +216,7 @@ class LaneIoTests {
             }
 
             fill(frame, lease.index(), lease.generation(), 0, record.length);
-            assertThat(LaneIo.decode(provider, codec, LaneDescriptor.MEMFD_REF, frame).getPayload())
+            assertThat(LaneIo.decode(provider, codec, LaneDescriptor.MEMFD_REF, frame, client.peerId()).getPayload())
                     .isEqualTo("z".repeat(100));
             assertThat(client.leases().leases()).isEmpty();
             memfds.discard(staged);

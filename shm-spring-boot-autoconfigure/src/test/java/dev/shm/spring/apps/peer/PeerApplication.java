@@ -116,7 +116,7 @@ public class PeerApplication {
                         // Answers TOGETHER only when four such requests are in hand at once.
                         together.countDown();
                         try {
-                            return (together.await(1500, TimeUnit.MILLISECONDS) ? "TOGETHER" : "ALONE") + "@"
+                            return (together.await(10, TimeUnit.SECONDS) ? "TOGETHER" : "ALONE") + "@"
                                     + ProcessHandle.current().pid();
                         } catch (InterruptedException e) {
                             Thread.currentThread().interrupt();
@@ -129,6 +129,10 @@ public class PeerApplication {
                     }
                     if (request.equals("boom")) {
                         throw new IllegalArgumentException("no price for boom");
+                    }
+                    if (request.startsWith("linger")) {
+                        ChildSupport.say("LINGER");
+                        LockSupport.parkNanos(Duration.ofSeconds(1).toNanos()); // long enough to be stopped meanwhile
                     }
                     if (request.equals("slow")) {
                         ChildSupport.say("SLOW");
