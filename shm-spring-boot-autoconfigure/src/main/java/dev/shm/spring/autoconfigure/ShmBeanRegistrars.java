@@ -112,6 +112,7 @@ final class ShmBeanRegistrars {
                     channel.setGroup(group);
                     channel.setRequired(c.isRequired());
                     channel.setExclusive(c.isExclusive());
+                    channel.setConcurrency(c.getConcurrency());
                     channel.setDrainTimeout(drainTimeout);
                     return channel;
                 });

@@ -214,6 +214,15 @@ public final class ShmOptions {
                     + RingDescriptor.MAX_SLOT_SIZE + "B", "use at least " + minimum + "B, e.g. 512B; messages "
                     + "larger than a slot travel in the segment's slot pool");
         }
+        if (c.getConcurrency() < 1) {
+            throw new InvalidShmPropertyException(prefix + "concurrency", c.getConcurrency(), "a consumer runs at least "
+                    + "one member", "set it to 1, or to the number of messages to handle at once");
+        }
+        if (c.isExclusive() && c.getConcurrency() > 1) {
+            throw new InvalidShmPropertyException(prefix + "concurrency", c.getConcurrency(), "an exclusive member ("
+                    + prefix + "exclusive=true) holds its group alone, so it cannot run beside other members",
+                    "set " + prefix + "concurrency=1, or " + prefix + "exclusive=false to handle messages in parallel");
+        }
         Duration sendTimeout = c.getSendTimeout();
         if (sendTimeout == null || sendTimeout.isNegative()) {
             throw new InvalidShmPropertyException(prefix + "send-timeout", sendTimeout, "must be zero or positive",

@@ -304,6 +304,9 @@ public class ShmProperties {
         /** Whether this application's member holds its consumer group alone: the cheapest receive path; another member of the group, in any process, cannot join while it lives. */
         private boolean exclusive;
 
+        /** Number of members of the consumer group this application runs, each with a thread of its own: they compete for messages, so per-producer order no longer holds. 1 when exclusive. */
+        private int concurrency = 1;
+
         /** What a send does when the slowest required group is a whole ring behind. */
         private BackpressureMode backpressure = BackpressureMode.BLOCK;
 
@@ -391,6 +394,16 @@ public class ShmProperties {
         /** @param exclusive whether this application's member holds its group alone */
         public void setExclusive(boolean exclusive) {
             this.exclusive = exclusive;
+        }
+
+        /** @return the members of the group this application runs */
+        public int getConcurrency() {
+            return concurrency;
+        }
+
+        /** @param concurrency the members of the group this application runs */
+        public void setConcurrency(int concurrency) {
+            this.concurrency = concurrency;
         }
 
         /** @return the backpressure */

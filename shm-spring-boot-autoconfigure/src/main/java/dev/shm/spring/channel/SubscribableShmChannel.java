@@ -143,8 +143,8 @@ public class SubscribableShmChannel extends AbstractShmChannel implements Subscr
         if (consumer != null || dispatcher.getHandlerCount() == 0) {
             return;
         }
-        ShmConsumer c = new ShmConsumer(getRing(), getGroup(), isRequired(), isExclusive(), codec(), this::dispatch,
-                this::publishError);
+        ShmConsumer c = new ShmConsumer(getRing(), getGroup(), isRequired(), isExclusive(), getConcurrency(), codec(),
+                this::dispatch, this::publishError);
         c.startAfter(previous, getDrainTimeout());
         previous = null;
         consumer = c;

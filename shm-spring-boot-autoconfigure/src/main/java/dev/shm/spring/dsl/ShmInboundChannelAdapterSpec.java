@@ -42,6 +42,16 @@ public class ShmInboundChannelAdapterSpec
     }
 
     /**
+     * @param concurrency how many members of the group this adapter runs, each with a thread of its
+     *     own (default 1); they compete for messages, so per-producer order no longer holds; 1 when exclusive
+     * @return this spec
+     */
+    public ShmInboundChannelAdapterSpec concurrency(int concurrency) {
+        this.target.setConcurrency(concurrency);
+        return this;
+    }
+
+    /**
      * @param required whether the group gates producers (default {@code true})
      * @return this spec
      */

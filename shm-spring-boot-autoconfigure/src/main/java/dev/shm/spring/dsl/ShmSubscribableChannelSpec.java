@@ -41,6 +41,16 @@ public class ShmSubscribableChannelSpec extends MessageChannelSpec<ShmSubscribab
     }
 
     /**
+     * @param concurrency how many members of the group this process runs, each with a thread of its
+     *     own (default 1); they compete for messages, so per-producer order no longer holds; 1 when exclusive
+     * @return this spec
+     */
+    public ShmSubscribableChannelSpec concurrency(int concurrency) {
+        this.channel.setConcurrency(concurrency);
+        return this;
+    }
+
+    /**
      * @param required whether the group gates producers (default {@code true})
      * @return this spec
      */

@@ -38,6 +38,7 @@ public class ShmInboundChannelAdapter extends MessageProducerSupport implements 
     private String group = "default";
     private boolean required = true;
     private boolean exclusive;
+    private int concurrency = 1;
     private Duration drainTimeout = Duration.ofSeconds(10);
     private MessagePublishingErrorHandler fallbackErrors;
     private Channel ring;
@@ -88,7 +89,20 @@ public class ShmInboundChannelAdapter extends MessageProducerSupport implements 
         this.exclusive = exclusive;
     }
 
-    /** @param drainTimeout the longest wait on stop for the message in hand */
+    /**
+     * @param concurrency how many members of the group this adapter runs, each with a thread of its
+     *     own (default 1); they compete for messages, so per-producer order no longer holds; 1 when exclusive
+     * @throws IllegalArgumentException below 1
+     */
+    public void setConcurrency(int concurrency) {
+        if (concurrency < 1) {
+            throw new IllegalArgumentException("concurrency=" + concurrency + " of the inbound adapter of channel '"
+                    + channelName + "' must be at least 1");
+        }
+        this.concurrency = concurrency;
+    }
+
+    /** @param drainTimeout the longest wait on stop for the messages in hand */
     public void setDrainTimeout(Duration drainTimeout) {
         this.drainTimeout = drainTimeout;
     }
@@ -115,7 +129,8 @@ public class ShmInboundChannelAdapter extends MessageProducerSupport implements 
 
     @Override
     protected void doStart() {
-        ShmConsumer c = new ShmConsumer(ring, group, required, exclusive, codec, this::sendMessage, this::onFailure);
+        ShmConsumer c = new ShmConsumer(ring, group, required, exclusive, concurrency, codec, this::sendMessage,
+                this::onFailure);
         c.startAfter(previous, drainTimeout);
         previous = null;
         consumer = c;

@@ -3,6 +3,8 @@ package dev.shm.spring.support;
 import dev.shm.core.ring.Channel;
 import dev.shm.core.ring.Subscription;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.function.BiConsumer;
 import java.util.function.Consumer;
 import org.apache.commons.logging.Log;
@@ -10,12 +12,16 @@ import org.apache.commons.logging.LogFactory;
 import org.springframework.messaging.Message;
 
 /**
- * A member of a channel's consumer group, with a thread of its own that takes messages from the
- * ring, decodes them and hands them to a sink. A record that does not decode, and a sink that
- * throws, go to the error sink; neither stops the consumer.
+ * A member of a channel's consumer group — or, with a concurrency above one, as many members, each
+ * with a subscription and a thread of its own, competing for the group's messages like members in
+ * other processes — that takes messages from the ring, decodes them and hands them to a sink. A
+ * record that does not decode, and a sink that throws, go to the error sink; neither stops the
+ * consumer.
  *
- * <p>{@link #stop(Duration)} stops taking, lets the message in hand finish (bounded), and leaves the
- * group; a message the ring handed out is always finished before the thread ends.
+ * <p>{@link #stop(Duration)} stops taking, lets the messages in hand finish (bounded), and leaves the
+ * group; a message the ring handed out is always finished before its thread ends. A message is done
+ * for the group only once its sink returned, so a process that dies with messages in hand has each
+ * of them redelivered, whatever the concurrency.
  */
 public final class ShmConsumer {
 
@@ -28,17 +34,18 @@ public final class ShmConsumer {
     private final String group;
     private final boolean required;
     private final boolean exclusive;
+    private final int concurrency;
     private final ShmMessageCodec codec;
     private final Consumer<Message<?>> sink;
     private final BiConsumer<Message<?>, Throwable> errors;
     private final Object pauseLock = new Object();
     private volatile boolean running;
     private volatile boolean paused;
-    /** Set by the consumer's thread while it waits out a pause. */
-    private volatile boolean idle;
-    private volatile Thread thread;
-    /** The thread of a stop that outlived its drain timeout: it still finishes a message, as a member. */
-    private volatile Thread finishing;
+    /** How many of the threads wait out a pause (under the pause lock). */
+    private int idle;
+    private volatile List<Thread> threads = List.of();
+    /** The threads of the last stop: one that outlived its drain timeout still finishes a message, as a member. */
+    private volatile List<Thread> finishing = List.of();
 
     /**
      * Creates a consumer; {@link #start()} joins the group.
@@ -47,17 +54,24 @@ public final class ShmConsumer {
      * @param group the consumer group
      * @param required whether the group gates producers
      * @param exclusive whether this consumer holds the group alone (see {@code SubscriptionMode.EXCLUSIVE})
+     * @param concurrency how many members (threads) this consumer runs; 1 when exclusive
      * @param codec the codec
      * @param sink receives each decoded message, on the consumer's thread
      * @param errors receives what failed: the decoded message and the failure, or, when decoding
      *     failed, a message whose payload is the raw record and a {@link ShmDecodingException}
      */
-    public ShmConsumer(Channel channel, String group, boolean required, boolean exclusive, ShmMessageCodec codec,
-                       Consumer<Message<?>> sink, BiConsumer<Message<?>, Throwable> errors) {
+    public ShmConsumer(Channel channel, String group, boolean required, boolean exclusive, int concurrency,
+                       ShmMessageCodec codec, Consumer<Message<?>> sink, BiConsumer<Message<?>, Throwable> errors) {
+        if (concurrency < 1 || (exclusive && concurrency > 1)) {
+            throw new IllegalArgumentException("a consumer of channel '" + channel.name() + "' runs 1 or more members, "
+                    + "and an exclusive one exactly 1; got concurrency " + concurrency
+                    + (exclusive ? " with exclusive" : ""));
+        }
         this.channel = channel;
         this.group = group;
         this.required = required;
         this.exclusive = exclusive;
+        this.concurrency = concurrency;
         this.codec = codec;
         this.sink = sink;
         this.errors = errors;
@@ -72,10 +86,24 @@ public final class ShmConsumer {
         if (running) {
             return;
         }
-        Subscription subscription = ShmRings.subscribe(channel, group, required, exclusive);
+        List<Subscription> subscriptions = new ArrayList<>();
+        try {
+            for (int i = 0; i < concurrency; i++) {
+                subscriptions.add(ShmRings.subscribe(channel, group, required, exclusive));
+            }
+        } catch (RuntimeException | Error e) {
+            subscriptions.forEach(Subscription::close);
+            throw e;
+        }
         running = true;
-        thread = Thread.ofPlatform().daemon().name("shm-" + channel.name() + "-" + group)
-                .start(() -> run(subscription));
+        List<Thread> started = new ArrayList<>();
+        String name = "shm-" + channel.name() + "-" + group;
+        for (int i = 0; i < concurrency; i++) {
+            Subscription subscription = subscriptions.get(i);
+            started.add(Thread.ofPlatform().daemon().name(concurrency == 1 ? name : name + "-" + (i + 1))
+                    .start(() -> run(subscription)));
+        }
+        threads = List.copyOf(started);
     }
 
     /**
@@ -90,7 +118,8 @@ public final class ShmConsumer {
      * @throws ShmGroupBusyException when the group stayed held by another member
      */
     public synchronized void startAfter(ShmConsumer previous, Duration wait) {
-        Thread t = previous == null ? null : previous.finishing;
+        // An exclusive consumer has one thread.
+        Thread t = previous == null || previous.finishing.isEmpty() ? null : previous.finishing.getFirst();
         if (exclusive && t == Thread.currentThread()) {
             // Started again from the previous consumer's own handler: its exclusive subscription ends
             // only after this returns, so the join below would wait for itself.
@@ -125,14 +154,17 @@ public final class ShmConsumer {
 
     /**
      * Stops taking messages until {@link #resume()}; the group membership stays. Returns once the
-     * consumer's thread has finished what it was handling (waiting at most 5 s): from then on no
-     * message is handed out.
+     * consumer's threads have finished what they were handling (waiting at most 5 s): from then on no
+     * message is handed out. (Called from a consumer thread's own sink, it does not wait for that
+     * thread, nor for the others.)
      */
     public void pause() {
         synchronized (pauseLock) {
             paused = true;
             long deadline = System.nanoTime() + PAUSE_WAIT.toNanos();
-            while (running && !idle && Thread.currentThread() != thread && System.nanoTime() - deadline < 0) {
+            List<Thread> all = threads;
+            while (running && idle < all.size() && !all.contains(Thread.currentThread())
+                    && System.nanoTime() - deadline < 0) {
                 try {
                     pauseLock.wait(10);
                 } catch (InterruptedException e) {
@@ -161,32 +193,36 @@ public final class ShmConsumer {
     }
 
     /**
-     * Stops: no new message is taken; the one in hand (and the rest of a batch the ring already
-     * handed out) is finished, waiting at most {@code drainTimeout}; then the group is left.
+     * Stops: no new message is taken; the ones in hand (and the rest of the batches the ring already
+     * handed out) are finished, waiting at most {@code drainTimeout} for all of them; then the group
+     * is left.
      *
-     * @param drainTimeout the longest wait for the thread
+     * @param drainTimeout the longest wait for the threads
      */
     public void stop(Duration drainTimeout) {
-        Thread t;
+        List<Thread> all;
         synchronized (this) {
             if (!running) {
                 return;
             }
             running = false;
-            t = thread;
-            thread = null;
+            all = threads;
+            threads = List.of();
         }
         resume();
-        finishing = t; // for the consumer that replaces this one (startAfter); a join of an ended thread returns at once
-        if (t == Thread.currentThread()) {
-            return; // stopped from its own handler: the loop ends after this message
-        }
+        finishing = all; // for the consumer that replaces this one (startAfter); a join of an ended thread returns at once
+        long deadline = System.nanoTime() + drainTimeout.toNanos();
         try {
-            if (!t.join(drainTimeout)) {
-                LOG.warn("shm consumer of channel '" + channel.name() + "', group '" + group + "' still handles a "
-                        + "message after " + drainTimeout + "; interrupting it");
-                t.interrupt();
-                t.join(Duration.ofSeconds(1));
+            for (Thread t : all) {
+                if (t == Thread.currentThread()) {
+                    continue; // stopped from its own handler: its loop ends after this message
+                }
+                if (!t.join(Duration.ofNanos(Math.max(0, deadline - System.nanoTime())))) {
+                    LOG.warn("shm consumer of channel '" + channel.name() + "', group '" + group + "' still handles a "
+                            + "message after " + drainTimeout + "; interrupting it");
+                    t.interrupt();
+                    t.join(Duration.ofSeconds(1));
+                }
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -199,12 +235,15 @@ public final class ShmConsumer {
             while (running) {
                 if (paused) {
                     synchronized (pauseLock) {
-                        idle = true;
+                        idle++;
                         pauseLock.notifyAll();
-                        while (paused && running) {
-                            pauseLock.wait(POLL.toMillis());
+                        try {
+                            while (paused && running) {
+                                pauseLock.wait(POLL.toMillis());
+                            }
+                        } finally {
+                            idle--;
                         }
-                        idle = false;
                     }
                     continue;
                 }

@@ -291,6 +291,22 @@ class ShmAutoConfigurationTests {
     }
 
     @Test
+    void aConcurrencyBelowOneOrBesideAnExclusiveMemberNamesThePropertiesAndTheFix() {
+        runner.withPropertyValues("shm.channels.orders.concurrency=0").run(context -> {
+            FailureAnalysis analysis = analyze(context, new InvalidShmPropertyFailureAnalyzer());
+            assertThat(analysis.getDescription()).contains("'shm.channels.orders.concurrency'", "'0'", "at least one");
+        });
+        runner.withPropertyValues("shm.channels.orders.concurrency=3", "shm.channels.orders.exclusive=true")
+                .run(context -> {
+                    FailureAnalysis analysis = analyze(context, new InvalidShmPropertyFailureAnalyzer());
+                    assertThat(analysis.getDescription()).contains("'shm.channels.orders.concurrency'", "'3'",
+                            "shm.channels.orders.exclusive=true");
+                    assertThat(analysis.getAction()).contains("shm.channels.orders.concurrency=1",
+                            "shm.channels.orders.exclusive=false");
+                });
+    }
+
+    @Test
     void unknownSegmentNamesThePropertyAndTheSegments() {
         runner.withPropertyValues("shm.segments.main.size=8MB", "shm.channels.orders.segment=mian").run(context -> {
             FailureAnalysis analysis = analyze(context, new InvalidShmPropertyFailureAnalyzer());

@@ -14,11 +14,13 @@ import dev.shm.spring.channel.SubscribableShmChannel;
 import dev.shm.spring.inbound.ShmInboundChannelAdapter;
 import dev.shm.spring.support.ShmDecodingException;
 import dev.shm.spring.support.ShmHeaders;
+import dev.shm.spring.support.ShmMessageCodec;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -36,6 +38,7 @@ import org.springframework.messaging.MessageChannel;
 import org.springframework.messaging.MessageDeliveryException;
 import org.springframework.messaging.support.ErrorMessage;
 import org.springframework.messaging.support.GenericMessage;
+import org.springframework.messaging.support.MessageBuilder;
 
 /**
  * The DSL components in one JVM: two application contexts attached to one segment as two peers
@@ -123,6 +126,63 @@ class ShmDslTests {
                 in.send(new GenericMessage<>("three"));
                 assertThat(received.receive(10_000).getPayload()).isEqualTo("three");
             });
+        });
+    }
+
+    @Configuration(proxyBeanMethods = false)
+    static class Members {
+        /** Trips when three handlers wait on it at once. */
+        final CyclicBarrier together = new CyclicBarrier(3);
+
+        @Bean
+        QueueChannel received() {
+            return new QueueChannel();
+        }
+
+        @Bean
+        IntegrationFlow consume(Segment main, QueueChannel received) {
+            return IntegrationFlow.from(Shm.inboundAdapter(main, "work").channelOptions(SMALL).group("workers")
+                            .concurrency(3).id("workIn"))
+                    .handle(message -> {
+                        if (((String) message.getPayload()).startsWith("together")) {
+                            try {
+                                together.await(10, TimeUnit.SECONDS);
+                            } catch (Exception e) {
+                                throw new IllegalStateException("not three at once", e);
+                            }
+                        }
+                        received.send(MessageBuilder.fromMessage(message)
+                                .setHeader("thread", Thread.currentThread().getName()).build());
+                    }).get();
+        }
+    }
+
+    @Test
+    void anInboundAdapterWithConcurrencyRunsItsMembersInParallelAndPausesThemAll() {
+        runner(shm.directory("members")).withUserConfiguration(Members.class).run(context -> {
+            assertThat(context).hasNotFailed();
+            QueueChannel received = context.getBean("received", QueueChannel.class);
+            try (Channel work = Channel.declare(context.getBean("main", Segment.class), "work", SMALL)) {
+                ShmMessageCodec codec = context.getBean(ShmMessageCodec.class);
+                for (int i = 0; i < 3; i++) {
+                    assertThat(work.send(codec.encode(new GenericMessage<>("together-" + i)).toByteArray()))
+                            .isEqualTo(dev.shm.core.ring.SendOutcome.SENT);
+                }
+                java.util.Set<Object> threads = new java.util.HashSet<>();
+                for (int i = 0; i < 3; i++) {
+                    Message<?> got = received.receive(10_000);
+                    assertThat(got).as("the three handled at once").isNotNull();
+                    threads.add(got.getHeaders().get("thread"));
+                }
+                assertThat(threads).hasSize(3);
+
+                ShmInboundChannelAdapter adapter = context.getBean("workIn", ShmInboundChannelAdapter.class);
+                adapter.pause();
+                work.send(codec.encode(new GenericMessage<>("later")).toByteArray());
+                assertThat(received.receive(300)).as("no member takes anything while paused").isNull();
+                adapter.resume();
+                assertThat(received.receive(10_000).getPayload()).isEqualTo("later");
+            }
         });
     }
 

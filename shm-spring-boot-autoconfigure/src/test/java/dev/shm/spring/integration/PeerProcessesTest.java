@@ -453,6 +453,46 @@ class PeerProcessesTest {
     }
 
     @Test
+    void aConsumerWithConcurrencyHandlesMessagesAtOnceAndAllItHadInHandIsRedeliveredWhenItIsKilled()
+            throws Exception {
+        Path directory = shm.directory("members");
+        int count = 10;
+        try (ConfigurableApplicationContext app = app(directory, "orders-service", SenderConfiguration.class);
+             ChildJvm holder = peer(directory, "billing", "--peer.listen=true", "--peer.hold=3",
+                     "--shm.channels.events.concurrency=3")) {
+            holder.awaitLine("READY", LINE);
+            MessageChannel events = app.getBean("events", MessageChannel.class);
+            for (int i = 0; i < count; i++) {
+                assertThat(events.send(new GenericMessage<>("event-" + i))).isTrue();
+            }
+            // Three threads, each holding one message: one member would hold one and leave the rest waiting.
+            await("three messages held at once", () -> lines(holder, "HOLDING ").size() == 3);
+            Set<String> held = Set.copyOf(lines(holder, "HOLDING "));
+
+            BlockingQueue<Message<?>> got = new LinkedBlockingQueue<>();
+            app.getBean(IntegrationFlowContext.class).registration(IntegrationFlow.from(Shm.inboundAdapter(
+                            app.getBean("main", Segment.class), "events")
+                            .channelOptions(dev.shm.core.ring.ChannelOptions.defaults().withCapacity(64).withSlotSize(256))
+                            .group("billing"))
+                    .handle(got::add).get()).register();
+            holder.kill();
+
+            Set<String> redelivered = new java.util.HashSet<>();
+            Set<String> all = new java.util.HashSet<>();
+            for (int i = 0; i < count; i++) {
+                Message<?> message = got.poll(WAIT.toSeconds(), TimeUnit.SECONDS);
+                assertThat(message).as("message %d of %d after the kill", i + 1, count).isNotNull();
+                assertThat(all.add((String) message.getPayload())).as("delivered twice: %s", message).isTrue();
+                if (Boolean.TRUE.equals(message.getHeaders().get(ShmHeaders.REDELIVERED))) {
+                    redelivered.add((String) message.getPayload());
+                }
+            }
+            assertThat(redelivered).as("the three in hand, flagged").isEqualTo(held);
+            assertThat(got.poll(200, TimeUnit.MILLISECONDS)).as("nothing more").isNull();
+        }
+    }
+
+    @Test
     void aStandingByProviderTakesOverTheServiceWhenTheProviderIsKilled() {
         Path directory = shm.directory("failover");
         try (ChildJvm first = peer(directory, "pricing-a", "--peer.pricing=true")) {

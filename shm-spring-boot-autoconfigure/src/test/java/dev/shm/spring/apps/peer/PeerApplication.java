@@ -7,7 +7,7 @@ import dev.shm.spring.support.ShmHeaders;
 import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 import io.micrometer.tracing.Tracer;
 import org.springframework.beans.factory.ObjectProvider;
@@ -28,7 +28,7 @@ import org.springframework.messaging.support.MessageBuilder;
 /**
  * A peer application for the cross-process tests; its roles come from properties:
  * {@code peer.listen} receives {@code events} (with {@code peer.hold-first} it holds the first
- * message forever, to be killed with it), {@code peer.pricing} provides the {@code pricing}
+ * message forever, to be killed with it; with {@code peer.hold=N} the first N, one per consumer thread), {@code peer.pricing} provides the {@code pricing}
  * service (handling {@code peer.pricing-concurrency} requests at once), {@code peer.send=N} sends N events and reports each one accepted.
  */
 @SpringBootApplication
@@ -39,10 +39,13 @@ public class PeerApplication {
     @ConditionalOnProperty("peer.listen")
     static class Listener {
 
-        private final AtomicBoolean holding = new AtomicBoolean();
+        private final AtomicInteger holding = new AtomicInteger();
 
         @Value("${peer.hold-first:false}")
         private boolean holdFirst;
+
+        @Value("${peer.hold:0}")
+        private int hold;
 
         @Value("${peer.work-micros:0}")
         private long workMicros;
@@ -61,7 +64,7 @@ public class PeerApplication {
          */
         @ServiceActivator(inputChannel = "events")
         public void onEvent(Message<?> message) throws InterruptedException {
-            if (holdFirst && holding.compareAndSet(false, true)) {
+            if (holding.incrementAndGet() <= Math.max(hold, holdFirst ? 1 : 0)) {
                 ChildSupport.say("HOLDING " + message.getPayload());
                 new CountDownLatch(1).await(); // until SIGKILL
             }
