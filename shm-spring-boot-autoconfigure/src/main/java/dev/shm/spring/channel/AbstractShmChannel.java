@@ -34,7 +34,6 @@ public abstract class AbstractShmChannel extends AbstractMessageChannel {
     private String group = DEFAULT_GROUP;
     private boolean required = true;
     private boolean exclusive;
-    private int concurrency = 1;
     private Duration drainTimeout = Duration.ofSeconds(10);
     private String errorChannelName = "errorChannel";
     private volatile ObservationRegistry receiveRegistry;
@@ -116,32 +115,6 @@ public abstract class AbstractShmChannel extends AbstractMessageChannel {
      */
     public boolean isExclusive() {
         return exclusive;
-    }
-
-    /**
-     * Sets how many members of the consumer group this application runs, each with a thread of its
-     * own (default 1). They compete for the group's messages as members in other processes do, so
-     * messages are handled in parallel and per-producer order no longer holds; each message is done
-     * for the group only once its handler returned. An exclusive member runs alone.
-     *
-     * @param concurrency at least 1; exactly 1 when exclusive
-     * @throws IllegalArgumentException below 1
-     */
-    public void setConcurrency(int concurrency) {
-        if (concurrency < 1) {
-            throw new IllegalArgumentException("concurrency=" + concurrency + " of channel '" + getChannelName()
-                    + "' must be at least 1");
-        }
-        this.concurrency = concurrency;
-    }
-
-    /**
-     * Returns how many members of the consumer group this application runs.
-     *
-     * @return the concurrency
-     */
-    public int getConcurrency() {
-        return concurrency;
     }
 
     /**

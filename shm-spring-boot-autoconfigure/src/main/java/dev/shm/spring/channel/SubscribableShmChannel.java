@@ -36,6 +36,7 @@ public class SubscribableShmChannel extends AbstractShmChannel implements Subscr
     private boolean broadcast;
     private volatile AbstractDispatcher dispatcher;
     private ShmConsumer consumer;
+    private int concurrency = 1;
     /** The consumer stopped last, whose thread may still finish a message. */
     private ShmConsumer previous;
     private volatile boolean running;
@@ -121,6 +122,32 @@ public class SubscribableShmChannel extends AbstractShmChannel implements Subscr
      */
     public int getSubscriberCount() {
         return dispatcher.getHandlerCount();
+    }
+
+    /**
+     * Sets how many members of the consumer group this application runs, each with a thread of its
+     * own (default 1). They compete for the group's messages as members in other processes do, so
+     * messages are handled in parallel and per-producer order no longer holds; each message is done
+     * for the group only once its handler returned. An exclusive member runs alone.
+     *
+     * @param concurrency at least 1; exactly 1 when exclusive
+     * @throws IllegalArgumentException below 1
+     */
+    public void setConcurrency(int concurrency) {
+        if (concurrency < 1) {
+            throw new IllegalArgumentException("concurrency=" + concurrency + " of channel '" + getChannelName()
+                    + "' must be at least 1");
+        }
+        this.concurrency = concurrency;
+    }
+
+    /**
+     * Returns how many members of the consumer group this application runs.
+     *
+     * @return the concurrency
+     */
+    public int getConcurrency() {
+        return concurrency;
     }
 
     /** Pauses the consumer of this process; the group membership stays. */

@@ -39,13 +39,25 @@ public final class ShmConsumer {
     private final Consumer<Message<?>> sink;
     private final BiConsumer<Message<?>, Throwable> errors;
     private final Object pauseLock = new Object();
+    /** Between start and stop, while a member lives. */
     private volatile boolean running;
     private volatile boolean paused;
-    /** How many of the threads wait out a pause (under the pause lock). */
-    private int idle;
+    /** The members of the last start (a member of an earlier start counts only in its own). */
+    private volatile Members members = new Members(0);
+    /** The threads of this start; emptied by stop. */
     private volatile List<Thread> threads = List.of();
     /** The threads of the last stop: one that outlived its drain timeout still finishes a message, as a member. */
     private volatile List<Thread> finishing = List.of();
+
+    /** How many members of one start still run their loop, and how many of them wait out a pause (under the pause lock). */
+    private static final class Members {
+        int live;
+        int idle;
+
+        Members(int live) {
+            this.live = live;
+        }
+    }
 
     /**
      * Creates a consumer; {@link #start()} joins the group.
@@ -64,8 +76,8 @@ public final class ShmConsumer {
                        ShmMessageCodec codec, Consumer<Message<?>> sink, BiConsumer<Message<?>, Throwable> errors) {
         if (concurrency < 1 || (exclusive && concurrency > 1)) {
             throw new IllegalArgumentException("a consumer of channel '" + channel.name() + "' runs 1 or more members, "
-                    + "and an exclusive one exactly 1; got concurrency " + concurrency
-                    + (exclusive ? " with exclusive" : ""));
+                    + "and an exclusive one exactly 1; got concurrency " + concurrency + (exclusive
+                    ? " with exclusive: set the concurrency to 1, or exclusive to false" : ""));
         }
         this.channel = channel;
         this.group = group;
@@ -78,13 +90,18 @@ public final class ShmConsumer {
     }
 
     /**
-     * Joins the group (so that every message sent from now on reaches it) and starts the thread.
+     * Joins the group (so that every message sent from now on reaches it) and starts the threads.
+     * Started again after every member failed, it starts anew.
      *
      * @throws ShmGroupBusyException when the group stayed held by another member (see {@link ShmRings#subscribe})
      */
     public synchronized void start() {
         if (running) {
             return;
+        }
+        if (!threads.isEmpty()) { // every member failed: their threads ended, or end after their batch
+            finishing = threads;
+            threads = List.of();
         }
         List<Subscription> subscriptions = new ArrayList<>();
         try {
@@ -95,15 +112,28 @@ public final class ShmConsumer {
             subscriptions.forEach(Subscription::close);
             throw e;
         }
-        running = true;
-        List<Thread> started = new ArrayList<>();
+        Members m = new Members(concurrency);
         String name = "shm-" + channel.name() + "-" + group;
+        List<Thread> created = new ArrayList<>();
         for (int i = 0; i < concurrency; i++) {
             Subscription subscription = subscriptions.get(i);
-            started.add(Thread.ofPlatform().daemon().name(concurrency == 1 ? name : name + "-" + (i + 1))
-                    .start(() -> run(subscription)));
+            created.add(Thread.ofPlatform().daemon().name(concurrency == 1 ? name : name + "-" + (i + 1))
+                    .unstarted(() -> run(subscription, m)));
         }
-        threads = List.copyOf(started);
+        threads = List.copyOf(created); // published before running: a pause sees every member
+        members = m;
+        running = true;
+        for (int i = 0; i < concurrency; i++) {
+            try {
+                created.get(i).start();
+            } catch (RuntimeException | Error e) { // no thread for this member (nor the rest): they leave
+                for (int j = i; j < concurrency; j++) {
+                    subscriptions.get(j).close();
+                    memberEnded(m);
+                }
+                throw e;
+            }
+        }
     }
 
     /**
@@ -163,7 +193,8 @@ public final class ShmConsumer {
             paused = true;
             long deadline = System.nanoTime() + PAUSE_WAIT.toNanos();
             List<Thread> all = threads;
-            while (running && idle < all.size() && !all.contains(Thread.currentThread())
+            Members m = members;
+            while (running && m.idle < m.live && !all.contains(Thread.currentThread())
                     && System.nanoTime() - deadline < 0) {
                 try {
                     pauseLock.wait(10);
@@ -202,47 +233,60 @@ public final class ShmConsumer {
     public void stop(Duration drainTimeout) {
         List<Thread> all;
         synchronized (this) {
-            if (!running) {
-                return;
+            all = threads;
+            if (all.isEmpty()) {
+                return; // not started, or stopped already
             }
             running = false;
-            all = threads;
             threads = List.of();
         }
         resume();
         finishing = all; // for the consumer that replaces this one (startAfter); a join of an ended thread returns at once
+        if (all.contains(Thread.currentThread())) {
+            return; // stopped from a handler: every loop ends after its message, without this thread waiting
+        }
         long deadline = System.nanoTime() + drainTimeout.toNanos();
+        List<Thread> late = new ArrayList<>();
         try {
             for (Thread t : all) {
-                if (t == Thread.currentThread()) {
-                    continue; // stopped from its own handler: its loop ends after this message
-                }
                 if (!t.join(Duration.ofNanos(Math.max(0, deadline - System.nanoTime())))) {
-                    LOG.warn("shm consumer of channel '" + channel.name() + "', group '" + group + "' still handles a "
-                            + "message after " + drainTimeout + "; interrupting it");
-                    t.interrupt();
-                    t.join(Duration.ofSeconds(1));
+                    late.add(t);
                 }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return;
+        }
+        if (late.isEmpty()) {
+            return;
+        }
+        LOG.warn("shm consumer of channel '" + channel.name() + "', group '" + group + "': " + late.size()
+                + " member(s) still handle a message after " + drainTimeout + "; interrupting them");
+        late.forEach(Thread::interrupt);
+        long grace = System.nanoTime() + Duration.ofSeconds(1).toNanos();
+        try {
+            for (Thread t : late) {
+                t.join(Duration.ofNanos(Math.max(0, grace - System.nanoTime())));
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
     }
 
-    private void run(Subscription subscription) {
+    private void run(Subscription subscription, Members m) {
         String name = channel.name();
         try (subscription) {
             while (running) {
                 if (paused) {
                     synchronized (pauseLock) {
-                        idle++;
+                        m.idle++;
                         pauseLock.notifyAll();
                         try {
                             while (paused && running) {
                                 pauseLock.wait(POLL.toMillis());
                             }
                         } finally {
-                            idle--;
+                            m.idle--;
                         }
                     }
                     continue;
@@ -267,8 +311,24 @@ public final class ShmConsumer {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } catch (RuntimeException | Error e) {
-            running = false;
-            LOG.error("shm consumer of channel '" + name + "', group '" + group + "' failed and stopped", e);
+            LOG.error("a member of the shm consumer of channel '" + name + "', group '" + group + "' failed and "
+                    + "stopped", e);
+        } finally {
+            memberEnded(m);
+        }
+    }
+
+    /**
+     * A member's loop ended (stopped, failed or interrupted): with the last one of the current start,
+     * the consumer no longer runs (and may be started again).
+     */
+    private void memberEnded(Members m) {
+        synchronized (pauseLock) {
+            m.live--;
+            pauseLock.notifyAll(); // a pause waits for the members that still live
+            if (m.live == 0 && members == m) {
+                running = false;
+            }
         }
     }
 }

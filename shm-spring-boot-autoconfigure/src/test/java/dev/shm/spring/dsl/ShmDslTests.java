@@ -133,6 +133,30 @@ class ShmDslTests {
     static class Members {
         /** Trips when three handlers wait on it at once. */
         final CyclicBarrier together = new CyclicBarrier(3);
+        /** Trips when both members of the channel below wait on it at once. */
+        final CyclicBarrier pair = new CyclicBarrier(2);
+
+        @Bean
+        SubscribableShmChannel jobs(Segment main) {
+            return Shm.channel(main, "jobs", SMALL).group("jobbers").concurrency(2).getObject();
+        }
+
+        @Bean
+        QueueChannel done() {
+            return new QueueChannel();
+        }
+
+        @Bean
+        IntegrationFlow job(SubscribableShmChannel jobs, QueueChannel done) {
+            return IntegrationFlow.from(jobs).handle(message -> {
+                try {
+                    pair.await(10, TimeUnit.SECONDS);
+                } catch (Exception e) {
+                    throw new IllegalStateException("not two at once", e);
+                }
+                done.send(message);
+            }).get();
+        }
 
         @Bean
         QueueChannel received() {
@@ -182,7 +206,22 @@ class ShmDslTests {
                 assertThat(received.receive(300)).as("no member takes anything while paused").isNull();
                 adapter.resume();
                 assertThat(received.receive(10_000).getPayload()).isEqualTo("later");
+
+                // Stopped (every member leaves) and started again (as many join).
+                adapter.stop();
+                assertThat(adapter.isRunning()).isFalse();
+                work.send(codec.encode(new GenericMessage<>("after")).toByteArray());
+                adapter.start();
+                assertThat(received.receive(10_000).getPayload()).isEqualTo("after");
             }
+
+            // A subscribable channel with two members: its handler runs on both at once.
+            MessageChannel jobs = context.getBean("jobs", MessageChannel.class);
+            QueueChannel done = context.getBean("done", QueueChannel.class);
+            jobs.send(new GenericMessage<>("a"));
+            jobs.send(new GenericMessage<>("b"));
+            assertThat(done.receive(10_000)).as("both handled at once").isNotNull();
+            assertThat(done.receive(10_000)).as("both handled at once").isNotNull();
         });
     }
 
