@@ -38,6 +38,7 @@ import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
+import org.springframework.beans.factory.annotation.Value;
 import org.springframework.boot.WebApplicationType;
 import org.springframework.boot.autoconfigure.EnableAutoConfiguration;
 import org.springframework.boot.builder.SpringApplicationBuilder;
@@ -69,17 +70,22 @@ class PeerProcessesTest {
     @RegisterExtension
     final ShmDirectory shm = new ShmDirectory();
 
-    private static ConfigurableApplicationContext app(Path directory, String name, Class<?> configuration) {
-        return new SpringApplicationBuilder(configuration).web(WebApplicationType.NONE)
-                .run("--spring.config.name=peer-app", "--shm.directory=" + directory,
-                        "--spring.application.name=" + name);
-    }
-
-    private static ChildJvm peer(Path directory, String name, String... args) {
+    /** The arguments of an application of the test: peer-app.yml, the directory, its name, then {@code args}. */
+    private static String[] arguments(Path directory, String name, String... args) {
         List<String> all = new ArrayList<>(List.of("--spring.config.name=peer-app", "--shm.directory=" + directory,
                 "--spring.application.name=" + name));
         all.addAll(List.of(args));
-        return ChildJvm.start(PeerApplication.class, all.toArray(String[]::new));
+        return all.toArray(String[]::new);
+    }
+
+    private static ConfigurableApplicationContext app(Path directory, String name, Class<?> configuration,
+            String... args) {
+        return new SpringApplicationBuilder(configuration).web(WebApplicationType.NONE)
+                .run(arguments(directory, name, args));
+    }
+
+    private static ChildJvm peer(Path directory, String name, String... args) {
+        return ChildJvm.start(PeerApplication.class, arguments(directory, name, args));
     }
 
     private static List<String> lines(ChildJvm child, String prefix) {
@@ -133,23 +139,13 @@ class PeerProcessesTest {
         }
     }
 
-    /** The client side of the pricing service. */
+    /** The client side of the pricing service; it waits {@code pricing.reply-timeout} (2 s) for a reply. */
     @Configuration(proxyBeanMethods = false)
     @EnableAutoConfiguration
     public static class PricingClient {
         @Bean
-        IntegrationFlow pricingClient(Segment main) {
-            return flow -> flow.handle(Shm.outboundGateway(main, "pricing").replyTimeout(Duration.ofSeconds(2)));
-        }
-    }
-
-    /** A client of the pricing service that waits long for its replies. */
-    @Configuration(proxyBeanMethods = false)
-    @EnableAutoConfiguration
-    public static class PatientPricingClient {
-        @Bean
-        IntegrationFlow pricingClient(Segment main) {
-            return flow -> flow.handle(Shm.outboundGateway(main, "pricing").replyTimeout(Duration.ofSeconds(30)));
+        IntegrationFlow pricingClient(Segment main, @Value("${pricing.reply-timeout:2s}") Duration replyTimeout) {
+            return flow -> flow.handle(Shm.outboundGateway(main, "pricing").replyTimeout(replyTimeout));
         }
     }
 
@@ -294,7 +290,8 @@ class PeerProcessesTest {
         try (ChildJvm provider = peer(directory, "pricing-service", "--peer.pricing=true",
                 "--peer.pricing-concurrency=4")) {
             provider.awaitLine("READY", LINE);
-            try (ConfigurableApplicationContext app = app(directory, "shop", PatientPricingClient.class);
+            try (ConfigurableApplicationContext app = app(directory, "shop", PricingClient.class,
+                    "--pricing.reply-timeout=30s");
                  ExecutorService callers = Executors.newFixedThreadPool(4)) {
                 MessageChannel pricing = app.getBean("pricingClient.input", MessageChannel.class);
                 MessagingTemplate template = new MessagingTemplate();
@@ -377,7 +374,7 @@ class PeerProcessesTest {
     }
 
     @Test
-    void requestsAndRepliesAboveTheLargestSlotClassTravelInMemfdsThatAreGivenBackEvenWhenTheProviderIsKilled()
+    void largeRequestsAndRepliesTravelInMemfdsAndAStandingByProviderTakesOverWhenTheProviderIsKilled()
             throws Exception {
         Path directory = shm.directory("large");
         long self = ProcessHandle.current().pid();
@@ -489,36 +486,6 @@ class PeerProcessesTest {
             }
             assertThat(redelivered).as("the three in hand, flagged").isEqualTo(held);
             assertThat(got.poll(200, TimeUnit.MILLISECONDS)).as("nothing more").isNull();
-        }
-    }
-
-    @Test
-    void aStandingByProviderTakesOverTheServiceWhenTheProviderIsKilled() {
-        Path directory = shm.directory("failover");
-        try (ChildJvm first = peer(directory, "pricing-a", "--peer.pricing=true")) {
-            first.awaitLine("READY", LINE);
-            try (ChildJvm second = peer(directory, "pricing-b", "--peer.pricing=true");
-                 ConfigurableApplicationContext app = app(directory, "shop", PricingClient.class)) {
-                second.awaitLine("READY", LINE);
-                MessageChannel pricing = app.getBean("pricingClient.input", MessageChannel.class);
-                MessagingTemplate template = new MessagingTemplate();
-                template.setReceiveTimeout(10_000);
-                assertThat(template.sendAndReceive(pricing, new GenericMessage<>("a")).getPayload())
-                        .isEqualTo("A@" + first.pid());
-
-                Segment main = app.getBean("main", Segment.class);
-                int service = main.directory().lookup("pricing").getAsInt();
-                int dead = main.directory().entry(service).provider();
-                first.kill();
-                await("the standby provides the service", () -> {
-                    int provider = main.directory().entry(service).provider();
-                    return provider >= 0 && provider != dead;
-                });
-                assertThat(template.sendAndReceive(pricing, new GenericMessage<>("b")).getPayload())
-                        .isEqualTo("B@" + second.pid());
-                second.send("EXIT");
-                assertThat(second.awaitExit(LINE)).isZero();
-            }
         }
     }
 }
