@@ -41,6 +41,9 @@ import org.springframework.messaging.Message;
  */
 public class ShmInboundGateway extends MessagingGatewaySupport {
 
+    /** The longest a stopping provider waits for its clients to read the replies it wrote. */
+    private static final long READ_GRACE_NANOS = TimeUnit.SECONDS.toNanos(1);
+
     private final Segment segment;
     private final String service;
     private ShmMessageCodec codec;
@@ -208,8 +211,9 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
                 bell.ring(); // a serving thread asleep on it stops now, not after its sleep
             }
             try {
-                // The serving thread drains within the drain timeout; the second is the margin for its last steps.
-                if (!t.join(drainTimeout.plusSeconds(1))) {
+                // The serving thread drains within the drain timeout, then gives the clients a second
+                // to read the replies; one more second is the margin for its last steps.
+                if (!t.join(drainTimeout.plusNanos(READ_GRACE_NANOS).plusSeconds(1))) {
                     t.interrupt();
                 }
             } catch (InterruptedException e) {
@@ -228,10 +232,11 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
     }
 
     /**
-     * Stops a run, within the drain timeout: the workers finish the requests in hand, then the
-     * clients read the replies (a large reply's memfd must stay leased until its client read it),
-     * then the memfds still out are given back. A reply whose caller stopped waiting is not waited
-     * for past the deadline; an interrupt (doStop's own timeout) cuts every wait short.
+     * Stops a run: the workers finish the requests in hand, within {@code deadline}; then the
+     * clients read the replies, within a second more (a large reply's memfd must stay leased until
+     * its client read it; a waiting caller reads within milliseconds, and a reply whose caller
+     * stopped waiting stays unread); then the memfds still out are given back. An interrupt
+     * (doStop's own timeout) cuts every wait short.
      */
     private void drain(Run r, long deadline) {
         if (r.workers != null) {
@@ -245,7 +250,8 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
                 Thread.currentThread().interrupt();
             }
         }
-        while (!Thread.currentThread().isInterrupted() && System.nanoTime() - deadline < 0 && unread(r)) {
+        long read = System.nanoTime() + READ_GRACE_NANOS;
+        while (!Thread.currentThread().isInterrupted() && System.nanoTime() - read < 0 && unread(r)) {
             LockSupport.parkNanos(1_000_000);
         }
         r.memfds.close(); // replies not read by now: their callers stopped waiting

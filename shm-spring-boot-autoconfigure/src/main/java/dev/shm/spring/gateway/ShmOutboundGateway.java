@@ -179,8 +179,10 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
                                     + "'")
                             : new MessageTimeoutException(request, "the lane to service '" + service + "' stayed full for "
                                     + replyTimeout);
-                    case LaneIo.NO_BUFFER -> throw new MessageHandlingException(request, "no room for a request of "
-                            + record.length() + " bytes: " + LaneIo.noBuffer(segment, record.length()));
+                    case LaneIo.NO_BUFFER -> throw new MessageHandlingException(request, !running
+                            ? "the gateway to service '" + service + "' was stopped" // its memfds closed meanwhile
+                            : "no room for a request of " + record.length() + " bytes: "
+                                    + LaneIo.noBuffer(segment, record.length()));
                     default -> {
                         waiting.pair = null; // not written: it may go out on the next pair
                         Object failed = waiting.outcome.get();

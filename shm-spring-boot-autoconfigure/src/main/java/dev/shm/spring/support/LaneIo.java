@@ -41,7 +41,7 @@ public final class LaneIo {
      * @param segment the segment
      * @param lane the lane (this thread is its one producer)
      * @param record the record
-     * @param memfds the writer's memfds (the caller's lock guards it, as it guards the lane)
+     * @param memfds the writer's memfds (safe across threads; the caller's lock guards the lane)
      * @param deadline {@link System#nanoTime()} deadline
      * @return {@link #OK}, {@link #RESET}, {@link #TIMEOUT} or {@link #NO_BUFFER}
      */
@@ -70,10 +70,15 @@ public final class LaneIo {
             if (ref < 0) {
                 return NO_BUFFER;
             }
-            MemorySegment data = pool.data(ref);
-            MemorySegment.copy(head, 0, data, 0, headLength);
-            if (tail != null) {
-                MemorySegment.copy(tail, 0, data, ValueLayout.JAVA_BYTE, headLength, tail.length);
+            try {
+                MemorySegment data = pool.data(ref);
+                MemorySegment.copy(head, 0, data, 0, headLength);
+                if (tail != null) {
+                    MemorySegment.copy(tail, 0, data, ValueLayout.JAVA_BYTE, headLength, tail.length);
+                }
+            } catch (RuntimeException e) { // the record's memory failed: the slot goes back
+                pool.free(ref);
+                throw e;
             }
         }
         int rc = Lane.FULL;
