@@ -74,14 +74,14 @@ public final class LaneMemfds implements AutoCloseable {
             if (tail != null) {
                 MemorySegment.copy(tail, 0, to, ValueLayout.JAVA_BYTE, headLength, tail.length);
             }
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) { // a fault on mapped memory is an InternalError
             buffer.close();
             throw e;
         }
         LeaseTable.Lease lease;
         try {
             lease = leases.register(buffer);
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) {
             buffer.close();
             throw e;
         }

@@ -35,7 +35,7 @@ public class SubscribableShmChannel extends AbstractShmChannel implements Subscr
 
     private boolean broadcast;
     private volatile AbstractDispatcher dispatcher;
-    private ShmConsumer consumer;
+    private volatile ShmConsumer consumer;
     private int concurrency = 1;
     /** The consumer stopped last, whose thread may still finish a message. */
     private ShmConsumer previous;

@@ -65,6 +65,8 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
      */
     private final class Run {
         volatile boolean running = true;
+        /** When doStop asked this run to stop ({@link System#nanoTime}); the drain's deadlines count from it. */
+        volatile long stopAt;
         /** The memfds of replies above the largest slot class, until their clients read them. */
         final LaneMemfds memfds = new LaneMemfds(segment.leases(), "reply-" + service);
         /** With concurrency above one: a permit per request in a worker's hands, and the workers. */
@@ -203,6 +205,7 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
         Run r = run;
         Thread t = thread;
         if (r != null) {
+            r.stopAt = System.nanoTime();
             r.running = false;
         }
         if (t != null) {
@@ -227,18 +230,20 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
         try {
             serveRequests(r);
         } finally {
-            drain(r, System.nanoTime() + drainTimeout.toNanos());
+            drain(r);
         }
     }
 
     /**
-     * Stops a run: the workers finish the requests in hand, within {@code deadline}; then the
-     * clients read the replies, within a second more (a large reply's memfd must stay leased until
-     * its client read it; a waiting caller reads within milliseconds, and a reply whose caller
-     * stopped waiting stays unread); then the memfds still out are given back. An interrupt
-     * (doStop's own timeout) cuts every wait short.
+     * Stops a run: the workers finish the requests in hand, within the drain timeout from the stop;
+     * then the clients read the replies, within a second more (a large reply's memfd must stay
+     * leased until its client read it; a waiting caller reads within milliseconds, and a reply whose
+     * caller stopped waiting stays unread); then the memfds still out are given back. Both deadlines
+     * count from doStop, whose join waits for both; its interrupt cuts every wait short.
      */
-    private void drain(Run r, long deadline) {
+    private void drain(Run r) {
+        long stopAt = r.running ? System.nanoTime() : r.stopAt; // the loop also ends on an interrupt
+        long deadline = stopAt + drainTimeout.toNanos();
         if (r.workers != null) {
             r.workers.shutdown();
             try {
@@ -250,7 +255,7 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
                 Thread.currentThread().interrupt();
             }
         }
-        long read = System.nanoTime() + READ_GRACE_NANOS;
+        long read = Math.min(System.nanoTime() + READ_GRACE_NANOS, deadline + READ_GRACE_NANOS);
         while (!Thread.currentThread().isInterrupted() && System.nanoTime() - read < 0 && unread(r)) {
             LockSupport.parkNanos(1_000_000);
         }

@@ -55,7 +55,7 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
     private final Map<Long, Pending> pending = new ConcurrentHashMap<>();
     private final AtomicLong correlations = new AtomicLong();
     private final Object writeLock = new Object();
-    /** The memfds of requests above the largest slot class, until their provider read them (the write lock guards it). */
+    /** The memfds of requests above the largest slot class, until their provider read them (safe across threads). */
     private final LaneMemfds memfds;
     /** Held by the one requesting thread that reads the reply lane. */
     private final ReentrantLock readLock = new ReentrantLock();

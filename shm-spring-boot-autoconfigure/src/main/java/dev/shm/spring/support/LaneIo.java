@@ -76,8 +76,12 @@ public final class LaneIo {
                 if (tail != null) {
                     MemorySegment.copy(tail, 0, data, ValueLayout.JAVA_BYTE, headLength, tail.length);
                 }
-            } catch (RuntimeException e) { // the record's memory failed: the slot goes back
-                pool.free(ref);
+            } catch (RuntimeException | Error e) { // the record's memory failed (a fault is an InternalError): the slot goes back
+                try {
+                    pool.free(ref);
+                } catch (RuntimeException | Error f) {
+                    e.addSuppressed(f);
+                }
                 throw e;
             }
         }
@@ -160,7 +164,7 @@ public final class LaneIo {
                 ? "all " + segment.leases().capacity() + " memfd leases of segment '" + segment.name() + "' are in "
                         + "use (a message above the largest slot class holds one until its reader has read it)"
                 : "no free slot of " + length + " bytes or more in the pool of segment '" + segment.name()
-                        + "'; add slots to its slot-classes";
+                        + "', and no room to grow it; add slots to its slot-classes, or raise its size";
     }
 
     /**

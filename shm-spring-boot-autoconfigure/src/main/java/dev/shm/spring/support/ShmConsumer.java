@@ -53,6 +53,8 @@ public final class ShmConsumer {
     private static final class Members {
         int live;
         int idle;
+        /** Set by stop: the members of this start end after their message, even if the consumer starts again. */
+        volatile boolean stopped;
 
         Members(int live) {
             this.live = live;
@@ -99,7 +101,7 @@ public final class ShmConsumer {
         if (running) {
             return;
         }
-        if (!threads.isEmpty()) { // every member failed: their threads ended, or end after their batch
+        if (!threads.isEmpty()) { // every member failed (running is false once the last loop closed its subscription)
             finishing = threads;
             threads = List.of();
         }
@@ -126,7 +128,11 @@ public final class ShmConsumer {
         for (int i = 0; i < concurrency; i++) {
             try {
                 created.get(i).start();
-            } catch (RuntimeException | Error e) { // no thread for this member (nor the rest): they leave
+            } catch (RuntimeException | Error e) { // no thread for this member: the start fails as a whole
+                m.stopped = true; // the members started end after their message
+                running = false;
+                threads = List.of();
+                finishing = List.copyOf(created.subList(0, i));
                 for (int j = i; j < concurrency; j++) {
                     subscriptions.get(j).close();
                     memberEnded(m);
@@ -238,6 +244,7 @@ public final class ShmConsumer {
                 return; // not started, or stopped already
             }
             running = false;
+            members.stopped = true;
             threads = List.of();
         }
         resume();
@@ -276,13 +283,13 @@ public final class ShmConsumer {
     private void run(Subscription subscription, Members m) {
         String name = channel.name();
         try (subscription) {
-            while (running) {
+            while (!m.stopped) {
                 if (paused) {
                     synchronized (pauseLock) {
                         m.idle++;
                         pauseLock.notifyAll();
                         try {
-                            while (paused && running) {
+                            while (paused && !m.stopped) {
                                 pauseLock.wait(POLL.toMillis());
                             }
                         } finally {

@@ -207,12 +207,20 @@ class ShmDslTests {
                 adapter.resume();
                 assertThat(received.receive(10_000).getPayload()).isEqualTo("later");
 
-                // Stopped (every member leaves) and started again (as many join).
+                // Stopped (every member leaves) and started again (as many join, and run at once again).
                 adapter.stop();
                 assertThat(adapter.isRunning()).isFalse();
                 work.send(codec.encode(new GenericMessage<>("after")).toByteArray());
+                assertThat(received.receive(300)).as("no member of the stopped adapter takes it").isNull();
                 adapter.start();
                 assertThat(received.receive(10_000).getPayload()).isEqualTo("after");
+                context.getBean(Members.class).together.reset();
+                for (int i = 0; i < 3; i++) {
+                    work.send(codec.encode(new GenericMessage<>("together-again-" + i)).toByteArray());
+                }
+                for (int i = 0; i < 3; i++) {
+                    assertThat(received.receive(10_000)).as("three members after the restart").isNotNull();
+                }
             }
 
             // A subscribable channel with two members: its handler runs on both at once.
