@@ -232,7 +232,8 @@ public final class ShmConsumer {
     /**
      * Stops: no new message is taken; the ones in hand (and the rest of the batches the ring already
      * handed out) are finished, waiting at most {@code drainTimeout} for all of them; then the group
-     * is left.
+     * is left. Called from a member's own handler, it returns at once, waiting for no member: each
+     * ends after its message.
      *
      * @param drainTimeout the longest wait for the threads
      */
