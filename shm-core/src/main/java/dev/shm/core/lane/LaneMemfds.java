@@ -3,7 +3,6 @@ package dev.shm.core.lane;
 import dev.shm.core.memory.MemfdBuffer;
 import dev.shm.core.segment.LeaseTable;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.ArrayDeque;
 import java.util.Iterator;
 import java.util.concurrent.atomic.AtomicLong;
@@ -63,33 +62,12 @@ public final class LaneMemfds implements AutoCloseable {
      * @return the staged buffer, or {@code null} when the lease table is full or this was closed
      */
     public Staged stage(MemorySegment head, long headLength, byte[] tail) {
-        if (reclaim() < 0 || !leases.hasFree()) {
-            return null; // before the memfd and the copy that register would waste
-        }
-        long length = tail == null ? headLength : headLength + tail.length;
-        MemfdBuffer buffer = MemfdBuffer.create("shm-" + name + "-" + NAMES.incrementAndGet(), length);
-        try {
-            MemorySegment to = buffer.slice(0, length);
-            MemorySegment.copy(head, 0, to, 0, headLength);
-            if (tail != null) {
-                MemorySegment.copy(tail, 0, to, ValueLayout.JAVA_BYTE, headLength, tail.length);
-            }
-        } catch (RuntimeException | Error e) { // a fault on mapped memory is an InternalError
-            buffer.close();
-            throw e;
-        }
-        LeaseTable.Lease lease;
-        try {
-            lease = leases.register(buffer);
-        } catch (RuntimeException | Error e) {
-            buffer.close();
-            throw e;
-        }
-        if (lease == null) {
-            buffer.close();
+        if (reclaim() < 0) {
             return null;
         }
-        return new Staged(lease, buffer, null);
+        LeaseTable.Leased leased = leases.registerCopy("shm-" + name + "-" + NAMES.incrementAndGet(), head, 0,
+                headLength, tail == null ? null : MemorySegment.ofArray(tail), tail == null ? 0 : tail.length);
+        return leased == null ? null : new Staged(leased.lease(), leased.buffer(), null);
     }
 
     /**

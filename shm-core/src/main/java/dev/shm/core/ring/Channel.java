@@ -379,24 +379,13 @@ public final class Channel implements AutoCloseable {
     private SendOutcome sendMemfd(MemorySegment source, long offset, long headLength, MemorySegment tail,
             long tailLength, long timeoutNanos) {
         long length = tail == null ? headLength : headLength + tailLength;
-        if (!leases.hasFree()) {
-            return SendOutcome.NO_BUFFER; // before the memfd and the copy that register would waste
+        LeaseTable.Leased leased = leases.registerCopy("shm-" + ring.name + "-" + MEMFD_NAMES.incrementAndGet(), source,
+                offset, headLength, tail, tailLength);
+        if (leased == null) {
+            return SendOutcome.NO_BUFFER; // found full before a memfd was made and filled
         }
-        MemfdBuffer buffer = MemfdBuffer.create("shm-" + ring.name + "-" + MEMFD_NAMES.incrementAndGet(), length);
-        try {
-            MemorySegment.copy(source, offset, buffer.slice(0, length), 0, headLength);
-            if (tail != null) {
-                MemorySegment.copy(tail, 0, buffer.slice(0, length), headLength, tailLength);
-            }
-        } catch (RuntimeException e) {
-            buffer.close();
-            throw e;
-        }
-        LeaseTable.Lease lease = leases.register(buffer);
-        if (lease == null) {
-            buffer.close();
-            return SendOutcome.NO_BUFFER;
-        }
+        LeaseTable.Lease lease = leased.lease();
+        MemfdBuffer buffer = leased.buffer();
         while (true) {
             long sequence = claim(timeoutNanos);
             if (sequence < 0) {

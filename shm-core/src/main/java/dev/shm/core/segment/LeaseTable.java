@@ -89,6 +89,55 @@ public final class LeaseTable {
     }
 
     /**
+     * A memfd that {@link #registerCopy} filled and leased: the caller ends the lease, then closes
+     * the buffer.
+     *
+     * @param lease the lease
+     * @param buffer the memfd
+     */
+    public record Leased(Lease lease, MemfdBuffer buffer) {
+    }
+
+    /**
+     * Creates a sealed memfd of {@code headLength + tailLength} bytes named {@code name}, fills it
+     * with {@code headLength} bytes of {@code head} from {@code offset}, then, when {@code tail} is
+     * not null, {@code tailLength} bytes of {@code tail} from 0, and registers it. A full table is
+     * seen before the memfd is made and filled; a copy or registration that fails closes it.
+     *
+     * @param name the memfd's name, as for {@link MemfdBuffer#create}
+     * @param head the first part
+     * @param offset where it starts in {@code head}
+     * @param headLength its length
+     * @param tail the rest, or {@code null}
+     * @param tailLength its length (0 without a tail)
+     * @return the lease and its buffer, or {@code null} when the table is full
+     */
+    public Leased registerCopy(String name, MemorySegment head, long offset, long headLength, MemorySegment tail,
+            long tailLength) {
+        if (!hasFree()) {
+            return null;
+        }
+        long length = tail == null ? headLength : headLength + tailLength;
+        MemfdBuffer buffer = MemfdBuffer.create(name, length);
+        try {
+            MemorySegment to = buffer.slice(0, length);
+            MemorySegment.copy(head, offset, to, 0, headLength);
+            if (tail != null) {
+                MemorySegment.copy(tail, 0, to, headLength, tailLength);
+            }
+            Lease lease = register(buffer);
+            if (lease == null) {
+                buffer.close();
+                return null;
+            }
+            return new Leased(lease, buffer);
+        } catch (RuntimeException | Error e) { // the caller's memory failed (a fault on mapped memory is an Error)
+            buffer.close();
+            throw e;
+        }
+    }
+
+    /**
      * Tells whether an entry is free now: a hint (another peer may take it first) that lets a sender
      * skip creating and filling a memfd that {@link #register} would refuse.
      *

@@ -60,12 +60,12 @@ public final class LaneIo {
         long length = tail == null ? headLength : (long) headLength + tail.length;
         long ref = -1;
         LaneMemfds.Staged memfd = null;
-        if (length > lane.maxInlineLength() && length > pool.largestSlotSize()) {
+        if (length > lane.maxInlineLength() && length > pool.largestSlotSize()) { // neither inline nor in a slot
             memfd = memfds.stage(head, headLength, tail);
             if (memfd == null) {
                 return NO_BUFFER;
             }
-        } else if (length > lane.maxInlineLength()) {
+        } else if (length > lane.maxInlineLength()) { // in a slot
             ref = pool.allocate(length);
             if (ref < 0) {
                 return NO_BUFFER;
