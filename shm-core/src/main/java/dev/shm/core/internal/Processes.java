@@ -2,6 +2,7 @@ package dev.shm.core.internal;
 
 import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 
 /**
@@ -11,6 +12,12 @@ import java.nio.file.Path;
  * <p>Internal API: not for use outside shm-core.
  */
 public final class Processes {
+
+    /**
+     * What {@link #startTime(long)} returns when a process's stat cannot be read for a reason of this
+     * process's, such as no free descriptor ({@code EMFILE}): nothing is known about that process.
+     */
+    public static final long UNREADABLE = -2;
 
     private static final long SELF_PID = ProcessHandle.current().pid();
     private static final long SELF_START_TIME = startTime(SELF_PID);
@@ -50,15 +57,18 @@ public final class Processes {
      * Returns the start time of a process in this process's PID namespace.
      *
      * @param pid the process id
-     * @return clock ticks after boot (field 22 of {@code /proc/<pid>/stat}), or -1 when no such
-     *     process exists (or its stat cannot be read)
+     * @return clock ticks after boot (field 22 of {@code /proc/<pid>/stat}), -1 when no such
+     *     process exists (or its stat makes no sense), or {@link #UNREADABLE} when its stat cannot be
+     *     read for a reason of this process's (no free descriptor, for one)
      */
     public static long startTime(long pid) {
         String stat;
         try {
             stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
-        } catch (IOException | RuntimeException gone) {
+        } catch (NoSuchFileException gone) {
             return -1;
+        } catch (IOException | RuntimeException unreadable) {
+            return UNREADABLE;
         }
         // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ')'.
         int close = stat.lastIndexOf(')');
@@ -88,7 +98,8 @@ public final class Processes {
         if (namespace != SELF_PID_NAMESPACE || SELF_PID_NAMESPACE == -1) {
             return true;
         }
-        return startTime(pid) == startTime;
+        long found = startTime(pid);
+        return found == startTime || found == UNREADABLE;
     }
 
     private static long namespace(String link) {

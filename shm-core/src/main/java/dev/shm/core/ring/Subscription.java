@@ -2,6 +2,7 @@ package dev.shm.core.ring;
 
 import static dev.shm.core.ring.RingDescriptor.*;
 
+import dev.shm.core.MemfdUnavailableException;
 import dev.shm.core.internal.Futex;
 import dev.shm.core.memory.MemfdBuffer;
 import dev.shm.core.segment.LeaseTable;
@@ -52,6 +53,11 @@ public final class Subscription implements AutoCloseable {
     /** {@code runFrom} in {@link #poll} once the member has passed a sequence it did not finish itself. */
     private static final long NO_RUN = Long.MIN_VALUE;
     private int sinceAdvance;
+    /**
+     * Set by a delivery that could not open its message's memfd ({@link MemfdUnavailableException}):
+     * the poll leaves that message unread, for its next look, instead of finishing it.
+     */
+    private boolean unread;
     private long holeSequence = -1;
     private long holeSince;
     /**
@@ -121,6 +127,9 @@ public final class Subscription implements AutoCloseable {
      * @param handler receives each message
      * @param limit the most messages to hand out
      * @return how many were handed out
+     * @throws MemfdUnavailableException when this process cannot open the memfd of the next message
+     *     now (no free descriptor, for one); the messages before it were handed out, and that one
+     *     stays in the ring, unread, for the next poll
      */
     public int poll(MessageHandler handler, int limit) {
         if (closed) {
@@ -246,9 +255,13 @@ public final class Subscription implements AutoCloseable {
                         handed = deliver(handler, n, slot, typeAndLength, redelivered);
                     }
                 } finally {
-                    passAlone(++n);
-                    if (typeOf(typeAndLength) == SLOT_REF) {
-                        ring.releaseIfDone(n - 1);
+                    if (unread) {
+                        unread = false; // done stays at n, and so does this member: the next poll reads it
+                    } else {
+                        passAlone(++n);
+                        if (typeOf(typeAndLength) == SLOT_REF) {
+                            ring.releaseIfDone(n - 1);
+                        }
                     }
                 }
                 if (handed) {
@@ -334,24 +347,32 @@ public final class Subscription implements AutoCloseable {
                             handed = deliver(handler, n, slot, typeAndLength, !open);
                         }
                     } finally {
-                        if (required) {
-                            // Producers wait for this group's done: nobody else writes the word meanwhile.
-                            Ring.LONG.setRelease(memory, claimAt, word(n, ring.me, DONE));
+                        if (unread) {
+                            // Open again, as it was, neither finished nor passed: the next look of any
+                            // member takes it. (An optional group's producer may have lapped it
+                            // meanwhile: then the word is no longer this member's claim.)
+                            unread = false;
+                            Ring.LONG.compareAndSet(memory, claimAt, word(n, ring.me, CLAIMED), cw);
                         } else {
-                            // A producer may have lapped this optional group while the handler ran, and
-                            // another member claimed the later message already: mark only this
-                            // member's own claim done.
-                            Ring.LONG.compareAndSet(memory, claimAt, word(n, ring.me, CLAIMED), word(n, ring.me, DONE));
-                        }
-                        finished = true;
-                        if (type == SLOT_REF) {
-                            ring.releaseIfDone(n);
-                        }
-                        if ((++sinceAdvance & (ADVANCE_EVERY - 1)) == 0) {
-                            // Within a long batch too, so that slow handlers do not hold producers back
-                            // for a whole batch.
-                            advanceDone(runFrom, n + 1);
-                            ring.wakeProducers();
+                            if (required) {
+                                // Producers wait for this group's done: nobody else writes the word meanwhile.
+                                Ring.LONG.setRelease(memory, claimAt, word(n, ring.me, DONE));
+                            } else {
+                                // A producer may have lapped this optional group while the handler ran, and
+                                // another member claimed the later message already: mark only this
+                                // member's own claim done.
+                                Ring.LONG.compareAndSet(memory, claimAt, word(n, ring.me, CLAIMED), word(n, ring.me, DONE));
+                            }
+                            finished = true;
+                            if (type == SLOT_REF) {
+                                ring.releaseIfDone(n);
+                            }
+                            if ((++sinceAdvance & (ADVANCE_EVERY - 1)) == 0) {
+                                // Within a long batch too, so that slow handlers do not hold producers back
+                                // for a whole batch.
+                                advanceDone(runFrom, n + 1);
+                                ring.wakeProducers();
+                            }
                         }
                     }
                     if (handed) {
@@ -443,6 +464,7 @@ public final class Subscription implements AutoCloseable {
      * @param limit the most messages to hand out
      * @param timeout the longest wait
      * @return how many were handed out; 0 after the timeout
+     * @throws MemfdUnavailableException as {@link #poll} does
      */
     public int take(MessageHandler handler, int limit, Duration timeout) {
         long deadline = System.nanoTime() + timeout.toNanos();
@@ -567,7 +589,14 @@ public final class Subscription implements AutoCloseable {
         if (length > lease.size()) {
             return corrupt();
         }
-        MemfdBuffer buffer = ring.segment.leases().open(lease, length);
+        MemfdBuffer buffer;
+        try {
+            buffer = ring.segment.leases().open(lease, length);
+        } catch (MemfdUnavailableException e) {
+            unread = true; // the poll leaves the message where it is, for its next look
+            throw new MemfdUnavailableException("message " + n + " of channel '" + ring.name + "', group '" + group()
+                    + "' stays in the ring, unread, and the next poll tries it again: " + e.getMessage(), e.getCause());
+        }
         if (buffer == null) {
             return lost(); // its sender died, or ended the lease while this group opened it
         }

@@ -10,8 +10,12 @@ import static dev.shm.core.segment.LeaseDescriptor.SIZE_OFFSET;
 import static dev.shm.core.segment.LeaseDescriptor.START_TIME_OFFSET;
 import static dev.shm.core.segment.LeaseDescriptor.STATE_OFFSET;
 
+import dev.shm.core.MemfdUnavailableException;
+import dev.shm.core.ShmException;
 import dev.shm.core.counters.SegmentCounters;
 import dev.shm.core.internal.Processes;
+import dev.shm.core.memory.MappingException;
+import dev.shm.core.memory.MappingException.Reason;
 import dev.shm.core.memory.MemfdBuffer;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -201,29 +205,59 @@ public final class LeaseTable {
      * Opens the memfd of a lease that {@link #lookup} found, from this process, through
      * {@code /proc/<pid>/fd/<fd>} of its owner.
      *
-     * <p>Returns {@code null} when the open fails, or when the lease no longer holds after it: the
-     * process at the lease's pid is not the one that registered it (the owner died before recovery
-     * dropped the lease, and the pid may name another process now, whose descriptor the open may have
-     * found; while the owner runs, the pid cannot have been anyone else's in between), or the lease
-     * ended meanwhile (an owner ends a lease before it closes the fd, so the number may since name
-     * another file of the owner's; still leased after the open means it did not).
+     * <p>Returns {@code null} when the lease no longer holds: the open fails for a reason of the
+     * owner's (no such process or descriptor, not a sealed memfd of the size), the process at the
+     * lease's pid is not the one that registered it (the owner died before recovery dropped the lease,
+     * and the pid may name another process now, whose descriptor the open may have found; while the
+     * owner runs, the pid cannot have been anyone else's in between), or the lease ended meanwhile (an
+     * owner ends a lease before it closes the fd, so the number may since name another file of the
+     * owner's; still leased after the open means it did not).
+     *
+     * <p>Throws when the failure is this process's while the lease still stands: no free descriptor,
+     * no memory for the mapping, no permission to open another user's descriptors, or the owner's
+     * start time unreadable (which takes a descriptor too). The memfd is still there; a reader that
+     * keeps its frame can try again.
      *
      * @param lease the lease
      * @param minimumSize the size the reader needs; a smaller memfd is refused
      * @return the buffer, which the caller closes, or {@code null}
+     * @throws MemfdUnavailableException when this process cannot open a memfd whose lease still stands
      */
     public MemfdBuffer open(Lease lease, long minimumSize) {
         MemfdBuffer buffer;
         try {
             buffer = MemfdBuffer.open(lease.pid(), lease.fd(), minimumSize);
+        } catch (MappingException e) {
+            if ((e.reason() == Reason.SYSTEM_ERROR || e.reason() == Reason.ACCESS_DENIED) && stands(lease)) {
+                throw unavailable(lease, e);
+            }
+            return null;
         } catch (RuntimeException e) {
             return null;
         }
-        if (Processes.startTime(lease.pid()) != lease.startTime() || lookup(lease.index(), lease.generation()) == null) {
+        long startTime = Processes.startTime(lease.pid());
+        if (startTime != lease.startTime() || !stands(lease)) {
             buffer.close();
+            if (startTime == Processes.UNREADABLE && stands(lease)) {
+                // No descriptor left to read the owner's stat with, most likely: whose the memfd is
+                // cannot be told, so it is neither read nor given up.
+                throw unavailable(lease, new ShmException("cannot read /proc/" + lease.pid()
+                        + "/stat to check that the process is the lease's owner"));
+            }
             return null;
         }
         return buffer;
+    }
+
+    private boolean stands(Lease lease) {
+        return lookup(lease.index(), lease.generation()) != null;
+    }
+
+    private static MemfdUnavailableException unavailable(Lease lease, RuntimeException cause) {
+        return new MemfdUnavailableException("memfd lease " + lease.index() + " of peer " + lease.owner()
+                + " (process " + lease.pid() + ", descriptor " + lease.fd() + ") still stands, but " + cause.getMessage()
+                + "; this process needs free descriptors (EMFILE: raise ulimit -n), memory, or the same user as the "
+                + "lease's owner", cause);
     }
 
     /**

@@ -3,9 +3,12 @@ package dev.shm.core.ring;
 import static dev.shm.core.testing.ChildSupport.await;
 import static dev.shm.core.testing.ChildSupport.say;
 
+import dev.shm.core.MemfdUnavailableException;
+import dev.shm.core.internal.Processes;
 import dev.shm.core.segment.Segment;
 import dev.shm.core.segment.SegmentOptions;
 import dev.shm.core.testing.ChildSupport;
+import dev.shm.core.testing.TestNative;
 import java.io.BufferedOutputStream;
 import java.io.DataOutputStream;
 import java.io.OutputStream;
@@ -17,6 +20,8 @@ import java.nio.file.Files;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 
 /** The producer and consumer processes of the channel's cross-process tests. */
 public final class ChannelChild {
@@ -41,6 +46,8 @@ public final class ChannelChild {
                 case "release-and-hold" -> releaseAndHold(options, Long.parseLong(args[2]));
                 case "sp-stream" -> singleProducerStream(options, Integer.parseInt(args[2]), Integer.parseInt(args[3]),
                         args[4], Integer.parseInt(args[5]));
+                case "starved" -> starved(options, SubscriptionMode.valueOf(args[2]), Long.parseLong(args[3]),
+                        Long.parseLong(args[4]));
                 case "lap-optional" -> lapOptional(options, Integer.parseInt(args[2]));
                 case "sleep" -> sleep(ChannelProcessesTest.sleeperSegmentOptions(Path.of(args[1])), args[2],
                         Integer.parseInt(args[3]));
@@ -420,6 +427,65 @@ public final class ChannelChild {
         }
         say("RELEASING " + ring.me);
         Thread.sleep(Duration.ofMinutes(5));
+    }
+
+    /**
+     * Reads memfd message 0, then runs out of descriptors and polls for message 1 until the poll has
+     * failed twice ({@code UNAVAILABLE <message>}), says whether the sender (pid, start time) still
+     * counts as alive while its stat cannot be read, gets its descriptors back and takes message 1
+     * ({@code GOT <index> <checksum ok> <redelivered>}, then {@code LOST <count>}).
+     */
+    private static void starved(SegmentOptions options, SubscriptionMode mode, long senderPid, long senderStart)
+            throws Exception {
+        try (Segment segment = Segment.open(options, "starved");
+             Channel channel = Channel.declare(segment, CHANNEL, ChannelProcessesTest.CHANNEL_OPTIONS);
+             Subscription subscription = channel.subscribe("starved", true, mode)) {
+            List<String> got = new ArrayList<>();
+            MessageHandler handler = m -> {
+                MemorySegment b = m.buffer();
+                long o = m.offset();
+                int index = b.get(ValueLayout.JAVA_INT_UNALIGNED, o + 4);
+                boolean ok = m.length() == lengthOf(4999)
+                        && b.get(ValueLayout.JAVA_LONG_UNALIGNED, o + 8) == checksum(b, o, m.length());
+                got.add("GOT " + index + " " + ok + " " + m.isRedelivered());
+            };
+            say("READY");
+            if (subscription.take(handler, 1, Duration.ofSeconds(30)) != 1) {
+                throw new IllegalStateException("no message 0");
+            }
+            say(got.removeFirst());
+            await("SENT 1");
+            TestNative.loadMemfdFailureClasses();
+            List<String> failures = new ArrayList<>();
+            String alive;
+            long soft = TestNative.exhaustDescriptors();
+            try {
+                long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+                while (failures.size() < 2 && got.isEmpty() && System.nanoTime() - deadline < 0) {
+                    try {
+                        subscription.poll(handler, 1);
+                    } catch (MemfdUnavailableException e) {
+                        failures.add(e.getMessage());
+                    }
+                }
+                alive = "ALIVE " + (Processes.startTime(senderPid) == Processes.UNREADABLE) + " "
+                        + Processes.mayBeAlive(senderPid, senderStart, Processes.pidNamespace());
+            } finally {
+                TestNative.restoreDescriptorLimit(soft);
+            }
+            for (String failure : failures) {
+                say("UNAVAILABLE " + failure);
+            }
+            say(alive);
+            if (subscription.take(handler, 1, Duration.ofSeconds(30)) == 1) {
+                say(got.removeFirst());
+            }
+            if (subscription.poll(handler, 10) != 0) {
+                say("MORE " + got);
+            }
+            say("LOST " + channel.stats().groups().stream().filter(g -> g.name().equals("starved"))
+                    .findFirst().orElseThrow().lost());
+        }
     }
 
     /**

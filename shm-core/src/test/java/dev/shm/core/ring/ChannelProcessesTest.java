@@ -3,6 +3,7 @@ package dev.shm.core.ring;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.shm.core.internal.Processes;
 import dev.shm.core.segment.Segment;
 import dev.shm.core.segment.SegmentOptions;
 import dev.shm.core.segment.SlotClass;
@@ -191,6 +192,41 @@ class ChannelProcessesTest {
             assertThat(billing.members()).as("the dead member left the group").isEqualTo(1);
             assertThat(billing.lag()).isZero();
             assertThat(parent.slotPool().stats()).allSatisfy(c -> assertThat(c.free()).isEqualTo(c.total()));
+        }
+    }
+
+    /**
+     * A subscriber that runs out of descriptors cannot open a memfd message its sender still holds:
+     * its poll throws, leaves the message unread, and hands it out once it can open it again. Nothing
+     * is lost or counted lost, and the sender, whose stat the starved process cannot read meanwhile,
+     * still counts as alive.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"EXCLUSIVE", "SHARED"})
+    void aSubscriberOutOfDescriptorsLeavesAMemfdMessageUnreadAndReadsItLater(String mode) throws Exception {
+        Path directory = shm.directory("bus");
+        try (Segment parent = Segment.open(segmentOptions(directory), "test");
+             Channel channel = Channel.declare(parent, ChannelChild.CHANNEL, CHANNEL_OPTIONS);
+             ChildJvm child = ChildJvm.start(ChannelChild.class, "starved", directory.toString(), mode,
+                     Long.toString(ProcessHandle.current().pid()), Long.toString(Processes.startTime()))) {
+            child.awaitLine("READY", LINE);
+            int length = ChannelChild.lengthOf(4999); // above the largest slot class: a memfd
+            MemorySegment buffer = MemorySegment.ofArray(new long[length / 8 + 1]);
+            ChannelChild.fill(buffer, 1, 0, length);
+            assertThat(channel.send(buffer, 0, length)).isEqualTo(SendOutcome.SENT);
+            assertThat(child.awaitLine("GOT", LINE)).isEqualTo("0 true false");
+            ChannelChild.fill(buffer, 1, 1, length);
+            assertThat(channel.send(buffer, 0, length)).isEqualTo(SendOutcome.SENT);
+            child.send("SENT 1");
+
+            String failure = child.awaitLine("UNAVAILABLE", LINE);
+            assertThat(failure).contains("message 1 of channel 'orders', group 'starved' stays in the ring, unread")
+                    .contains("process " + ProcessHandle.current().pid()).contains("EMFILE");
+            assertThat(child.awaitLine("UNAVAILABLE", LINE)).as("the second poll finds it again")
+                    .contains("message 1 of channel");
+            assertThat(child.awaitLine("ALIVE", LINE)).as("stat unreadable, and the sender alive").isEqualTo("true true");
+            assertThat(child.awaitLine("GOT", LINE)).isEqualTo("1 true false");
+            assertThat(child.awaitLine("LOST", LINE)).isEqualTo("0");
         }
     }
 

@@ -4,6 +4,9 @@ import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
+import dev.shm.core.MemfdUnavailableException;
+import dev.shm.core.memory.MappingException;
+import dev.shm.core.memory.MemfdBuffer;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
@@ -27,6 +30,10 @@ public final class TestNative {
     private static final MethodHandle WRITE = handle("write", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
     private static final MethodHandle CLOSE = handle("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
     private static final MethodHandle GETTID = handle("gettid", FunctionDescriptor.of(JAVA_INT));
+    private static final MethodHandle GETRLIMIT = handle("getrlimit", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
+    private static final MethodHandle SETRLIMIT = handle("setrlimit", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
+    /** {@code RLIMIT_NOFILE} on x86_64 and aarch64. */
+    private static final int RLIMIT_NOFILE = 7;
     /** The number of the read system call: 0 on x86_64, 63 on aarch64. */
     private static final String READ_SYSCALL = System.getProperty("os.arch").equals("aarch64") ? "63" : "0";
 
@@ -131,5 +138,70 @@ public final class TestNative {
             Thread.onSpinWait();
         }
         throw new AssertionError("thread " + tid + " did not block in read within " + timeout + "; last seen: " + seen);
+    }
+
+    /**
+     * Lowers this process's soft limit of open descriptors to the lowest free descriptor number, so
+     * that the next open, of any thread, fails with {@code EMFILE} until {@link #restoreDescriptorLimit}.
+     *
+     * @return the soft limit before, for {@link #restoreDescriptorLimit}
+     */
+    public static long exhaustDescriptors() {
+        int[] fds = pipe(); // the lowest free numbers: every number from the first one up is free after the close
+        close(fds[0]);
+        close(fds[1]);
+        int lowestFree = Math.min(fds[0], fds[1]);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment limit = arena.allocate(JAVA_LONG, 2);
+            if ((int) GETRLIMIT.invokeExact(RLIMIT_NOFILE, limit) != 0) {
+                throw new IllegalStateException("getrlimit failed");
+            }
+            long before = limit.getAtIndex(JAVA_LONG, 0);
+            limit.setAtIndex(JAVA_LONG, 0, lowestFree);
+            if ((int) SETRLIMIT.invokeExact(RLIMIT_NOFILE, limit) != 0) {
+                throw new IllegalStateException("setrlimit failed");
+            }
+            return before;
+        } catch (Throwable t) {
+            throw t instanceof RuntimeException e ? e : new IllegalStateException(t);
+        }
+    }
+
+    /**
+     * Sets this process's soft limit of open descriptors back.
+     *
+     * @param soft what {@link #exhaustDescriptors} returned
+     */
+    public static void restoreDescriptorLimit(long soft) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment limit = arena.allocate(JAVA_LONG, 2);
+            if ((int) GETRLIMIT.invokeExact(RLIMIT_NOFILE, limit) != 0) {
+                throw new IllegalStateException("getrlimit failed");
+            }
+            limit.setAtIndex(JAVA_LONG, 0, soft);
+            if ((int) SETRLIMIT.invokeExact(RLIMIT_NOFILE, limit) != 0) {
+                throw new IllegalStateException("setrlimit failed");
+            }
+        } catch (Throwable t) {
+            throw t instanceof RuntimeException e ? e : new IllegalStateException(t);
+        }
+    }
+
+    /**
+     * Loads the classes of a failed memfd open ({@code MappingException}, the errno classes,
+     * {@code MemfdUnavailableException}), by failing one: a test's classes load from directories, a
+     * descriptor per class file, so a process out of descriptors could not load them then (an
+     * application's classes load from jars that are open already).
+     */
+    public static void loadMemfdFailureClasses() {
+        try {
+            MemfdBuffer.open(ProcessHandle.current().pid(), Integer.MAX_VALUE, 1).close();
+            throw new IllegalStateException("descriptor " + Integer.MAX_VALUE + " opened");
+        } catch (MappingException expected) {
+            if (expected.reason() != MappingException.Reason.NOT_FOUND) {
+                throw expected;
+            }
+        }
+        new MemfdUnavailableException("loaded", null).fillInStackTrace();
     }
 }

@@ -87,7 +87,7 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
             try {
                 decoded = LaneIo.decode(segment, codec, type, payload, decodingFrom);
             } catch (RuntimeException e) {
-                logger.warn(e, "dropped a request to service '" + service + "' that does not decode");
+                logger.warn(e, "dropped a request to service '" + service + "' that cannot be read or does not decode");
             }
         }
 

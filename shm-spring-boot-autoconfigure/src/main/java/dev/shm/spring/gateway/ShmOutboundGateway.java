@@ -363,7 +363,7 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
                 }
             }
         } catch (RuntimeException e) {
-            logger.warn(e, "dropped a reply of service '" + service + "' that does not decode");
+            logger.warn(e, "dropped a reply of service '" + service + "' that cannot be read or does not decode");
         }
     }
 

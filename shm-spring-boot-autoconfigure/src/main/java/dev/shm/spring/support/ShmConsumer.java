@@ -1,5 +1,6 @@
 package dev.shm.spring.support;
 
+import dev.shm.core.MemfdUnavailableException;
 import dev.shm.core.ring.Channel;
 import dev.shm.core.ring.Subscription;
 import java.time.Duration;
@@ -16,7 +17,9 @@ import org.springframework.messaging.Message;
  * with a subscription and a thread of its own, competing for the group's messages like members in
  * other processes — that takes messages from the ring, decodes them and hands them to a sink. A
  * record that does not decode, and a sink that throws, go to the error sink; neither stops the
- * consumer.
+ * consumer. A message whose memfd this process cannot open now ({@code MemfdUnavailableException}:
+ * no free descriptor, for one) stays in the ring, unread; the member logs that (at most every 10 s)
+ * and tries again every 100 ms.
  *
  * <p>{@link #stop(Duration)} stops taking, lets the messages in hand finish (bounded), and leaves the
  * group; a message the ring handed out is always finished before its thread ends. A message is done
@@ -29,6 +32,7 @@ public final class ShmConsumer {
     private static final Duration POLL = Duration.ofMillis(100);
     private static final int BATCH = 16;
     private static final Duration PAUSE_WAIT = Duration.ofSeconds(5);
+    private static final Duration UNAVAILABLE_LOG_EVERY = Duration.ofSeconds(10);
 
     private final Channel channel;
     private final String group;
@@ -42,6 +46,8 @@ public final class ShmConsumer {
     /** Between start and stop, while a member lives. */
     private volatile boolean running;
     private volatile boolean paused;
+    /** When a member last logged a message it could not read now (0: never); racy, for the log only. */
+    private volatile long lastUnavailableLog;
     /** The members of the last start (a member of an earlier start counts only in its own). */
     private volatile Members members = new Members(0);
     /** The threads of this start; emptied by stop. */
@@ -299,22 +305,21 @@ public final class ShmConsumer {
                     }
                     continue;
                 }
-                subscription.take(message -> {
-                    Message<?> decoded;
-                    try {
-                        decoded = codec.decode(message.buffer(), message.offset(), message.length(), name,
-                                message.isRedelivered());
-                    } catch (RuntimeException e) {
-                        Message<byte[]> raw = RawRecords.of(message.toByteArray(), name, message.isRedelivered());
-                        errors.accept(raw, new ShmDecodingException(raw, e));
-                        return;
+                try {
+                    take(subscription, name);
+                } catch (MemfdUnavailableException e) {
+                    // The message stays in the ring, unread: try again a little later.
+                    long now = System.nanoTime();
+                    long last = lastUnavailableLog;
+                    if (last == 0 || now - last >= UNAVAILABLE_LOG_EVERY.toNanos()) {
+                        lastUnavailableLog = now == 0 ? 1 : now;
+                        LOG.warn("a member of the shm consumer of channel '" + name + "', group '" + group
+                                + "' cannot read a message now, and tries again every " + POLL.toMillis()
+                                + " ms (logged at most every " + UNAVAILABLE_LOG_EVERY.toSeconds() + " s): "
+                                + e.getMessage());
                     }
-                    try {
-                        sink.accept(decoded);
-                    } catch (RuntimeException | Error e) {
-                        errors.accept(decoded, e);
-                    }
-                }, BATCH, POLL);
+                    Thread.sleep(POLL);
+                }
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -324,6 +329,26 @@ public final class ShmConsumer {
         } finally {
             memberEnded(m);
         }
+    }
+
+    /** Takes a batch, decodes each message and hands it to the sink; what fails goes to the error sink. */
+    private void take(Subscription subscription, String name) throws InterruptedException {
+        subscription.take(message -> {
+            Message<?> decoded;
+            try {
+                decoded = codec.decode(message.buffer(), message.offset(), message.length(), name,
+                        message.isRedelivered());
+            } catch (RuntimeException e) {
+                Message<byte[]> raw = RawRecords.of(message.toByteArray(), name, message.isRedelivered());
+                errors.accept(raw, new ShmDecodingException(raw, e));
+                return;
+            }
+            try {
+                sink.accept(decoded);
+            } catch (RuntimeException | Error e) {
+                errors.accept(decoded, e);
+            }
+        }, BATCH, POLL);
     }
 
     /**

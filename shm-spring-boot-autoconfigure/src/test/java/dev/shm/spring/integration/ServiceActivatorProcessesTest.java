@@ -12,6 +12,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.HashSet;
 import java.util.Set;
+import java.util.concurrent.locks.LockSupport;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.springframework.boot.WebApplicationType;
@@ -82,6 +83,48 @@ class ServiceActivatorProcessesTest {
             receiver.send("EXIT");
             receiver.awaitLine("CLOSED", LINE);
             assertThat(receiver.awaitExit(LINE)).isZero();
+        }
+    }
+
+    /**
+     * A receiver out of descriptors cannot open the memfd of a large order: its consumer says that it
+     * will try again, and does, until it has descriptors again; then the order arrives, once.
+     */
+    @Test
+    void aReceiverOutOfDescriptorsGetsALargeOrderOnceItHasThemAgain() {
+        Path directory = shm.directory("starved");
+        try (ChildJvm receiver = ChildJvm.start(ReceiverApplication.class, "--spring.config.name=receiver-app",
+                "--shm.directory=" + directory)) {
+            receiver.awaitLine("READY", LINE);
+            try (ConfigurableApplicationContext sender = new SpringApplicationBuilder(SenderConfiguration.class)
+                    .web(WebApplicationType.NONE)
+                    .run("--spring.config.name=receiver-app", "--spring.application.name=orders-service",
+                            "--shm.directory=" + directory)) {
+                MessageChannel orders = sender.getBean("orders", MessageChannel.class);
+                String filler = "x".repeat(300_000); // above the largest slot class (256 KiB): a memfd
+                assertThat(orders.send(MessageBuilder.withPayload("large-order-0-" + filler)
+                        .setHeader("customer", "c0").build())).isTrue();
+                assertThat(receiver.awaitLine("GOT ", LINE)).isEqualTo("large-order-0-xx...(300014 chars) c0");
+
+                receiver.send("STARVE");
+                receiver.awaitLine("STARVED", LINE);
+                assertThat(orders.send(MessageBuilder.withPayload("large-order-1-" + filler)
+                        .setHeader("customer", "c1").build())).isTrue();
+                long deadline = System.nanoTime() + LINE.toNanos();
+                while (!receiver.output().contains("cannot read a message now") && System.nanoTime() - deadline < 0) {
+                    LockSupport.parkNanos(10_000_000);
+                }
+                assertThat(receiver.output()).contains("group 'billing' cannot read a message now",
+                        "message 1 of channel 'orders', group 'billing' stays in the ring, unread", "EMFILE");
+                receiver.send("FEED");
+                receiver.awaitLine("FED", LINE);
+                assertThat(receiver.awaitLine("GOT ", LINE)).isEqualTo("large-order-1-xx...(300014 chars) c1");
+            }
+            receiver.send("EXIT");
+            receiver.awaitLine("CLOSED", LINE);
+            assertThat(receiver.awaitExit(LINE)).isZero();
+            assertThat(receiver.output().split("GOT large-order-1", -1)).as("read once").hasSize(2);
+            assertThat(receiver.output()).doesNotContain("failed and stopped");
         }
     }
 

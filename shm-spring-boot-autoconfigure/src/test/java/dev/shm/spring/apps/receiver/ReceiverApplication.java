@@ -1,6 +1,7 @@
 package dev.shm.spring.apps.receiver;
 
 import dev.shm.core.testing.ChildSupport;
+import dev.shm.core.testing.TestNative;
 import java.time.Duration;
 import org.springframework.boot.SpringApplication;
 import org.springframework.boot.autoconfigure.SpringBootApplication;
@@ -22,11 +23,14 @@ public class ReceiverApplication {
      */
     @ServiceActivator(inputChannel = "orders")
     public void onOrder(Message<String> message) {
-        ChildSupport.say("GOT " + message.getPayload() + " " + message.getHeaders().get("customer"));
+        String order = message.getPayload();
+        ChildSupport.say("GOT " + (order.length() > 64 ? order.substring(0, 16) + "...(" + order.length() + " chars)" : order)
+                + " " + message.getHeaders().get("customer"));
     }
 
     /**
-     * Runs the application until the parent says EXIT.
+     * Runs the application until the parent says EXIT; STARVE takes this process's free descriptors
+     * away (STARVED), FEED gives them back (FED).
      *
      * @param args Spring Boot arguments
      */
@@ -34,7 +38,17 @@ public class ReceiverApplication {
         ChildSupport.begin(Duration.ofSeconds(90));
         ConfigurableApplicationContext context = new SpringApplication(ReceiverApplication.class).run(args);
         ChildSupport.say("READY");
-        ChildSupport.await("EXIT");
+        long soft = -1;
+        for (String command = ChildSupport.await(""); !command.equals("EXIT"); command = ChildSupport.await("")) {
+            if (command.equals("STARVE")) {
+                TestNative.loadMemfdFailureClasses();
+                soft = TestNative.exhaustDescriptors();
+                ChildSupport.say("STARVED");
+            } else if (command.equals("FEED")) {
+                TestNative.restoreDescriptorLimit(soft);
+                ChildSupport.say("FED");
+            }
+        }
         context.close();
         ChildSupport.say("CLOSED");
         System.exit(0);
