@@ -1,15 +1,16 @@
 package dev.shm.core;
 
 /**
- * This process could not open a memfd that its sender still holds: it has no free file descriptor
- * ({@code EMFILE}; raise {@code ulimit -n}), the system has none ({@code ENFILE}), there is no memory
- * for the mapping ({@code ENOMEM}), or it may not open the sender's descriptors (another user: run
- * both processes as the same user). The cause says which.
+ * This process could not open, now, a memfd that its sender still holds: it has no free file
+ * descriptor ({@code EMFILE}; raise {@code ulimit -n}), the system has none ({@code ENFILE}), or there
+ * is no memory for the mapping ({@code ENOMEM}, {@code EAGAIN}). The cause says which. A failure that
+ * would not pass by trying again (the sender runs as another user, for one) is not this exception:
+ * the message is lost for the reader, and counted, as the message of a sender that died.
  *
  * <p>The failure is this process's, not the message's: a channel's subscription leaves the message
- * where it is, unread and not finished, and hands it out again at its next poll (a message whose
- * sender died meanwhile is lost, as any memfd message of a dead sender is). A required group holds
- * its producers back until the message is read.
+ * in the ring, unread, and a later poll hands it out (a message whose sender died meanwhile is lost,
+ * as any memfd message of a dead sender is). A required group holds its producers back until the
+ * message is read.
  */
 public final class MemfdUnavailableException extends ShmException {
 

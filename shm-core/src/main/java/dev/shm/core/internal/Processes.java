@@ -1,5 +1,6 @@
 package dev.shm.core.internal;
 
+import dev.shm.core.ShmException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -20,7 +21,8 @@ public final class Processes {
     public static final long UNREADABLE = -2;
 
     private static final long SELF_PID = ProcessHandle.current().pid();
-    private static final long SELF_START_TIME = startTime(SELF_PID);
+    /** This process's start time, read once it is first asked for and readable (-1 until then). */
+    private static volatile long selfStartTime = -1;
     private static final long SELF_PID_NAMESPACE = namespace("/proc/self/ns/pid");
 
     private Processes() {
@@ -39,9 +41,21 @@ public final class Processes {
      * Returns this process's start time.
      *
      * @return clock ticks after boot, as {@code /proc/self/stat} states it
+     * @throws ShmException when it cannot be read (not yet read, and no free descriptor, for one)
      */
     public static long startTime() {
-        return SELF_START_TIME;
+        long time = selfStartTime;
+        if (time < 0) {
+            time = startTime(SELF_PID);
+            if (time < 0) {
+                // Recorded as this process's identity (peer table, leases), a wrong value would make
+                // the others take it for a dead process: refuse rather than record it.
+                throw new ShmException("cannot read this process's start time from /proc/" + SELF_PID + "/stat"
+                        + (time == UNREADABLE ? " (no free descriptor?)" : ""));
+            }
+            selfStartTime = time;
+        }
+        return time;
     }
 
     /**

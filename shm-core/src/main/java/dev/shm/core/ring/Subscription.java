@@ -348,11 +348,18 @@ public final class Subscription implements AutoCloseable {
                         }
                     } finally {
                         if (unread) {
-                            // Open again, as it was, neither finished nor passed: the next look of any
-                            // member takes it. (An optional group's producer may have lapped it
-                            // meanwhile: then the word is no longer this member's claim.)
+                            // Neither finished nor passed: handed back as recovery hands back a dead
+                            // member's claim. Another member may have passed it while it was claimed
+                            // here and moved next beyond it (and may do so again after the lowering
+                            // below); a REDELIVER word at done is where every poll starts, so it is
+                            // read at the latest once done reaches it. Flagged redelivered when it is:
+                            // a claim handed back cannot tell whether a handler saw it. (An optional
+                            // group's producer may have lapped it meanwhile: then the word is not this
+                            // member's claim any more.)
                             unread = false;
-                            Ring.LONG.compareAndSet(memory, claimAt, word(n, ring.me, CLAIMED), cw);
+                            if (Ring.LONG.compareAndSet(memory, claimAt, word(n, ring.me, CLAIMED), word(n, NO_PEER, REDELIVER))) {
+                                ring.lowerNext(group, n);
+                            }
                         } else {
                             if (required) {
                                 // Producers wait for this group's done: nobody else writes the word meanwhile.

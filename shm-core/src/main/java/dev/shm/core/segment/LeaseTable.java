@@ -10,12 +10,13 @@ import static dev.shm.core.segment.LeaseDescriptor.SIZE_OFFSET;
 import static dev.shm.core.segment.LeaseDescriptor.START_TIME_OFFSET;
 import static dev.shm.core.segment.LeaseDescriptor.STATE_OFFSET;
 
+import dev.shm.core.ErrnoException;
 import dev.shm.core.MemfdUnavailableException;
 import dev.shm.core.ShmException;
 import dev.shm.core.counters.SegmentCounters;
+import dev.shm.core.internal.Errno;
 import dev.shm.core.internal.Processes;
 import dev.shm.core.memory.MappingException;
-import dev.shm.core.memory.MappingException.Reason;
 import dev.shm.core.memory.MemfdBuffer;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -205,18 +206,21 @@ public final class LeaseTable {
      * Opens the memfd of a lease that {@link #lookup} found, from this process, through
      * {@code /proc/<pid>/fd/<fd>} of its owner.
      *
-     * <p>Returns {@code null} when the lease no longer holds: the open fails for a reason of the
-     * owner's (no such process or descriptor, not a sealed memfd of the size), the process at the
+     * <p>Returns {@code null} when the lease no longer holds, or this process can never read it: the
+     * open fails for another reason than a passing shortage (below: no such process or descriptor,
+     * not a sealed memfd of the size, no permission), the process at the
      * lease's pid is not the one that registered it (the owner died before recovery dropped the lease,
      * and the pid may name another process now, whose descriptor the open may have found; while the
      * owner runs, the pid cannot have been anyone else's in between), or the lease ended meanwhile (an
      * owner ends a lease before it closes the fd, so the number may since name another file of the
      * owner's; still leased after the open means it did not).
      *
-     * <p>Throws when the failure is this process's while the lease still stands: no free descriptor,
-     * no memory for the mapping, no permission to open another user's descriptors, or the owner's
-     * start time unreadable (which takes a descriptor too). The memfd is still there; a reader that
-     * keeps its frame can try again.
+     * <p>Throws when the failure is a shortage of this process's while the lease still stands, which
+     * passes: no free descriptor ({@code EMFILE}, {@code ENFILE}), no memory for the mapping
+     * ({@code ENOMEM}, {@code EAGAIN}), or the owner's start time unreadable (which takes a descriptor
+     * too). The memfd is still there; a reader that keeps its frame can try again. Other failures (no
+     * permission to open another user's descriptors, for one) return {@code null}: trying again
+     * would not help.
      *
      * @param lease the lease
      * @param minimumSize the size the reader needs; a smaller memfd is refused
@@ -228,7 +232,7 @@ public final class LeaseTable {
         try {
             buffer = MemfdBuffer.open(lease.pid(), lease.fd(), minimumSize);
         } catch (MappingException e) {
-            if ((e.reason() == Reason.SYSTEM_ERROR || e.reason() == Reason.ACCESS_DENIED) && stands(lease)) {
+            if (e.getCause() instanceof ErrnoException errno && retryable(errno.errno()) && stands(lease)) {
                 throw unavailable(lease, e);
             }
             return null;
@@ -249,6 +253,16 @@ public final class LeaseTable {
         return buffer;
     }
 
+    /**
+     * A shortage of this process or of the system, which passes: no free descriptor in the process
+     * ({@code EMFILE}) or in the system ({@code ENFILE}), no memory for the mapping ({@code ENOMEM},
+     * {@code EAGAIN}). Anything else (another user's descriptors, {@code EACCES}) would not pass by
+     * trying again, and loses the message as before.
+     */
+    private static boolean retryable(int errno) {
+        return errno == Errno.EMFILE || errno == Errno.ENFILE || errno == Errno.ENOMEM || errno == Errno.EAGAIN;
+    }
+
     private boolean stands(Lease lease) {
         return lookup(lease.index(), lease.generation()) != null;
     }
@@ -256,8 +270,7 @@ public final class LeaseTable {
     private static MemfdUnavailableException unavailable(Lease lease, RuntimeException cause) {
         return new MemfdUnavailableException("memfd lease " + lease.index() + " of peer " + lease.owner()
                 + " (process " + lease.pid() + ", descriptor " + lease.fd() + ") still stands, but " + cause.getMessage()
-                + "; this process needs free descriptors (EMFILE: raise ulimit -n), memory, or the same user as the "
-                + "lease's owner", cause);
+                + "; this process needs free descriptors (EMFILE: raise ulimit -n) or memory", cause);
     }
 
     /**

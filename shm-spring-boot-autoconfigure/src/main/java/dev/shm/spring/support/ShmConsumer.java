@@ -332,7 +332,7 @@ public final class ShmConsumer {
     }
 
     /** Takes a batch, decodes each message and hands it to the sink; what fails goes to the error sink. */
-    private void take(Subscription subscription, String name) throws InterruptedException {
+    private void take(Subscription subscription, String name) {
         subscription.take(message -> {
             Message<?> decoded;
             try {
