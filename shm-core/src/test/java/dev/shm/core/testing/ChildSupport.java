@@ -70,4 +70,35 @@ public final class ChildSupport {
             throw new UncheckedIOException(e);
         }
     }
+
+    /**
+     * Serves the parent's commands until it says EXIT: STARVE takes this process's free descriptors
+     * away ({@link TestNative#exhaustDescriptors}, after loading the classes a failed memfd open
+     * needs) and says STARVED; FEED gives them back and says FED.
+     */
+    public static void awaitExit() {
+        awaitExit(command -> { });
+    }
+
+    /**
+     * Serves the parent's commands until it says EXIT, as {@link #awaitExit()} does, and hands the
+     * others to {@code others}.
+     *
+     * @param others receives every other command
+     */
+    public static void awaitExit(java.util.function.Consumer<String> others) {
+        long soft = -1;
+        for (String command = await(""); !command.equals("EXIT"); command = await("")) {
+            if (!command.equals("STARVE") && !command.equals("FEED")) {
+                others.accept(command);
+            } else if (command.equals("STARVE")) {
+                TestNative.loadMemfdFailureClasses();
+                soft = TestNative.exhaustDescriptors();
+                say("STARVED");
+            } else if (command.equals("FEED") && soft >= 0) {
+                TestNative.restoreDescriptorLimit(soft);
+                say("FED");
+            }
+        }
+    }
 }

@@ -1,5 +1,6 @@
 package dev.shm.spring.gateway;
 
+import dev.shm.core.MemfdUnavailableException;
 import dev.shm.core.lane.Doorbell;
 import dev.shm.core.lane.Lane;
 import dev.shm.core.lane.LaneMemfds;
@@ -9,6 +10,7 @@ import dev.shm.spring.support.LaneIo;
 import dev.shm.spring.support.ShmHeaders;
 import dev.shm.spring.support.ShmMessageCodec;
 import dev.shm.spring.support.ShmRings;
+import dev.shm.spring.support.UnreadableLog;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
@@ -57,6 +59,7 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
     /** The run started last; null before the first start. */
     private volatile Run run;
     private Thread thread;
+    private final UnreadableLog unreadable = new UnreadableLog(logger.getLog());
 
     /**
      * One start-to-stop: what its serving thread and workers share. A later start makes a new one,
@@ -83,9 +86,17 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
         final Lane.FrameHandler decoder = this::decode;
         final LongConsumer sleeper = this::sleep;
 
+        /**
+         * Pairs whose next request this process cannot read now (its memfd, for want of a
+         * descriptor): left in its lane until this {@link System#nanoTime} (the serving thread's).
+         */
+        final Map<Integer, Long> unreadableUntil = new HashMap<>();
+
         private void decode(short type, java.lang.foreign.MemorySegment payload) {
             try {
                 decoded = LaneIo.decode(segment, codec, type, payload, decodingFrom);
+            } catch (MemfdUnavailableException e) {
+                throw e; // out of the lane's poll, which then leaves the request in the lane
             } catch (RuntimeException e) {
                 logger.warn(e, "dropped a request to service '" + service + "' that cannot be read or does not decode");
             }
@@ -307,6 +318,9 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
             }
             int handled = 0;
             for (LaneTable.LanePair p : r.pairs.values()) {
+                if (!r.unreadableUntil.isEmpty() && waitsToRead(r, p, now)) {
+                    continue;
+                }
                 // One request at a time, decoded (copied out) inside the poll and handled after it: the
                 // poll holds the lane's in-flight word, which a release of the pair (the client closing
                 // it, or its recovery) waits for, only while it reads the request, not for the flow.
@@ -316,7 +330,19 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
                     }
                     r.decoded = null;
                     r.decodingFrom = p.client();
-                    int n = p.toService().poll(r.decoder, 1);
+                    int n;
+                    try {
+                        n = p.toService().poll(r.decoder, 1);
+                    } catch (MemfdUnavailableException e) {
+                        // The request stays in its lane: this pair waits, the others go on.
+                        if (r.permits != null) {
+                            r.permits.release();
+                        }
+                        unreadable.unreadable("the inbound gateway of service '" + service + "'",
+                                "a request of peer " + p.client(), e);
+                        r.unreadableUntil.put(p.index(), System.nanoTime() + UnreadableLog.RETRY.toNanos());
+                        break;
+                    }
                     if (n > 0) {
                         handled++;
                     }
@@ -334,6 +360,19 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
             }
             idle = handled > 0 ? 0 : LaneIo.idle(idle, r.sleeper);
         }
+    }
+
+    /** Whether pair {@code p}'s next request could not be read a moment ago, and waits before it is tried again. */
+    private static boolean waitsToRead(Run r, LaneTable.LanePair p, long now) {
+        Long until = r.unreadableUntil.get(p.index());
+        if (until == null) {
+            return false;
+        }
+        if (now - until < 0) {
+            return true;
+        }
+        r.unreadableUntil.remove(p.index());
+        return false;
     }
 
     /** Waits a little for a worker to be free; false when none is (then the serving thread polls again later). */

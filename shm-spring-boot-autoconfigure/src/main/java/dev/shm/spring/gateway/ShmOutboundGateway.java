@@ -1,5 +1,6 @@
 package dev.shm.spring.gateway;
 
+import dev.shm.core.MemfdUnavailableException;
 import dev.shm.core.lane.Doorbell;
 import dev.shm.core.lane.Lane;
 import dev.shm.core.lane.LaneMemfds;
@@ -10,6 +11,7 @@ import dev.shm.spring.support.LaneIo;
 import dev.shm.spring.support.ShmHeaders;
 import dev.shm.spring.support.ShmMessageCodec;
 import dev.shm.spring.support.ShmRings;
+import dev.shm.spring.support.UnreadableLog;
 import java.lang.foreign.MemorySegment;
 import java.time.Duration;
 import java.util.Map;
@@ -61,6 +63,7 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
     private final ReentrantLock readLock = new ReentrantLock();
     private final Lane.FrameHandler replies = this::onReply;
     private final LongConsumer replySleep = this::sleepForReplies;
+    private final UnreadableLog unreadable = new UnreadableLog(logger.getLog());
     /** The deadline of the thread that reads the reply lane (written and read under the read lock). */
     private long readDeadline;
     /** The provider whose reply lane the reading thread polls (written and read under the read lock). */
@@ -330,7 +333,16 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
                 continue;
             }
             replyFrom = p.provider();
-            int n = p.toClient().poll(replies, 16);
+            int n;
+            try {
+                n = p.toClient().poll(replies, 16);
+            } catch (MemfdUnavailableException e) {
+                // The reply stays in the lane (and the replies behind it): try again a little later.
+                unreadable.unreadable("the outbound gateway of service '" + service + "'", "a reply", e);
+                LockSupport.parkNanos(Math.min(UnreadableLog.RETRY.toNanos(), Math.max(0, deadline - System.nanoTime())));
+                idle = 0;
+                continue;
+            }
             if (n == Lane.RESET) {
                 resetPair(p, "the provider of service '" + service + "' went away");
                 idle = 0;
@@ -362,6 +374,8 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
                     waiting.complete(reply);
                 }
             }
+        } catch (MemfdUnavailableException e) {
+            throw e; // out of the lane's poll, which then leaves the reply in the lane
         } catch (RuntimeException e) {
             logger.warn(e, "dropped a reply of service '" + service + "' that cannot be read or does not decode");
         }

@@ -1,5 +1,6 @@
 package dev.shm.spring.support;
 
+import dev.shm.core.MemfdUnavailableException;
 import dev.shm.core.lane.Lane;
 import dev.shm.core.lane.LaneDescriptor;
 import dev.shm.core.lane.LaneMemfds;
@@ -125,6 +126,10 @@ public final class LaneIo {
      * @param writer the peer that writes the lane: a memfd frame must name one of its leases
      * @return the message, or {@code null} for a stale slot or memfd reference
      * @throws ShmCodecException when the record does not decode
+     * @throws MemfdUnavailableException when this process cannot open a memfd frame's memfd now (no
+     *     free descriptor, for one): its lease is kept, and a reader that lets the exception out of its
+     *     frame handler leaves the frame in the lane (a lane moves past a frame only once its handler
+     *     returned) and reads it again later
      */
     public static Message<?> decode(Segment segment, ShmMessageCodec codec, short type, MemorySegment payload,
             int writer) {
@@ -169,7 +174,8 @@ public final class LaneIo {
 
     /**
      * A memfd frame: its lease, offset and length are untrusted; the lease is this reader's to end
-     * once the record is read ({@link LaneMemfds}), whether it decodes or not.
+     * once the record is read ({@link LaneMemfds}), whether it decodes or not, but not while the
+     * memfd cannot be opened now: the frame stays for a later read.
      */
     private static Message<?> decodeMemfd(Segment segment, ShmMessageCodec codec, MemorySegment payload, int writer) {
         LeaseTable leases = segment.leases();
@@ -184,12 +190,19 @@ public final class LaneIo {
         long offset = Lane.memfdOffset(payload);
         long length = Lane.memfdLength(payload);
         long size = lease.size();
+        boolean keep = false;
         try {
             if (size < 0 || offset < 0 || offset > size || length <= 0 || length > size - offset) {
                 throw new ShmCodecException("lane frame names bytes " + offset + "+" + length + " of a memfd of "
                         + lease.size() + " bytes");
             }
-            MemfdBuffer buffer = leases.open(lease, offset + length);
+            MemfdBuffer buffer;
+            try {
+                buffer = leases.open(lease, offset + length);
+            } catch (MemfdUnavailableException e) {
+                keep = true;
+                throw e;
+            }
             if (buffer == null) {
                 return null; // its writer died or ended the lease while this opened it
             }
@@ -197,7 +210,9 @@ public final class LaneIo {
                 return codec.decode(buffer.readOnlySlice(offset, length), 0, length, null, false);
             }
         } finally {
-            leases.release(lease);
+            if (!keep) {
+                leases.release(lease);
+            }
         }
     }
 

@@ -32,7 +32,6 @@ public final class ShmConsumer {
     private static final Duration POLL = Duration.ofMillis(100);
     private static final int BATCH = 16;
     private static final Duration PAUSE_WAIT = Duration.ofSeconds(5);
-    private static final Duration UNAVAILABLE_LOG_EVERY = Duration.ofSeconds(10);
 
     private final Channel channel;
     private final String group;
@@ -46,8 +45,7 @@ public final class ShmConsumer {
     /** Between start and stop, while a member lives. */
     private volatile boolean running;
     private volatile boolean paused;
-    /** When a member last logged a message it could not read now (0: never); racy, for the log only. */
-    private volatile long lastUnavailableLog;
+    private final UnreadableLog unreadable = new UnreadableLog(LOG);
     /** The members of the last start (a member of an earlier start counts only in its own). */
     private volatile Members members = new Members(0);
     /** The threads of this start; emptied by stop. */
@@ -309,16 +307,9 @@ public final class ShmConsumer {
                     take(subscription, name);
                 } catch (MemfdUnavailableException e) {
                     // The message stays in the ring, unread: try again a little later.
-                    long now = System.nanoTime();
-                    long last = lastUnavailableLog;
-                    if (last == 0 || now - last >= UNAVAILABLE_LOG_EVERY.toNanos()) {
-                        lastUnavailableLog = now == 0 ? 1 : now;
-                        LOG.warn("a member of the shm consumer of channel '" + name + "', group '" + group
-                                + "' cannot read a message now, and tries again every " + POLL.toMillis()
-                                + " ms (logged at most every " + UNAVAILABLE_LOG_EVERY.toSeconds() + " s): "
-                                + e.getMessage());
-                    }
-                    Thread.sleep(POLL);
+                    unreadable.unreadable("a member of the shm consumer of channel '" + name + "', group '" + group + "'",
+                            "a message", e);
+                    Thread.sleep(UnreadableLog.RETRY);
                 }
             }
         } catch (InterruptedException e) {

@@ -373,6 +373,65 @@ class PeerProcessesTest {
         }
     }
 
+    /**
+     * A provider, then a client, out of descriptors: the large request, then the large reply, that
+     * it cannot open stays in its lane, unread, with its memfd leased, and is read once the process
+     * has descriptors again; its caller gets the answer.
+     */
+    @Test
+    void aLargeRequestOrReplyThatCannotBeOpenedNowWaitsInItsLaneUntilItCan() throws Exception {
+        Path directory = shm.directory("starved-lanes");
+        String large = "abcdefghijklmnopqrstuvwxyz0123456789".repeat(30_000); // above the 4 KB slot class
+        try (ChildJvm provider = peer(directory, "pricing-a", "--peer.pricing=true");
+             ChildJvm client = peer(directory, "caller", "--peer.client=true")) {
+            provider.awaitLine("READY", LINE);
+            client.awaitLine("READY", LINE);
+            try (ConfigurableApplicationContext app = app(directory, "shop", PricingClient.class,
+                    "--pricing.reply-timeout=30s");
+                 ExecutorService pool = Executors.newSingleThreadExecutor()) {
+                Segment main = app.getBean("main", Segment.class);
+                MessageChannel pricing = app.getBean("pricingClient.input", MessageChannel.class);
+                MessagingTemplate template = new MessagingTemplate();
+                String expected = large.toUpperCase() + "@" + provider.pid();
+                assertThat(template.sendAndReceive(pricing, new GenericMessage<>(large)).getPayload()).isEqualTo(expected);
+
+                // The provider cannot open the request's memfd.
+                provider.send("STARVE");
+                provider.awaitLine("STARVED", LINE);
+                Future<Message<?>> call = pool.submit(() -> template.sendAndReceive(pricing, new GenericMessage<>(large)));
+                await("the provider says it cannot read the request now",
+                        () -> provider.output().contains("the inbound gateway of service 'pricing' cannot read a request of peer"));
+                assertThat(provider.output()).contains("still stands", "EMFILE").doesNotContain("dropped a request");
+                assertThat(main.leases().leases()).as("the request's memfd stays leased").hasSize(1);
+                assertThat(call).isNotDone();
+                provider.send("FEED");
+                provider.awaitLine("FED", LINE);
+                assertThat(call.get(30, TimeUnit.SECONDS).getPayload()).isEqualTo(expected);
+                await("the provider ended the request's lease", () -> main.leases().leases().isEmpty());
+
+                // The client cannot open the reply's memfd.
+                client.send("CALL big:1000000");
+                assertThat(client.awaitLine("REPLY", LINE)).isEqualTo("1000000 " + provider.pid());
+                provider.awaitLine("BIG", LINE); // that call's
+                client.send("CALL big:1000000");
+                provider.awaitLine("BIG", LINE); // the reply comes a second later
+                client.send("STARVE");
+                client.awaitLine("STARVED", LINE);
+                await("the client says it cannot read the reply now",
+                        () -> client.output().contains("the outbound gateway of service 'pricing' cannot read a reply now"));
+                assertThat(client.output()).doesNotContain("dropped a reply");
+                client.send("FEED");
+                client.awaitLine("FED", LINE);
+                assertThat(client.awaitLine("REPLY", LINE)).isEqualTo("1000000 " + provider.pid());
+                assertThat(client.output()).doesNotContain("CALL FAILED");
+            }
+            provider.send("EXIT");
+            client.send("EXIT");
+            assertThat(provider.awaitExit(LINE)).isZero();
+            assertThat(client.awaitExit(LINE)).isZero();
+        }
+    }
+
     @Test
     void largeRequestsAndRepliesTravelInMemfdsAndAStandingByProviderTakesOverWhenTheProviderIsKilled()
             throws Exception {

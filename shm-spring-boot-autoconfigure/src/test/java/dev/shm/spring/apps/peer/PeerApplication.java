@@ -18,6 +18,7 @@ import org.springframework.boot.autoconfigure.condition.ConditionalOnProperty;
 import org.springframework.context.ConfigurableApplicationContext;
 import org.springframework.context.annotation.Bean;
 import org.springframework.integration.annotation.ServiceActivator;
+import org.springframework.integration.core.MessagingTemplate;
 import org.springframework.integration.dsl.IntegrationFlow;
 import org.springframework.messaging.Message;
 import org.springframework.stereotype.Component;
@@ -29,7 +30,8 @@ import org.springframework.messaging.support.MessageBuilder;
  * A peer application for the cross-process tests; its roles come from properties:
  * {@code peer.listen} receives {@code events} (with {@code peer.hold-first} it holds the first
  * message forever, to be killed with it; with {@code peer.hold=N} the first N, one per consumer thread), {@code peer.pricing} provides the {@code pricing}
- * service (handling {@code peer.pricing-concurrency} requests at once), {@code peer.send=N} sends N events and reports each one accepted.
+ * service (handling {@code peer.pricing-concurrency} requests at once), {@code peer.send=N} sends N events and reports each one accepted,
+ * {@code peer.client} calls the {@code pricing} service on the parent's {@code CALL <request>}.
  */
 @SpringBootApplication
 public class PeerApplication {
@@ -137,6 +139,12 @@ public class PeerApplication {
                         ChildSupport.say("LINGER");
                         LockSupport.parkNanos(Duration.ofSeconds(1).toNanos()); // long enough to be stopped meanwhile
                     }
+                    if (request.startsWith("big:")) {
+                        // A reply above the largest slot class (a memfd), a second late.
+                        ChildSupport.say("BIG");
+                        LockSupport.parkNanos(Duration.ofSeconds(1).toNanos());
+                        return "x".repeat(Integer.parseInt(request.substring(4))) + "@" + ProcessHandle.current().pid();
+                    }
                     if (request.equals("slow")) {
                         ChildSupport.say("SLOW");
                         LockSupport.parkNanos(Duration.ofSeconds(3).toNanos()); // slower than the caller waits
@@ -144,6 +152,19 @@ public class PeerApplication {
                     return request.toUpperCase() + "@" + ProcessHandle.current().pid();
                 })
                 .get();
+    }
+
+    /**
+     * Calls the {@code pricing} service when {@code peer.client} is set: {@code CALL <request>} from
+     * the parent.
+     *
+     * @param main the segment
+     * @return the flow, whose input is {@code pricingCalls.input}
+     */
+    @Bean
+    @ConditionalOnProperty("peer.client")
+    IntegrationFlow pricingCalls(Segment main) {
+        return flow -> flow.handle(Shm.outboundGateway(main, "pricing").replyTimeout(Duration.ofSeconds(30)));
     }
 
     /**
@@ -171,7 +192,23 @@ public class PeerApplication {
                 ChildSupport.say("SENT ALL");
             });
         }
-        ChildSupport.await("EXIT");
+        ChildSupport.awaitExit(command -> {
+            if (command.startsWith("CALL ")) {
+                // On a thread of its own, so that the parent's next commands are read meanwhile.
+                MessageChannel calls = context.getBean("pricingCalls.input", MessageChannel.class);
+                Thread.ofPlatform().daemon().name("caller").start(() -> {
+                    try {
+                        Object reply = new MessagingTemplate().sendAndReceive(calls,
+                                MessageBuilder.withPayload(command.substring(5)).build()).getPayload();
+                        String text = reply.toString();
+                        int at = text.lastIndexOf('@');
+                        ChildSupport.say("REPLY " + at + " " + text.substring(at + 1));
+                    } catch (RuntimeException e) {
+                        ChildSupport.say("CALL FAILED " + e);
+                    }
+                });
+            }
+        });
         context.close();
         ChildSupport.say("CLOSED");
         System.exit(0);

@@ -1,7 +1,6 @@
 package dev.shm.spring.apps.receiver;
 
 import dev.shm.core.testing.ChildSupport;
-import dev.shm.core.testing.TestNative;
 import java.time.Duration;
 import org.springframework.boot.SpringApplication;
 import org.springframework.boot.autoconfigure.SpringBootApplication;
@@ -38,17 +37,7 @@ public class ReceiverApplication {
         ChildSupport.begin(Duration.ofSeconds(90));
         ConfigurableApplicationContext context = new SpringApplication(ReceiverApplication.class).run(args);
         ChildSupport.say("READY");
-        long soft = -1;
-        for (String command = ChildSupport.await(""); !command.equals("EXIT"); command = ChildSupport.await("")) {
-            if (command.equals("STARVE")) {
-                TestNative.loadMemfdFailureClasses();
-                soft = TestNative.exhaustDescriptors();
-                ChildSupport.say("STARVED");
-            } else if (command.equals("FEED")) {
-                TestNative.restoreDescriptorLimit(soft);
-                ChildSupport.say("FED");
-            }
-        }
+        ChildSupport.awaitExit();
         context.close();
         ChildSupport.say("CLOSED");
         System.exit(0);
