@@ -322,7 +322,9 @@ public final class Lane {
     /**
      * Hands up to {@code limit} frames to {@code handler}, releasing each after the handler
      * returns. Frames are checked before use; a corrupt one is counted and the lane's remaining
-     * data dropped.
+     * data dropped. A handler that throws keeps its frame, and the frames behind it, in the lane:
+     * the exception passes out of this poll, and the next poll hands that frame out again (the
+     * frames handled before it in this poll are released).
      *
      * @param handler receives the frames
      * @param limit the most frames to hand out

@@ -1,6 +1,7 @@
 package dev.shm.core.lane;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.shm.core.segment.DirectoryDescriptor;
 import dev.shm.core.segment.Segment;
@@ -88,6 +89,40 @@ class LaneTableTest {
                     new String(payload.toArray(ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8)), 10)).isEqualTo(1);
             assertThat(received).containsExactly("request");
             assertThat(offer(second.toService(), "again")).isEqualTo(Lane.OK);
+        }
+    }
+
+    /**
+     * A frame whose handler throws stays in the lane, and so do the frames behind it: the exception
+     * passes out of the poll, and the next poll hands the frame out again. The frames handled before
+     * it in the same poll are consumed.
+     */
+    @Test
+    void aFrameWhoseHandlerThrowsStaysInTheLaneForTheNextPoll() throws Exception {
+        try (Segment client = Segment.open(options, "client");
+             Segment provider = Segment.open(options, "provider")) {
+            LaneTable.LanePair pair = client.lanes().open(service(provider), provider.peerId());
+            Lane lane = pair.toService();
+            for (String text : List.of("one", "two", "three")) {
+                assertThat(offer(lane, text)).isEqualTo(Lane.OK);
+            }
+            List<String> read = new ArrayList<>();
+            Lane.FrameHandler refusesTwo = (type, payload) -> {
+                String text = new String(payload.toArray(ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8);
+                if (text.equals("two")) {
+                    throw new IllegalStateException("not now");
+                }
+                read.add(text);
+            };
+            assertThatThrownBy(() -> lane.poll(refusesTwo, 16)).hasMessage("not now");
+            assertThatThrownBy(() -> lane.poll(refusesTwo, 16)).hasMessage("not now");
+            assertThat(read).containsExactly("one");
+            assertThat(lane.hasFrames()).isTrue();
+            assertThat(lane.poll((type, payload) -> read.add(
+                    new String(payload.toArray(ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8)), 16)).isEqualTo(2);
+            assertThat(read).containsExactly("one", "two", "three");
+            assertThat(offer(lane, "four")).as("the lane's in-flight word was let go").isEqualTo(Lane.OK);
+            client.lanes().close(pair); // no in-flight reader to wait for
         }
     }
 

@@ -222,7 +222,7 @@ class ChannelProcessesTest {
 
             String failure = child.awaitLine("UNAVAILABLE", LINE);
             assertThat(failure).contains("message 1 of channel 'orders', group 'starved' stays in the ring, unread")
-                    .contains("process " + ProcessHandle.current().pid()).contains("EMFILE");
+                    .contains("process " + ProcessHandle.current().pid()).containsAnyOf("failed: EMFILE", "cannot read /proc/");
             assertThat(child.awaitLine("UNAVAILABLE", LINE)).as("the second poll finds it again")
                     .contains("message 1 of channel");
             assertThat(child.awaitLine("ALIVE", LINE)).as("stat unreadable, and the sender alive").isEqualTo("true true");

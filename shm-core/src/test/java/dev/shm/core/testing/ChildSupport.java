@@ -87,17 +87,22 @@ public final class ChildSupport {
      * @param others receives every other command
      */
     public static void awaitExit(java.util.function.Consumer<String> others) {
-        long soft = -1;
+        long soft = -1; // the limit before STARVE, while starved
         for (String command = await(""); !command.equals("EXIT"); command = await("")) {
-            if (!command.equals("STARVE") && !command.equals("FEED")) {
-                others.accept(command);
-            } else if (command.equals("STARVE")) {
-                TestNative.loadMemfdFailureClasses();
-                soft = TestNative.exhaustDescriptors();
+            if (command.equals("STARVE")) {
+                if (soft < 0) {
+                    TestNative.loadMemfdFailureClasses();
+                    soft = TestNative.exhaustDescriptors();
+                }
                 say("STARVED");
-            } else if (command.equals("FEED") && soft >= 0) {
-                TestNative.restoreDescriptorLimit(soft);
+            } else if (command.equals("FEED")) {
+                if (soft >= 0) {
+                    TestNative.restoreDescriptorLimit(soft);
+                    soft = -1;
+                }
                 say("FED");
+            } else {
+                others.accept(command);
             }
         }
     }

@@ -112,14 +112,23 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
                 bell = segment.directory().doorbell(index);
                 doorbell = bell;
             }
+            long now = System.nanoTime();
+            for (long until : unreadableUntil.values()) {
+                nanos = Math.min(nanos, Math.max(0, until - now)); // up to the next try of a kept request
+            }
             bell.await(segment.peerId() + 1, this::anyRequest, nanos);
             rescan = true; // a new client's pair, the usual reason for a request in no known pair
         }
 
+        /** Whether a request waits in a pair of the service, other than one this process cannot read now. */
         private boolean anyRequest() {
+            long now = System.nanoTime();
             for (LaneTable.LanePair p : segment.lanes().lanesOf(index)) {
                 if (p.provider() == segment.peerId() && p.toService().hasFrames()) {
-                    return true;
+                    Long until = unreadableUntil.get(p.index());
+                    if (until == null || now - until >= 0) {
+                        return true;
+                    }
                 }
             }
             return !running;
@@ -315,6 +324,7 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
                             ? known : p);
                 }
                 r.pairs = next;
+                r.unreadableUntil.keySet().retainAll(next.keySet());
             }
             int handled = 0;
             for (LaneTable.LanePair p : r.pairs.values()) {

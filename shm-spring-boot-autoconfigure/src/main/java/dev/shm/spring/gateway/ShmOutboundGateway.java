@@ -267,6 +267,9 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
                 // entry's next pair (shm-core's LaneTable.release formats before its compare-and-set).
             }
         }
+        // The memfds of requests its provider never read (one it kept because it could not open it,
+        // for one): the lane is reset, so their leases end now, not at this gateway's next request.
+        memfds.reclaim();
         RuntimeException failure = new MessageHandlingException(null, why);
         // Only requests that went out on this pair: a reply can no longer come on it.
         pending.values().forEach(w -> {

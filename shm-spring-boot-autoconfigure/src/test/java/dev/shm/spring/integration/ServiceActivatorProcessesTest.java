@@ -10,7 +10,9 @@ import dev.shm.spring.autoconfigure.ShmGroupBusyFailureAnalyzer;
 import dev.shm.spring.channel.SubscribableShmChannel;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Set;
 import java.util.concurrent.locks.LockSupport;
 import org.junit.jupiter.api.Test;
@@ -36,31 +38,19 @@ class ServiceActivatorProcessesTest {
     @Test
     void serviceActivatorInAnotherJvmReceivesWhatThisJvmSends() {
         Path directory = shm.directory("orders");
-        try (ChildJvm receiver = ChildJvm.start(ReceiverApplication.class, "--spring.config.name=receiver-app",
-                "--shm.directory=" + directory)) {
-            receiver.awaitLine("READY", LINE);
-            try (ConfigurableApplicationContext sender = new SpringApplicationBuilder(SenderConfiguration.class)
-                    .web(WebApplicationType.NONE)
-                    .run("--spring.config.name=receiver-app", "--spring.application.name=orders-service",
-                            "--shm.directory=" + directory)) {
+        try (ChildJvm receiver = receiver(directory)) {
+            try (ConfigurableApplicationContext sender = sender(directory)) {
                 sendOrdersAndAwaitThem(sender.getBean("orders", MessageChannel.class), receiver);
             }
-            receiver.send("EXIT");
-            receiver.awaitLine("CLOSED", LINE);
-            assertThat(receiver.awaitExit(LINE)).isZero();
+            exit(receiver);
         }
     }
 
     @Test
     void anExclusiveReceiverHoldsItsGroupAcrossProcessesAndASecondInstanceFailsNamingTheProperty() {
         Path directory = shm.directory("exclusive");
-        try (ChildJvm receiver = ChildJvm.start(ReceiverApplication.class, "--spring.config.name=receiver-app",
-                "--shm.directory=" + directory, "--shm.channels.orders.exclusive=true")) {
-            receiver.awaitLine("READY", LINE);
-            try (ConfigurableApplicationContext sender = new SpringApplicationBuilder(SenderConfiguration.class)
-                    .web(WebApplicationType.NONE)
-                    .run("--spring.config.name=receiver-app", "--spring.application.name=orders-service",
-                            "--shm.directory=" + directory)) {
+        try (ChildJvm receiver = receiver(directory, "--shm.channels.orders.exclusive=true")) {
+            try (ConfigurableApplicationContext sender = sender(directory)) {
                 SubscribableShmChannel orders = sender.getBean("orders", SubscribableShmChannel.class);
                 assertThat(orders.getRing().stats().groups()).singleElement().satisfies(g -> {
                     assertThat(g.name()).isEqualTo("billing");
@@ -80,9 +70,7 @@ class ServiceActivatorProcessesTest {
                         "held by the exclusive member of peer");
                 assertThat(analysis.getAction()).contains("shm.channels.orders.exclusive=false");
             }
-            receiver.send("EXIT");
-            receiver.awaitLine("CLOSED", LINE);
-            assertThat(receiver.awaitExit(LINE)).isZero();
+            exit(receiver);
         }
     }
 
@@ -93,13 +81,8 @@ class ServiceActivatorProcessesTest {
     @Test
     void aReceiverOutOfDescriptorsGetsALargeOrderOnceItHasThemAgain() {
         Path directory = shm.directory("starved");
-        try (ChildJvm receiver = ChildJvm.start(ReceiverApplication.class, "--spring.config.name=receiver-app",
-                "--shm.directory=" + directory)) {
-            receiver.awaitLine("READY", LINE);
-            try (ConfigurableApplicationContext sender = new SpringApplicationBuilder(SenderConfiguration.class)
-                    .web(WebApplicationType.NONE)
-                    .run("--spring.config.name=receiver-app", "--spring.application.name=orders-service",
-                            "--shm.directory=" + directory)) {
+        try (ChildJvm receiver = receiver(directory)) {
+            try (ConfigurableApplicationContext sender = sender(directory)) {
                 MessageChannel orders = sender.getBean("orders", MessageChannel.class);
                 String filler = "x".repeat(300_000); // above the largest slot class (256 KiB): a memfd
                 assertThat(orders.send(MessageBuilder.withPayload("large-order-0-" + filler)
@@ -115,17 +98,39 @@ class ServiceActivatorProcessesTest {
                     LockSupport.parkNanos(10_000_000);
                 }
                 assertThat(receiver.output()).contains("group 'billing' cannot read a message now",
-                        "message 1 of channel 'orders', group 'billing' stays in the ring, unread", "EMFILE");
+                        "message 1 of channel 'orders', group 'billing' stays in the ring, unread")
+                        .containsAnyOf("failed: EMFILE", "cannot read /proc/");
                 receiver.send("FEED");
                 receiver.awaitLine("FED", LINE);
                 assertThat(receiver.awaitLine("GOT ", LINE)).isEqualTo("large-order-1-xx...(300014 chars) c1");
             }
-            receiver.send("EXIT");
-            receiver.awaitLine("CLOSED", LINE);
-            assertThat(receiver.awaitExit(LINE)).isZero();
+            exit(receiver);
             assertThat(receiver.output().split("GOT large-order-1", -1)).as("read once").hasSize(2);
             assertThat(receiver.output()).doesNotContain("failed and stopped");
         }
+    }
+
+    /** Starts the receiving application in a child JVM and waits until it runs. */
+    private static ChildJvm receiver(Path directory, String... args) {
+        List<String> all = new ArrayList<>(List.of("--spring.config.name=receiver-app", "--shm.directory=" + directory));
+        all.addAll(List.of(args));
+        ChildJvm receiver = ChildJvm.start(ReceiverApplication.class, all.toArray(String[]::new));
+        receiver.awaitLine("READY", LINE);
+        return receiver;
+    }
+
+    /** Starts a sending application, of auto-configuration alone, in this JVM. */
+    private static ConfigurableApplicationContext sender(Path directory) {
+        return new SpringApplicationBuilder(SenderConfiguration.class).web(WebApplicationType.NONE)
+                .run("--spring.config.name=receiver-app", "--spring.application.name=orders-service",
+                        "--shm.directory=" + directory);
+    }
+
+    /** Lets the receiving application close its context and exit, and checks that it did. */
+    private static void exit(ChildJvm receiver) {
+        receiver.send("EXIT");
+        receiver.awaitLine("CLOSED", LINE);
+        assertThat(receiver.awaitExit(LINE)).isZero();
     }
 
     /** Sends 100 orders and checks that the receiver printed each one, with its header. */

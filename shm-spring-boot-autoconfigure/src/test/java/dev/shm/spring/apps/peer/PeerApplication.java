@@ -6,6 +6,7 @@ import dev.shm.spring.dsl.Shm;
 import dev.shm.spring.support.ShmHeaders;
 import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
@@ -31,10 +32,14 @@ import org.springframework.messaging.support.MessageBuilder;
  * {@code peer.listen} receives {@code events} (with {@code peer.hold-first} it holds the first
  * message forever, to be killed with it; with {@code peer.hold=N} the first N, one per consumer thread), {@code peer.pricing} provides the {@code pricing}
  * service (handling {@code peer.pricing-concurrency} requests at once), {@code peer.send=N} sends N events and reports each one accepted,
- * {@code peer.client} calls the {@code pricing} service on the parent's {@code CALL <request>}.
+ * {@code peer.client} calls the {@code pricing} service on the parent's {@code CALL <request>}. The
+ * pricing service answers {@code big:N} with N characters once the parent says {@code RELEASE}.
  */
 @SpringBootApplication
 public class PeerApplication {
+
+    /** A {@code big:N} request of the pricing service is answered once the parent says RELEASE. */
+    private static final Semaphore RELEASES = new Semaphore(0);
 
     /** Receives {@code events} when {@code peer.listen} is set. */
     @Component
@@ -140,9 +145,16 @@ public class PeerApplication {
                         LockSupport.parkNanos(Duration.ofSeconds(1).toNanos()); // long enough to be stopped meanwhile
                     }
                     if (request.startsWith("big:")) {
-                        // A reply above the largest slot class (a memfd), a second late.
+                        // A reply above the largest slot class (a memfd), once the parent says RELEASE.
                         ChildSupport.say("BIG");
-                        LockSupport.parkNanos(Duration.ofSeconds(1).toNanos());
+                        try {
+                            if (!RELEASES.tryAcquire(30, TimeUnit.SECONDS)) {
+                                return "NOT RELEASED";
+                            }
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                            return "INTERRUPTED";
+                        }
                         return "x".repeat(Integer.parseInt(request.substring(4))) + "@" + ProcessHandle.current().pid();
                     }
                     if (request.equals("slow")) {
@@ -193,7 +205,9 @@ public class PeerApplication {
             });
         }
         ChildSupport.awaitExit(command -> {
-            if (command.startsWith("CALL ")) {
+            if (command.equals("RELEASE")) {
+                RELEASES.release();
+            } else if (command.startsWith("CALL ")) {
                 // On a thread of its own, so that the parent's next commands are read meanwhile.
                 MessageChannel calls = context.getBean("pricingCalls.input", MessageChannel.class);
                 Thread.ofPlatform().daemon().name("caller").start(() -> {
