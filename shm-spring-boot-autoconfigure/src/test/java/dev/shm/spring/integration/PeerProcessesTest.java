@@ -93,6 +93,24 @@ class PeerProcessesTest {
                 .map(line -> line.substring(prefix.length()).trim()).toList();
     }
 
+    /** User and system CPU time, in clock ticks, of the threads of process {@code pid} whose name starts with {@code prefix}. */
+    private static long cpuTicks(long pid, String prefix) {
+        try (Stream<Path> tasks = Files.list(Path.of("/proc/" + pid + "/task"))) {
+            long ticks = 0;
+            for (Path task : tasks.toList()) {
+                if (!Files.readString(task.resolve("comm")).startsWith(prefix)) {
+                    continue;
+                }
+                String stat = Files.readString(task.resolve("stat"));
+                String[] fields = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+                ticks += Long.parseLong(fields[11]) + Long.parseLong(fields[12]); // utime, stime (fields 14, 15)
+            }
+            return ticks;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
     private static void await(String what, BooleanSupplier condition) {
         long deadline = System.nanoTime() + WAIT.toNanos();
         while (!condition.getAsBoolean()) {
@@ -404,6 +422,11 @@ class PeerProcessesTest {
                 assertThat(provider.output()).contains("still stands")
                         .containsAnyOf("failed: EMFILE", "cannot read /proc/").doesNotContain("dropped a request");
                 assertThat(main.leases().leases()).as("the request's memfd stays leased").hasSize(1);
+                long ticks = cpuTicks(provider.pid(), "shm-service-pr");
+                LockSupport.parkNanos(Duration.ofSeconds(1).toNanos()); // a second of the provider's retries
+                assertThat(cpuTicks(provider.pid(), "shm-service-pr") - ticks)
+                        .as("CPU of the serving thread in that second, in 10 ms ticks: it sleeps between tries")
+                        .isLessThan(30);
                 assertThat(call).isNotDone();
                 provider.send("FEED");
                 provider.awaitLine("FED", LINE);
