@@ -348,16 +348,16 @@ public final class Subscription implements AutoCloseable {
                         }
                     } finally {
                         if (unread) {
-                            // Neither finished nor passed: handed back as recovery hands back a dead
-                            // member's claim. Another member may have passed it while it was claimed
-                            // here and moved next beyond it (and may do so again after the lowering
-                            // below); a REDELIVER word at done is where every poll starts, so it is
-                            // read at the latest once done reaches it. Flagged redelivered when it is:
-                            // a claim handed back cannot tell whether a handler saw it. (An optional
-                            // group's producer may have lapped it meanwhile: then the word is not this
-                            // member's claim any more.)
+                            // Neither finished nor passed: handed back with the word it had (open, or
+                            // REDELIVER from recovery), so its next reader's flag is what it would have
+                            // been. Another member may have passed it while it was claimed here and
+                            // moved next beyond it (and may do so again after the lowering below);
+                            // every poll starts at done when the message there is handed back
+                            // (redeliverableAtDone), so it is read at the latest once done reaches it.
+                            // (An optional group's producer may have lapped it meanwhile: then the word
+                            // is not this member's claim any more.)
                             unread = false;
-                            if (Ring.LONG.compareAndSet(memory, claimAt, word(n, ring.me, CLAIMED), word(n, NO_PEER, REDELIVER))) {
+                            if (Ring.LONG.compareAndSet(memory, claimAt, word(n, ring.me, CLAIMED), cw)) {
                                 ring.lowerNext(group, n);
                             }
                         } else {
@@ -448,7 +448,10 @@ public final class Subscription implements AutoCloseable {
 
     /**
      * Where to start: {@code next}, unless the message at the group's done sequence was handed back
-     * by recovery (its member died) while {@code next} had moved past it; then there.
+     * while {@code next} had moved past it (a member passes a message another one has claimed); then
+     * there. Handed back by recovery (its member died: {@code REDELIVER}), or by a member that could
+     * not open its memfd now (the word it replaced, of an earlier lap, on a published slot): below
+     * {@code next}, every other message's word is this lap's, claimed or done.
      */
     private long redeliverableAtDone(long next) {
         long done = ring.done(group);
@@ -461,7 +464,14 @@ public final class Subscription implements AutoCloseable {
             return done;
         }
         long cw = (long) Ring.LONG.getAcquire(memory, claimAt(done));
-        return isTag(cw, done) && state(cw) == REDELIVER ? done : next;
+        if (isTag(cw, done) && state(cw) == REDELIVER) {
+            return done;
+        }
+        if (isBefore(cw, done)) {
+            long h = ring.header(ring.slot(done));
+            return isTag(h, done) && state(h) == PUBLISHED ? done : next;
+        }
+        return next;
     }
 
     /**

@@ -71,6 +71,7 @@ public final class LeaseTable {
         if (!buffer.isSealed()) {
             throw new IllegalArgumentException("lease of memfd:" + buffer.name() + " refused: seal it first");
         }
+        long startTime = Processes.startTime(); // before an entry is claimed: it may throw
         for (int index = 0; index < capacity; index++) {
             long at = entry(index);
             long word = (long) LONG.getAcquire(memory, at + STATE_OFFSET);
@@ -85,10 +86,9 @@ public final class LeaseTable {
             memory.set(ValueLayout.JAVA_LONG, at + PID_OFFSET, Processes.pid());
             memory.set(ValueLayout.JAVA_INT, at + FD_OFFSET, buffer.fd());
             memory.set(ValueLayout.JAVA_LONG, at + SIZE_OFFSET, buffer.size());
-            memory.set(ValueLayout.JAVA_LONG, at + START_TIME_OFFSET, Processes.startTime());
+            memory.set(ValueLayout.JAVA_LONG, at + START_TIME_OFFSET, startTime);
             LONG.setRelease(memory, at + STATE_OFFSET, StateWord.of(generation, segment.peerId(), ACTIVE));
-            return new Lease(index, generation, segment.peerId(), Processes.pid(), buffer.fd(), buffer.size(),
-                    Processes.startTime());
+            return new Lease(index, generation, segment.peerId(), Processes.pid(), buffer.fd(), buffer.size(), startTime);
         }
         return null;
     }

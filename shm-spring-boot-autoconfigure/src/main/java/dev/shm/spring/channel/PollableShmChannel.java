@@ -19,7 +19,9 @@ import org.springframework.messaging.PollableChannel;
  *
  * <p>The group is joined when the channel starts (or at the first {@code receive}), so messages
  * sent from then on are kept for it, and left when it stops. A record that does not decode goes to
- * the error channel and {@code receive} goes on to the next one.
+ * the error channel and {@code receive} goes on to the next one. A message whose memfd this process
+ * cannot open now (no free descriptor, for one) stays in the ring, and {@code receive} throws the
+ * {@link dev.shm.core.MemfdUnavailableException} to its caller (a poller logs it and polls again).
  */
 public class PollableShmChannel extends AbstractShmChannel implements PollableChannel, SmartLifecycle {
 
@@ -50,6 +52,8 @@ public class PollableShmChannel extends AbstractShmChannel implements PollableCh
      *
      * @param timeout milliseconds
      * @return the message, or {@code null}
+     * @throws dev.shm.core.MemfdUnavailableException when the next message's memfd cannot be opened
+     *     now; the message stays in the ring for a later {@code receive}
      */
     @Override
     public Message<?> receive(long timeout) {

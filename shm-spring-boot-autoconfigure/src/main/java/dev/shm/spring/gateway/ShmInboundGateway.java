@@ -98,7 +98,7 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
             } catch (MemfdUnavailableException e) {
                 throw e; // out of the lane's poll, which then leaves the request in the lane
             } catch (RuntimeException e) {
-                logger.warn(e, "dropped a request to service '" + service + "' that cannot be read or does not decode");
+                logger.warn(e, "dropped a request to service '" + service + "' that does not decode");
             }
         }
 

@@ -380,7 +380,7 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
         } catch (MemfdUnavailableException e) {
             throw e; // out of the lane's poll, which then leaves the reply in the lane
         } catch (RuntimeException e) {
-            logger.warn(e, "dropped a reply of service '" + service + "' that cannot be read or does not decode");
+            logger.warn(e, "dropped a reply of service '" + service + "' that does not decode");
         }
     }
 

@@ -98,12 +98,16 @@ class PeerProcessesTest {
         try (Stream<Path> tasks = Files.list(Path.of("/proc/" + pid + "/task"))) {
             long ticks = 0;
             for (Path task : tasks.toList()) {
-                if (!Files.readString(task.resolve("comm")).startsWith(prefix)) {
-                    continue;
+                try {
+                    if (!Files.readString(task.resolve("comm")).startsWith(prefix)) {
+                        continue;
+                    }
+                    String stat = Files.readString(task.resolve("stat"));
+                    String[] fields = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+                    ticks += Long.parseLong(fields[11]) + Long.parseLong(fields[12]); // utime, stime (fields 14, 15)
+                } catch (IOException ended) {
+                    // a thread (a JIT compiler's, say) that ended since the listing
                 }
-                String stat = Files.readString(task.resolve("stat"));
-                String[] fields = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
-                ticks += Long.parseLong(fields[11]) + Long.parseLong(fields[12]); // utime, stime (fields 14, 15)
             }
             return ticks;
         } catch (IOException e) {

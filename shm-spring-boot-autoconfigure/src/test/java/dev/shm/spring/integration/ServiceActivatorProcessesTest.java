@@ -115,7 +115,12 @@ class ServiceActivatorProcessesTest {
         List<String> all = new ArrayList<>(List.of("--spring.config.name=receiver-app", "--shm.directory=" + directory));
         all.addAll(List.of(args));
         ChildJvm receiver = ChildJvm.start(ReceiverApplication.class, all.toArray(String[]::new));
-        receiver.awaitLine("READY", LINE);
+        try {
+            receiver.awaitLine("READY", LINE);
+        } catch (RuntimeException | Error e) {
+            receiver.close();
+            throw e;
+        }
         return receiver;
     }
 
