@@ -256,9 +256,10 @@ final class PeerTable {
      * A claimed recovery.
      *
      * @param from the state the dead peer's entry was in
+     * @param word the entry's word before the claim
      * @param claimed the RECOVERING word this peer set
      */
-    record Claim(PeerState from, long claimed) {
+    record Claim(PeerState from, long word, long claimed) {
     }
 
     /**
@@ -274,7 +275,15 @@ final class PeerTable {
             return null;
         }
         long claimed = PeerDescriptor.word(PeerDescriptor.epoch(word), recoverer, PeerState.RECOVERING);
-        return compareAndSet(id, word, claimed) ? new Claim(state, claimed) : null;
+        return compareAndSet(id, word, claimed) ? new Claim(state, word, claimed) : null;
+    }
+
+    /**
+     * Gives up a recovery that failed part-way: RECOVERING back to the word before the claim, so
+     * that the next round of any peer's monitor claims it again (every step is idempotent).
+     */
+    void abandonRecovery(int id, Claim claim) {
+        compareAndSet(id, claim.claimed(), claim.word());
     }
 
     /** Ends a recovery: RECOVERING to EMPTY. */

@@ -1,6 +1,7 @@
 package dev.shm.core.segment;
 
 import dev.shm.core.Platform;
+import dev.shm.core.ShmException;
 import dev.shm.core.counters.Counters;
 import dev.shm.core.counters.SegmentCounters;
 import dev.shm.core.internal.Processes;
@@ -678,23 +679,30 @@ public final class Segment implements AutoCloseable {
             if (claim == null) {
                 return false;
             }
-            // 1. marked: the entry is RECOVERING; nobody treats it as live or claims it again.
-            // 2 + 3. reclaim the references in its lanes, then reset them.
-            memory.lanes().recover(dead, true);
-            // 4. free the slots it owned, and finish its half-done pool operations.
-            memory.pool().reclaim(dead, true);
-            // 5. drop its memfd leases.
-            memory.leases().drop(dead, true);
-            // 6 + 7. rings: unblock what it stalled, release its group memberships.
-            for (RecoveryParticipant participant : participants) {
-                participant.recover(dead);
-            }
-            // 8. its directory roles, then the entry itself.
-            memory.directory().recover(dead);
-            // Counted before the entry empties, so whoever sees it EMPTY also sees the count. (A
-            // recoverer that dies right here leaves the entry RECOVERING; the next one counts again.)
-            if (claim.from() != PeerState.RESERVED) {
-                memory.counters().increment(SegmentCounters.PEERS_RECOVERED);
+            try {
+                // 1. marked: the entry is RECOVERING; nobody treats it as live or claims it again.
+                // 2 + 3. reclaim the references in its lanes, then reset them.
+                memory.lanes().recover(dead, true);
+                // 4. free the slots it owned, and finish its half-done pool operations.
+                memory.pool().reclaim(dead, true);
+                // 5. drop its memfd leases.
+                memory.leases().drop(dead, true);
+                // 6 + 7. rings: unblock what it stalled, release its group memberships.
+                for (RecoveryParticipant participant : participants) {
+                    participant.recover(dead);
+                }
+                // 8. its directory roles, then the entry itself.
+                memory.directory().recover(dead);
+                // Counted before the entry empties, so whoever sees it EMPTY also sees the count. (A
+                // recoverer that dies right here leaves the entry RECOVERING; the next one counts again.)
+                if (claim.from() != PeerState.RESERVED) {
+                    memory.counters().increment(SegmentCounters.PEERS_RECOVERED);
+                }
+            } catch (RuntimeException | Error e) {
+                // Not left RECOVERING by a live recoverer, which no one would take over: claimable
+                // again, for the next round (a participant that cannot load a class now, say).
+                memory.peers.abandonRecovery(dead, claim);
+                throw e;
             }
             memory.peers.finishRecovery(dead, claim.claimed());
             return true;
@@ -734,6 +742,10 @@ public final class Segment implements AutoCloseable {
                 }
             } catch (RuntimeException e) {
                 monitorFailure = e; // reported by monitorFailure(); the monitor carries on
+            } catch (Error e) {
+                // A class that cannot be loaded now (no free descriptor), say: a monitor that ended
+                // here would write no more heartbeats and recover no one, and nobody would know.
+                monitorFailure = new ShmException("the monitor of segment '" + name() + "' failed a round: " + e, e);
             }
             LockSupport.parkNanos(interval);
         }

@@ -24,6 +24,7 @@ import java.util.List;
 import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.BooleanSupplier;
 import java.util.function.IntSupplier;
@@ -262,6 +263,33 @@ class SegmentProcessesTest {
             setHeartbeat(parent, peer, System.nanoTime() + TimeUnit.HOURS.toNanos(1));
             staller.kill();
             awaitTrue("the killed child is recovered", () -> onlyParentAttached(parent));
+            assertThat(parent.counters().get(SegmentCounters.PEERS_RECOVERED)).isEqualTo(1);
+            assertPoolFull(parent);
+        }
+    }
+
+    /**
+     * A recovery that fails part-way (a participant throws; here an {@code Error}, as a class that
+     * cannot be loaded for want of a descriptor would) is given up, not left RECOVERING by a live
+     * recoverer that nobody takes over: the monitor records the failure, carries on, and recovers the
+     * peer completely on a later round.
+     */
+    @Test
+    void aRecoveryThatFailsPartWayIsTriedAgainAndTheMonitorCarriesOn() {
+        try (Segment parent = Segment.open(options, "parent");
+             ChildJvm staller = child("stall")) {
+            staller.awaitLine("READY", LINE);
+            AtomicInteger calls = new AtomicInteger();
+            parent.addRecoveryParticipant(dead -> {
+                if (calls.incrementAndGet() == 1) {
+                    throw new NoClassDefFoundError("a class that cannot be loaded now");
+                }
+            });
+            staller.kill();
+            awaitTrue("the killed child is recovered", () -> onlyParentAttached(parent));
+            assertThat(calls.get()).as("the participant's calls: the failed round, then the next").isEqualTo(2);
+            assertThat(parent.monitorFailure()).hasMessageContaining("failed a round")
+                    .hasRootCauseMessage("a class that cannot be loaded now");
             assertThat(parent.counters().get(SegmentCounters.PEERS_RECOVERED)).isEqualTo(1);
             assertPoolFull(parent);
         }
