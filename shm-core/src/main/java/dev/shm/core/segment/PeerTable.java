@@ -279,11 +279,12 @@ final class PeerTable {
     }
 
     /**
-     * Gives up a recovery that failed part-way: RECOVERING back to the word before the claim, so
-     * that the next round of any peer's monitor claims it again (every step is idempotent).
+     * Gives up a recovery that failed part-way: RECOVERING back to the state and epoch before the
+     * claim, with no actor (an actor's id may name a live peer by now, and the entry would look
+     * alive), so that a later round of any peer's monitor claims it again (every step is idempotent).
      */
     void abandonRecovery(int id, Claim claim) {
-        compareAndSet(id, claim.claimed(), claim.word());
+        compareAndSet(id, claim.claimed(), PeerDescriptor.word(PeerDescriptor.epoch(claim.word()), NO_ACTOR, claim.from()));
     }
 
     /** Ends a recovery: RECOVERING to EMPTY. */

@@ -719,40 +719,80 @@ public final class Segment implements AutoCloseable {
         thread.start();
     }
 
-    /** Writes this peer's heartbeat, reports stalls and recovers dead peers, every heartbeat interval. */
+    /**
+     * Writes this peer's heartbeat, reports stalls and recovers dead peers, every heartbeat interval.
+     * A failure (a {@code RuntimeException}, or a {@code LinkageError}: a class that cannot be loaded
+     * for want of a descriptor, say) is recorded in {@link #monitorFailure()} and the monitor carries
+     * on: one that ended would write no more heartbeats and recover no one, unseen. A recovery that
+     * failed is tried again after a back-off (twice the heartbeat interval, doubling up to the
+     * liveness timeout), and the other peers are looked at meanwhile. Any other {@code Error} is
+     * recorded, as far as it can be, and ends the monitor.
+     */
     private void monitor() {
         long interval = memory.header.heartbeatIntervalNanos();
-        while (!closed) {
-            try {
-                memory.peers.heartbeat(peerId);
-                for (int id = 0; id < memory.peers.capacity() && !closed; id++) {
+        int capacity = memory.peers.capacity();
+        long[] retryAt = new long[capacity]; // per peer, after a failed recovery: not before (0: none)
+        long[] backoff = new long[capacity];
+        try {
+            while (!closed) {
+                try {
+                    memory.peers.heartbeat(peerId);
+                } catch (RuntimeException | LinkageError e) {
+                    failed(e);
+                }
+                for (int id = 0; id < capacity && !closed; id++) {
                     if (id == peerId) {
                         continue;
                     }
-                    Liveness liveness = memory.peers.scan(id);
-                    if (liveness == Liveness.DEAD) {
-                        recover(id);
-                    } else if (liveness == Liveness.STALLED) {
-                        if (stalled.add(id)) {
-                            memory.counters().increment(SegmentCounters.STALLS_DETECTED);
+                    try {
+                        Liveness liveness = memory.peers.scan(id);
+                        if (liveness == Liveness.DEAD) {
+                            long now = System.nanoTime();
+                            if (backoff[id] != 0 && now - retryAt[id] < 0) {
+                                continue;
+                            }
+                            try {
+                                recover(id);
+                                backoff[id] = 0;
+                            } catch (RuntimeException | LinkageError e) {
+                                backoff[id] = Math.min(Math.max(2 * interval, 2 * backoff[id]),
+                                        Math.max(2 * interval, memory.header.livenessTimeoutNanos()));
+                                retryAt[id] = now + backoff[id];
+                                failed(e);
+                            }
+                        } else if (liveness == Liveness.STALLED) {
+                            if (stalled.add(id)) {
+                                memory.counters().increment(SegmentCounters.STALLS_DETECTED);
+                            }
+                        } else {
+                            stalled.remove(id);
                         }
-                    } else {
-                        stalled.remove(id);
+                    } catch (RuntimeException | LinkageError e) {
+                        failed(e);
                     }
                 }
-            } catch (RuntimeException e) {
-                monitorFailure = e; // reported by monitorFailure(); the monitor carries on
-            } catch (Error e) {
-                // A class that cannot be loaded now (no free descriptor), say: a monitor that ended
-                // here would write no more heartbeats and recover no one, and nobody would know.
-                monitorFailure = new ShmException("the monitor of segment '" + name() + "' failed a round: " + e, e);
+                LockSupport.parkNanos(interval);
             }
-            LockSupport.parkNanos(interval);
+        } catch (Error e) {
+            try {
+                monitorFailure = new ShmException("the monitor of segment '" + name() + "' ended: " + e, e);
+            } catch (Error ignored) {
+                // no memory even for that: the Error itself goes on
+            }
+            throw e;
         }
     }
 
+    /** Records a failure of a monitor round, which carries on. */
+    private void failed(Throwable e) {
+        monitorFailure = e instanceof RuntimeException r ? r
+                : new ShmException("the monitor of segment '" + name() + "' failed a round: " + e, e);
+    }
+
     /**
-     * Returns the last failure of the monitor thread, if any; the monitor carries on after one.
+     * Returns the last failure of the monitor thread, if any; the monitor carries on after one. It
+     * stays until this process leaves the segment, so that a failure is seen even when a later
+     * round succeeded (the health indicator reports DOWN meanwhile).
      *
      * @return the failure, or {@code null}
      */

@@ -24,6 +24,7 @@ import java.util.List;
 import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.BooleanSupplier;
@@ -271,26 +272,41 @@ class SegmentProcessesTest {
     /**
      * A recovery that fails part-way (a participant throws; here an {@code Error}, as a class that
      * cannot be loaded for want of a descriptor would) is given up, not left RECOVERING by a live
-     * recoverer that nobody takes over: the monitor records the failure, carries on, and recovers the
-     * peer completely on a later round.
+     * recoverer that nobody takes over: the monitor records the failure, carries on with the other
+     * peers, and recovers the failing one completely once its recovery can run, counting nothing
+     * twice.
      */
     @Test
     void aRecoveryThatFailsPartWayIsTriedAgainAndTheMonitorCarriesOn() {
         try (Segment parent = Segment.open(options, "parent");
-             ChildJvm staller = child("stall")) {
-            staller.awaitLine("READY", LINE);
-            AtomicInteger calls = new AtomicInteger();
+             ChildJvm first = child("stall");
+             ChildJvm second = child("stall")) {
+            int a = Integer.parseInt(first.awaitLine("READY", LINE));
+            int b = Integer.parseInt(second.awaitLine("READY", LINE));
+            int failing = Math.min(a, b); // looked at first in each round
+            AtomicBoolean fail = new AtomicBoolean(true);
+            AtomicInteger failures = new AtomicInteger();
             parent.addRecoveryParticipant(dead -> {
-                if (calls.incrementAndGet() == 1) {
+                if (dead == failing && fail.get()) {
+                    failures.incrementAndGet();
                     throw new NoClassDefFoundError("a class that cannot be loaded now");
                 }
             });
-            staller.kill();
-            awaitTrue("the killed child is recovered", () -> onlyParentAttached(parent));
-            assertThat(calls.get()).as("the participant's calls: the failed round, then the next").isEqualTo(2);
+            first.kill();
+            second.kill();
+            int other = Math.max(a, b);
+            awaitTrue("the other killed child is recovered while the first one's recovery fails",
+                    () -> parent.peer(other).state() == PeerState.EMPTY && failures.get() >= 2);
+            assertThat(parent.peer(failing).state()).as("given up, to be claimed again").isEqualTo(PeerState.ATTACHED);
+            assertThat(parent.peer(failing).liveness()).isEqualTo(Liveness.DEAD);
             assertThat(parent.monitorFailure()).hasMessageContaining("failed a round")
                     .hasRootCauseMessage("a class that cannot be loaded now");
-            assertThat(parent.counters().get(SegmentCounters.PEERS_RECOVERED)).isEqualTo(1);
+
+            fail.set(false);
+            awaitTrue("the failing child is recovered once its recovery can run", () -> onlyParentAttached(parent));
+            assertThat(parent.counters().get(SegmentCounters.PEERS_RECOVERED)).isEqualTo(2);
+            assertThat(parent.counters().get(SegmentCounters.SLOTS_RECLAIMED))
+                    .as("five slots each, counted once though the first recovery ran more than once").isEqualTo(10);
             assertPoolFull(parent);
         }
     }
