@@ -680,19 +680,8 @@ public final class Segment implements AutoCloseable {
                 return false;
             }
             try {
-                // 1. marked: the entry is RECOVERING; nobody treats it as live or claims it again.
-                // 2 + 3. reclaim the references in its lanes, then reset them.
-                memory.lanes().recover(dead, true);
-                // 4. free the slots it owned, and finish its half-done pool operations.
-                memory.pool().reclaim(dead, true);
-                // 5. drop its memfd leases.
-                memory.leases().drop(dead, true);
-                // 6 + 7. rings: unblock what it stalled, release its group memberships.
-                for (RecoveryParticipant participant : participants) {
-                    participant.recover(dead);
-                }
-                // 8. its directory roles, then the entry itself.
-                memory.directory().recover(dead);
+                // 1. marked: the entry is RECOVERING; nobody treats it as live or claims it while it is.
+                release(dead, true); // 2 to 8
                 // Counted before the entry empties, so whoever sees it EMPTY also sees the count. (A
                 // recoverer that dies right here leaves the entry RECOVERING; the next one counts again.)
                 if (claim.from() != PeerState.RESERVED) {
@@ -709,6 +698,27 @@ public final class Segment implements AutoCloseable {
         } finally {
             recoveryLock.unlock();
         }
+    }
+
+    /**
+     * Releases what {@code peer} holds, in the order of DESIGN §2.5 (steps 2 to 8 of a recovery):
+     * under the recovery lock, for a dead peer or for this one as it leaves.
+     *
+     * @param count whether to count what is released (recovery of a dead peer) or not (a clean detach)
+     */
+    private void release(int peer, boolean count) {
+        // 2 + 3. reclaim the references in its lanes, then reset them.
+        memory.lanes().recover(peer, count);
+        // 4. free the slots it owned, and finish its half-done pool operations.
+        memory.pool().reclaim(peer, count);
+        // 5. drop its memfd leases.
+        memory.leases().drop(peer, count);
+        // 6 + 7. rings: unblock what it stalled, release its group memberships.
+        for (RecoveryParticipant participant : participants) {
+            participant.recover(peer);
+        }
+        // 8. its directory roles (the entry itself is the caller's).
+        memory.directory().recover(peer);
     }
 
     // ---------------------------------------------------------------- monitor
@@ -834,15 +844,9 @@ public final class Segment implements AutoCloseable {
             if (memory.peers.goodbye(peerId, epoch)) {
                 recoveryLock.lock();
                 try {
-                    memory.lanes().recover(peerId, false);
-                    memory.pool().reclaim(peerId, false);
-                    memory.leases().drop(peerId, false);
-                    // Rings, as for a dead peer: a message a subscription left open had in hand goes to
-                    // another member, flagged redelivered; its memberships and exclusive holds end.
-                    for (RecoveryParticipant participant : participants) {
-                        participant.recover(peerId);
-                    }
-                    memory.directory().recover(peerId);
+                    // As for a dead peer; in the rings, a message a subscription left open had in hand
+                    // goes to another member, flagged redelivered, and its memberships and holds end.
+                    release(peerId, false);
                 } finally {
                     recoveryLock.unlock();
                 }
