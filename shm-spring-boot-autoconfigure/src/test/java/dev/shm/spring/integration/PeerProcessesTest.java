@@ -38,6 +38,8 @@ import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.springframework.beans.factory.annotation.Value;
 import org.springframework.boot.WebApplicationType;
 import org.springframework.boot.autoconfigure.EnableAutoConfiguration;
@@ -398,13 +400,16 @@ class PeerProcessesTest {
     /**
      * A provider, then a client, out of descriptors: the large request, then the large reply, that
      * it cannot open stays in its lane, unread, with its memfd leased, and is read once the process
-     * has descriptors again; its caller gets the answer.
+     * has descriptors again; its caller gets the answer. With a provider's concurrency of 2 too,
+     * whose serving thread gives back the worker permit it took for the request it could not read.
      */
-    @Test
-    void aLargeRequestOrReplyThatCannotBeOpenedNowWaitsInItsLaneUntilItCan() throws Exception {
-        Path directory = shm.directory("starved-lanes");
+    @ParameterizedTest(name = "provider concurrency {0}")
+    @ValueSource(ints = {1, 2})
+    void aLargeRequestOrReplyThatCannotBeOpenedNowWaitsInItsLaneUntilItCan(int concurrency) throws Exception {
+        Path directory = shm.directory("starved-lanes-" + concurrency);
         String large = "abcdefghijklmnopqrstuvwxyz0123456789".repeat(30_000); // above the 4 KB slot class
-        try (ChildJvm provider = peer(directory, "pricing-a", "--peer.pricing=true");
+        try (ChildJvm provider = peer(directory, "pricing-a", "--peer.pricing=true",
+                "--peer.pricing-concurrency=" + concurrency);
              ChildJvm client = peer(directory, "caller", "--peer.client=true")) {
             provider.awaitLine("READY", LINE);
             client.awaitLine("READY", LINE);
