@@ -255,11 +255,14 @@ final class PeerTable {
     /**
      * A claimed recovery.
      *
-     * @param from the state the dead peer's entry was in
      * @param word the entry's word before the claim
      * @param claimed the RECOVERING word this peer set
      */
-    record Claim(PeerState from, long word, long claimed) {
+    record Claim(long word, long claimed) {
+        /** @return the state the dead peer's entry was in ({@code null} for a damaged word) */
+        PeerState from() {
+            return PeerDescriptor.state(word);
+        }
     }
 
     /**
@@ -275,7 +278,7 @@ final class PeerTable {
             return null;
         }
         long claimed = PeerDescriptor.word(PeerDescriptor.epoch(word), recoverer, PeerState.RECOVERING);
-        return compareAndSet(id, word, claimed) ? new Claim(state, word, claimed) : null;
+        return compareAndSet(id, word, claimed) ? new Claim(word, claimed) : null;
     }
 
     /**
@@ -284,7 +287,9 @@ final class PeerTable {
      * alive), so that a later round of any peer's monitor claims it again (every step is idempotent).
      */
     void abandonRecovery(int id, Claim claim) {
-        compareAndSet(id, claim.claimed(), PeerDescriptor.word(PeerDescriptor.epoch(claim.word()), NO_ACTOR, claim.from()));
+        // The word before, its actor field replaced: also for a damaged state, which has no PeerState.
+        long noActor = (claim.word() & ~0xFFFF_0000L) | ((long) (NO_ACTOR & 0xFFFF) << 16);
+        compareAndSet(id, claim.claimed(), noActor);
     }
 
     /** Ends a recovery: RECOVERING to EMPTY. */

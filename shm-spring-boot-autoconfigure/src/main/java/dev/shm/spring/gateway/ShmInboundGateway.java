@@ -92,6 +92,19 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
          */
         final Map<Integer, Long> unreadableUntil = new HashMap<>();
 
+        /** Whether pair {@code p}'s next request could not be read a moment ago, and waits before it is tried again. */
+        boolean waitsToRead(LaneTable.LanePair p, long now) {
+            Long until = unreadableUntil.get(p.index());
+            if (until == null) {
+                return false;
+            }
+            if (now - until < 0) {
+                return true;
+            }
+            unreadableUntil.remove(p.index());
+            return false;
+        }
+
         private void decode(short type, java.lang.foreign.MemorySegment payload) {
             try {
                 decoded = LaneIo.decode(segment, codec, type, payload, decodingFrom);
@@ -124,11 +137,8 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
         private boolean anyRequest() {
             long now = System.nanoTime();
             for (LaneTable.LanePair p : segment.lanes().lanesOf(index)) {
-                if (p.provider() == segment.peerId() && p.toService().hasFrames()) {
-                    Long until = unreadableUntil.get(p.index());
-                    if (until == null || now - until >= 0) {
-                        return true;
-                    }
+                if (p.provider() == segment.peerId() && p.toService().hasFrames() && !waitsToRead(p, now)) {
+                    return true;
                 }
             }
             return !running;
@@ -328,7 +338,7 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
             }
             int handled = 0;
             for (LaneTable.LanePair p : r.pairs.values()) {
-                if (!r.unreadableUntil.isEmpty() && waitsToRead(r, p, now)) {
+                if (!r.unreadableUntil.isEmpty() && r.waitsToRead(p, now)) {
                     continue;
                 }
                 // One request at a time, decoded (copied out) inside the poll and handled after it: the
@@ -370,19 +380,6 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
             }
             idle = handled > 0 ? 0 : LaneIo.idle(idle, r.sleeper);
         }
-    }
-
-    /** Whether pair {@code p}'s next request could not be read a moment ago, and waits before it is tried again. */
-    private static boolean waitsToRead(Run r, LaneTable.LanePair p, long now) {
-        Long until = r.unreadableUntil.get(p.index());
-        if (until == null) {
-            return false;
-        }
-        if (now - until < 0) {
-            return true;
-        }
-        r.unreadableUntil.remove(p.index());
-        return false;
     }
 
     /** Waits a little for a worker to be free; false when none is (then the serving thread polls again later). */
