@@ -2,6 +2,7 @@ package dev.shm.core.ring;
 
 import static dev.shm.core.ring.RingDescriptor.*;
 
+import dev.shm.core.CorruptionException;
 import dev.shm.core.counters.Counters;
 import dev.shm.core.counters.SegmentCounters;
 import dev.shm.core.internal.Futex;
@@ -42,6 +43,8 @@ final class Ring {
     final SlotPool pool;
     final Counters counters;
     final int me;
+    /** The segment's liveness timeout: the longest a live peer's release word may stand (0 when read from outside). */
+    private final long livenessNanos;
     /** The channel's directory entry: with the group's index, the owner of the group's counters. */
     private final int entry;
     private final int[] counterIds = new int[CHANNEL_COUNTERS];
@@ -71,6 +74,7 @@ final class Ring {
         this.claims = claimsOffset(capacity, slotSize, maxGroups);
         this.singleProducer = (memory.get(ValueLayout.JAVA_INT, FLAGS_OFFSET) & FLAG_SINGLE_PRODUCER) != 0;
         this.segment = segment;
+        this.livenessNanos = segment == null ? 0 : segment.options().livenessTimeout().toNanos();
         this.pool = pool;
         this.counters = counters;
         this.me = me;
@@ -613,6 +617,8 @@ final class Ring {
             return;
         }
         long releaseAt = releaseWordAt(slot);
+        long waitingSince = 0; // when this call first saw the word it waits on, or 0
+        long waitingOn = 0;
         while (true) {
             long rw = (long) LONG.getAcquire(memory, releaseAt);
             if (!isTag(rw, previous)) {
@@ -623,10 +629,20 @@ final class Ring {
             } else if (state(rw) == RELEASING) {
                 if (writerGone(peer(rw))) {
                     // Recovery finishes a dead freer's release before its entry empties: damaged.
-                    release(slot, rw, false);
-                    countCorrupt();
+                    if (release(slot, rw, false)) {
+                        countCorrupt();
+                    }
                 } else if (!wait) {
                     return;
+                } else if (waitingSince == 0 || rw != waitingOn) {
+                    waitingSince = System.nanoTime();
+                    waitingOn = rw;
+                } else if (System.nanoTime() - waitingSince > livenessNanos) {
+                    // A live peer's release is a few stores: one that names it for the liveness timeout
+                    // is damage (or a peer stopped that long, which is treated as gone): taken over.
+                    if (release(slot, rw, false)) {
+                        countCorrupt();
+                    }
                 } else {
                     Thread.onSpinWait(); // a live peer is freeing it: a few stores away
                 }
@@ -647,23 +663,34 @@ final class Ring {
      *
      * @param reclaimed whether a slot this call frees counts as reclaimed (recovery of a dead freer):
      *     counted before the word says {@code RELEASED}, so whoever sees that sees the count
+     * @return whether this call won the word
      */
-    private void release(long slot, long rw, boolean reclaimed) {
+    private boolean release(long slot, long rw, boolean reclaimed) {
         // Read before the compare-and-set: once the release word moves on, the next lap's producer
         // may write its own reference here.
         long ref = (long) LONG.getAcquire(memory, slot + SLOT_BODY_OFFSET);
         long releaseAt = releaseWordAt(slot);
-        if (!LONG.compareAndSet(memory, releaseAt, rw, word(tag(rw), me, RELEASING))) {
-            return;
+        long releasing = word(tag(rw), me, RELEASING);
+        if (!LONG.compareAndSet(memory, releaseAt, rw, releasing)) {
+            return false;
         }
-        if (pool.ownerOf(ref) == SlotPoolDescriptor.NO_PEER) {
-            if (pool.release(ref) == 0 && reclaimed) {
-                pool.countReclaimed(ref);
+        try {
+            if (pool.ownerOf(ref) == SlotPoolDescriptor.NO_PEER) {
+                if (pool.release(ref) == 0 && reclaimed) {
+                    pool.countReclaimed(ref);
+                }
+            } else if (state(rw) == PENDING) {
+                countCorrupt(); // the reference was damaged: the slot it named cannot be found
             }
-        } else if (state(rw) == PENDING) {
-            countCorrupt(); // the reference was damaged: the slot it named cannot be found
+        } catch (CorruptionException damaged) {
+            countCorrupt(); // the pool's table is damaged where the reference points: nothing to free there
+        } finally {
+            // Never left RELEASING by a live peer on the way out: producers of the next lap wait on that.
+            // A compare-and-set: a peer that stopped for the liveness timeout in between had its release
+            // taken over, and the ring slot may hold the next lap's word by the time it goes on.
+            LONG.compareAndSet(memory, releaseAt, releasing, word(tag(rw), NO_PEER, RELEASED));
         }
-        LONG.setRelease(memory, releaseAt, word(tag(rw), NO_PEER, RELEASED));
+        return true;
     }
 
     // ---------------------------------------------------------------- waking

@@ -244,7 +244,13 @@ public final class Subscription implements AutoCloseable {
                             break;
                         }
                         // Done by a member before this one (whose claims recovery handed back first).
-                        Ring.LONG.setRelease(memory, doneAt, ++n);
+                        // Recovery of any peer moves done over such words too (Ring.advanceDone): a
+                        // compare-and-set, so that done never goes back behind what producers saw.
+                        if (!Ring.LONG.compareAndSet(memory, doneAt, n, n + 1)) {
+                            n = Math.max(n + 1, (long) Ring.LONG.getAcquire(memory, doneAt));
+                        } else {
+                            n++;
+                        }
                         continue;
                     }
                 }
@@ -552,6 +558,17 @@ public final class Subscription implements AutoCloseable {
         return false;
     }
 
+    /**
+     * An optional group's look, after reading a reference's fields from slot {@code slot}, that the
+     * slot still holds message {@code n}: a producer that laps the group marks the slot before it
+     * writes the next lap's fields there (the reference it names is then allocated and current, and
+     * would be handed out as this message, then again as its own). A required group is never lapped.
+     */
+    private boolean stillHolds(long n, long slot) {
+        VarHandle.loadLoadFence(); // the fields before the header: a producer's mark comes before them
+        return isTag(ring.header(slot), n);
+    }
+
     /** An optional group's inline payload: copied, then checked against overrun. */
     private boolean copyInline(long n, long slot, int length, boolean redelivered) {
         MemorySegment local = scratch(length);
@@ -567,6 +584,9 @@ public final class Subscription implements AutoCloseable {
     private boolean deliverSlotRef(MessageHandler handler, long n, long slot, boolean redelivered) {
         long ref = memory.get(ValueLayout.JAVA_LONG, slot + SLOT_BODY_OFFSET);
         long length = memory.get(ValueLayout.JAVA_LONG, slot + SLOT_BODY_OFFSET + 8);
+        if (!required && !stillHolds(n, slot)) {
+            return lost(); // lapped: what was read may be the next lap's reference
+        }
         long capacity = ring.pool.capacityOf(ref);
         if (capacity < 0 || length < 0 || length > capacity) {
             return corrupt();
@@ -596,6 +616,9 @@ public final class Subscription implements AutoCloseable {
         int index = memory.get(ValueLayout.JAVA_INT, slot + SLOT_BODY_OFFSET);
         int generation = memory.get(ValueLayout.JAVA_INT, slot + SLOT_BODY_OFFSET + 4);
         long length = memory.get(ValueLayout.JAVA_LONG, slot + SLOT_BODY_OFFSET + 8);
+        if (!required && !stillHolds(n, slot)) {
+            return lost(); // lapped: what was read may be the next lap's lease
+        }
         if (index < 0 || index >= ring.segment.leases().capacity() || length < 0) {
             return corrupt();
         }

@@ -48,7 +48,7 @@ public final class ChannelChild {
                         args[4], Integer.parseInt(args[5]));
                 case "starved" -> starved(options, SubscriptionMode.valueOf(args[2]), Long.parseLong(args[3]),
                         Long.parseLong(args[4]));
-                case "lap-optional" -> lapOptional(options, Integer.parseInt(args[2]));
+                case "lap-optional" -> lapOptional(options, Integer.parseInt(args[2]), Integer.parseInt(args[3]));
                 case "sleep" -> sleep(ChannelProcessesTest.sleeperSegmentOptions(Path.of(args[1])), args[2],
                         Integer.parseInt(args[3]));
                 default -> throw new IllegalArgumentException("unknown role " + args[0]);
@@ -226,15 +226,15 @@ public final class ChannelChild {
     }
 
     /**
-     * Sends {@code count} messages of the lapped channel as fast as its required group {@code billing},
-     * consumed by a second thread of this process, lets it: each fills the slot's inline capacity with
-     * its index in every 8-byte word, so that a reader lapped while it copies would see two indices.
+     * Sends {@code count} messages of {@code length} bytes on the lapped channel as fast as its required
+     * group {@code billing}, consumed by a second thread of this process, lets it: each has its index in
+     * every 8-byte word, so that a reader lapped while it copies would see two indices. (The slot's
+     * inline capacity, or more: in a pool slot.)
      */
-    private static void lapOptional(SegmentOptions options, int count) throws Exception {
+    private static void lapOptional(SegmentOptions options, int count, int length) throws Exception {
         try (Segment segment = Segment.open(options, "lapping-producer");
              Channel channel = Channel.declare(segment, "lapped", ChannelProcessesTest.LAPPED_OPTIONS);
              Subscription billing = channel.subscribe("billing", true, SubscriptionMode.EXCLUSIVE)) {
-            int length = channel.inlineCapacity();
             long[] consumed = new long[1];
             Thread consumer = Thread.ofPlatform().start(() -> {
                 long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();

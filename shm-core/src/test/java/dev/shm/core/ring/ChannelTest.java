@@ -24,7 +24,9 @@ import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.BeforeEach;
@@ -898,6 +900,25 @@ class ChannelTest {
         // Recovery finishes a dead freer's release before the peer's entry empties, so a word naming
         // a peer that is not attached was damaged: the producer that reuses the ring slot frees the
         // pool slot itself (counted corrupt) instead of waiting for good.
+        lapOverAReleaseNaming(a -> options.maxPeers() - 1);
+    }
+
+    @Test
+    void aProducerTakesOverAReleaseThatNamesALivePeerForLongerThanTheLivenessTimeout() throws Exception {
+        // A live peer's release is a few stores: a word that names one (here this very process) for
+        // the liveness timeout was damaged. The producer that reuses the ring slot waits that long,
+        // then frees the pool slot itself (counted corrupt) instead of spinning for good.
+        assertThat(lapOverAReleaseNaming(Segment::peerId)).as("waited for the liveness timeout first")
+                .isGreaterThanOrEqualTo(options.livenessTimeout());
+    }
+
+    /**
+     * Sends a pool payload, has its release word say that {@code freer} is freeing it, lets the
+     * group read it, then sends a lap of messages over its ring slot: the producer that reuses the
+     * slot frees the pool slot, counted corrupt. Returns how long that lap took.
+     */
+    private Duration lapOverAReleaseNaming(java.util.function.ToIntFunction<Segment> freer)
+            throws ReflectiveOperationException {
         try (Segment a = Segment.open(options, "a")) {
             Channel orders = Channel.declare(a, "orders", small);
             Subscription billing = orders.subscribe("billing", true);
@@ -906,18 +927,82 @@ class ChannelTest {
             long sequence = ring.cursor() - 1;
             long slot = ring.slot(sequence);
             long ref = ring.memory.get(ValueLayout.JAVA_LONG, slot + RingDescriptor.SLOT_BODY_OFFSET);
-            int nobody = options.maxPeers() - 1;
             ring.memory.set(ValueLayout.JAVA_LONG, ring.releaseWordAt(slot),
-                    RingDescriptor.word(sequence, nobody, RingDescriptor.RELEASING));
+                    RingDescriptor.word(sequence, freer.applyAsInt(a), RingDescriptor.RELEASING));
             assertThat(drain(billing)).hasSize(1);
             assertThat(a.slotPool().isCurrent(ref)).as("the word says another peer frees it").isTrue();
+            long started = System.nanoTime();
             for (int i = 0; i < small.capacity(); i++) {
                 assertThat(orders.send(bytes(20, i))).isEqualTo(SendOutcome.SENT);
                 assertThat(drain(billing)).hasSize(1);
             }
+            Duration took = Duration.ofNanos(System.nanoTime() - started);
             assertThat(a.slotPool().isCurrent(ref)).as("freed by the producer that reused the ring slot").isFalse();
             assertThat(a.slotPool().stats()).allSatisfy(c -> assertThat(c.free()).isEqualTo(c.total()));
             assertThat(orders.stats().corrupt()).isEqualTo(1);
+            return took;
+        }
+    }
+
+    @Test
+    void anExclusiveMemberWalkingDoneWordsNeverMovesDoneBackBehindARecoveryThatMovedItOn() throws Exception {
+        // Below the cursor it saw at its join, an exclusive member moves the group's done over the
+        // DONE words that members before it left; recovery of any peer moves done over them too
+        // (advanceDone), in one step. A store of the member's own next sequence after that step took
+        // done back, behind what producers may already have read (and reused). Short runs, many
+        // rounds: the two meet when both start on one run.
+        ChannelOptions big = ChannelOptions.defaults().withCapacity(1024).withSlotSize(64);
+        try (Segment a = Segment.open(options, "a")) {
+            Channel orders = Channel.declare(a, "orders", big);
+            Ring ring = ChannelProcessesTest.ring(orders);
+            int g = 0;
+            AtomicBoolean stop = new AtomicBoolean();
+            AtomicLong round = new AtomicLong(-1); // the round the recovery thread works on; -1 between rounds
+            AtomicLong backwards = new AtomicLong();
+            Thread recovery = Thread.ofPlatform().start(() -> {
+                long current = -1;
+                long highest = 0;
+                while (!stop.get()) {
+                    long r = round.get();
+                    if (r < 0) {
+                        Thread.onSpinWait();
+                        continue;
+                    }
+                    long seen = ring.done(g);
+                    if (r != current) {
+                        current = r;
+                        highest = seen;
+                    } else if (seen < highest) {
+                        backwards.incrementAndGet();
+                    }
+                    highest = Math.max(highest, seen);
+                    ring.advanceDone(g);
+                }
+            });
+            try {
+                for (int r = 0; r < 3000; r++) {
+                    Subscription before = orders.subscribe("billing", true);
+                    int sent = 8;
+                    for (int i = 0; i < sent; i++) {
+                        assertThat(orders.send(bytes(16, i))).isEqualTo(SendOutcome.SENT);
+                    }
+                    assertThat(drain(before)).hasSize(sent); // every claim word of the run DONE
+                    before.close();
+                    long end = ring.done(g);
+                    // Done held back over them, as members finishing out of order leave it.
+                    Ring.LONG.setVolatile(ring.memory, ring.group(g) + RingDescriptor.GROUP_DONE_OFFSET, end - sent);
+                    Subscription exclusive = orders.subscribe("billing", true, SubscriptionMode.EXCLUSIVE);
+                    round.set(r);
+                    assertThat(drain(exclusive)).as("nothing but DONE words").isEmpty();
+                    round.set(-1);
+                    assertThat(ring.done(g)).isEqualTo(end);
+                    exclusive.close();
+                }
+            } finally {
+                stop.set(true);
+                recovery.join(10_000);
+            }
+            assertThat(backwards.get()).as("done seen moving back").isZero();
         }
     }
 
