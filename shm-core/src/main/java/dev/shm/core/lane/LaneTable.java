@@ -136,31 +136,52 @@ public final class LaneTable {
                 continue;
             }
             int epoch = entryEpoch(word) + 1;
-            if (!LONG.compareAndSet(table, at + STATE_OFFSET, word, entryState(epoch, provider, me, CLAIMED))) {
+            long claimed = entryState(epoch, provider, me, CLAIMED);
+            if (!LONG.compareAndSet(table, at + STATE_OFFSET, word, claimed)) {
                 continue;
             }
-            long buffer = table.get(ValueLayout.JAVA_LONG, at + BUFFER_OFFSET_OFFSET);
-            if (buffer == 0) {
-                // Recorded in the entry at once, still under the lock: the entry keeps its buffer for good.
-                buffer = space.withExtentLock(() -> {
-                    long appended = space.append(pairLength(capacity));
-                    if (appended >= 0) {
-                        table.set(ValueLayout.JAVA_INT, at + CAPACITY_OFFSET, capacity);
-                        table.set(ValueLayout.JAVA_LONG, at + BUFFER_OFFSET_OFFSET, appended);
+            // From here the entry is this peer's, unless recovery of the provider (dead, and not yet
+            // recovered when the caller looked it up) releases it meanwhile: every step that ends the
+            // claim is a compare-and-set from the CLAIMED word, never a store over another's state.
+            boolean active = false;
+            try {
+                long buffer = table.get(ValueLayout.JAVA_LONG, at + BUFFER_OFFSET_OFFSET);
+                if (buffer == 0) {
+                    // Recorded in the entry at once, still under the lock: the entry keeps its buffer for
+                    // good (looked at again under it: a claim before this one may have appended it).
+                    buffer = space.withExtentLock(() -> {
+                        long recorded = table.get(ValueLayout.JAVA_LONG, at + BUFFER_OFFSET_OFFSET);
+                        if (recorded != 0) {
+                            return recorded;
+                        }
+                        long appended = space.append(pairLength(capacity));
+                        if (appended >= 0) {
+                            table.set(ValueLayout.JAVA_INT, at + CAPACITY_OFFSET, capacity);
+                            table.set(ValueLayout.JAVA_LONG, at + BUFFER_OFFSET_OFFSET, appended);
+                        }
+                        return appended;
+                    });
+                    if (buffer < 0) {
+                        return null;
                     }
-                    return appended;
-                });
-                if (buffer < 0) {
-                    LONG.setRelease(table, at + STATE_OFFSET, entryState(epoch, provider, me, EMPTY));
-                    return null;
+                }
+                table.set(ValueLayout.JAVA_INT, at + SERVICE_OFFSET, service);
+                MemorySegment pair = pairMemory(index);
+                Lane.format(pair.asSlice(0, directionLength(capacity)), epoch);
+                Lane.format(pair.asSlice(directionLength(capacity), directionLength(capacity)), epoch);
+                active = LONG.compareAndSet(table, at + STATE_OFFSET, claimed, entryState(epoch, provider, me, ACTIVE));
+                if (active) {
+                    return pair(index, epoch, me, provider, service);
+                }
+                // Recovery of the provider released the entry while this formatted it: the next entry,
+                // as if this one had been taken. A pair opened there, to a provider whose recovery has
+                // passed the lanes, is a pair to a gone provider, as when it dies just after the open:
+                // its client resets it once the directory no longer names the provider.
+            } finally {
+                if (!active) {
+                    LONG.compareAndSet(table, at + STATE_OFFSET, claimed, entryState(epoch, provider, me, EMPTY));
                 }
             }
-            table.set(ValueLayout.JAVA_INT, at + SERVICE_OFFSET, service);
-            MemorySegment pair = pairMemory(index);
-            Lane.format(pair.asSlice(0, directionLength(capacity)), epoch);
-            Lane.format(pair.asSlice(directionLength(capacity), directionLength(capacity)), epoch);
-            LONG.setRelease(table, at + STATE_OFFSET, entryState(epoch, provider, me, ACTIVE));
-            return pair(index, epoch, me, provider, service);
         }
         return null;
     }
@@ -217,8 +238,14 @@ public final class LaneTable {
             int state = entryStateOf(word);
             boolean release = state == RELEASING ? entryReleaser(word) == dead // finish a dead releaser's work
                     : state != EMPTY && (entryClient(word) == dead || entryProvider(word) == dead);
-            if (release && release(index, word, count, skip, deadline)) {
-                reset++;
+            try {
+                if (release && release(index, word, count, skip, deadline)) {
+                    reset++;
+                }
+            } catch (CorruptionException damaged) {
+                // This entry's own fields are damaged (its capacity, its buffer): counted, and left out
+                // of use, RELEASING under this peer; the peer's other pairs are released all the same.
+                counters.increment(SegmentCounters.CORRUPT_FRAMES_REJECTED);
             }
         }
         if (count && reset > 0) {

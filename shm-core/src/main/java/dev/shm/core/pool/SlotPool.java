@@ -679,6 +679,13 @@ public final class SlotPool {
         }
         ClassView c = classes[classIndex];
         return space.withExtentLock(() -> {
+            // A growth still pushing under the lock is a dead grower's: a live one links its extent
+            // before it lets the lock go. Finished first, or this growth would overwrite its record
+            // (its extent never linked) or, had it died before the total moved, take its base again.
+            long record = (long) LONG.getVolatile(table, c.entry + GROWTH_RECORD_OFFSET);
+            if (growthState(record) == GROWTH_PUSHING) {
+                finishGrowthLocked(c, record);
+            }
             int k = (int) INT.getAcquire(table, c.entry + EXTENT_COUNT_OFFSET);
             long total = c.total();
             if (k < 0 || k >= MAX_EXTENTS || total + count > MAX_SLOTS) {
@@ -758,46 +765,12 @@ public final class SlotPool {
         int freed = 0;
         for (ClassView c : classes) {
             int freedBefore = freed;
-            long h = (long) LONG.getVolatile(table, c.entry + HEAD_OFFSET);
-            if (headOp(h) != OP_NONE && headPeer(h) == dead) {
-                help(c, h);
-            }
-            finishGrowth(c, dead);
-            long total = c.total();
-            for (int index = 0; index < total; index++) {
-                Extent e = c.extent(index);
-                long metaAt = e.metaAt(index);
-                // Retried until the slot is no longer the dead peer's: live holders of a shared slot may
-                // retain or release it meanwhile.
-                while (true) {
-                    long m = (long) LONG.getVolatile(e.meta, metaAt);
-                    if (owner(m) != dead || state(m) == FREE) {
-                        break;
-                    }
-                    if (state(m) == ALLOCATED && refs(m) > 0) {
-                        // Others still hold references: the slot loses its owner, keeps its data, and the
-                        // last release frees it. Its owner's own reference goes with it.
-                        if (LONG.compareAndSet(e.meta, metaAt, m,
-                                meta(generation(m), refs(m) - 1, NO_PEER, ALLOCATED))) {
-                            break;
-                        }
-                    } else if (state(m) == ALLOCATED) {
-                        if (LONG.compareAndSet(e.meta, metaAt, m, meta(generation(m), 0, me, FREEING))) {
-                            push(c, index, generation(m));
-                            freed++;
-                            break;
-                        }
-                    } else if (state(m) == FREEING) {
-                        if (LONG.compareAndSet(e.meta, metaAt, m, meta(generation(m), 0, me, FREEING))) {
-                            // Marked but never pushed (a pushed one is FREE or at a marked head, helped above).
-                            push(c, index, generation(m));
-                            freed++;
-                            break;
-                        }
-                    } else {
-                        break; // a corrupt state: leave it
-                    }
-                }
+            try {
+                freed += reclaim(c, dead);
+            } catch (CorruptionException damaged) {
+                // This class's table is damaged (its extents, its list): counted; the other classes
+                // are reclaimed all the same. What it freed before the damage is not counted reclaimed.
+                counters.increment(SegmentCounters.CORRUPT_FRAMES_REJECTED);
             }
             if (count && freed > freedBefore) {
                 LONG.getAndAdd(table, c.entry + RECLAIMED_OFFSET, (long) (freed - freedBefore));
@@ -805,6 +778,53 @@ public final class SlotPool {
         }
         if (count && freed > 0) {
             counters.add(SegmentCounters.SLOTS_RECLAIMED, freed);
+        }
+        return freed;
+    }
+
+    /** {@link #reclaim(int, boolean)} for one class: the slots it freed. */
+    private int reclaim(ClassView c, int dead) {
+        int freed = 0;
+        long h = (long) LONG.getVolatile(table, c.entry + HEAD_OFFSET);
+        if (headOp(h) != OP_NONE && headPeer(h) == dead) {
+            help(c, h);
+        }
+        finishGrowth(c, dead);
+        long total = c.total();
+        for (int index = 0; index < total; index++) {
+            Extent e = c.extent(index);
+            long metaAt = e.metaAt(index);
+            // Retried until the slot is no longer the dead peer's: live holders of a shared slot may
+            // retain or release it meanwhile.
+            while (true) {
+                long m = (long) LONG.getVolatile(e.meta, metaAt);
+                if (owner(m) != dead || state(m) == FREE) {
+                    break;
+                }
+                if (state(m) == ALLOCATED && refs(m) > 0) {
+                    // Others still hold references: the slot loses its owner, keeps its data, and the
+                    // last release frees it. Its owner's own reference goes with it.
+                    if (LONG.compareAndSet(e.meta, metaAt, m,
+                            meta(generation(m), refs(m) - 1, NO_PEER, ALLOCATED))) {
+                        break;
+                    }
+                } else if (state(m) == ALLOCATED) {
+                    if (LONG.compareAndSet(e.meta, metaAt, m, meta(generation(m), 0, me, FREEING))) {
+                        push(c, index, generation(m));
+                        freed++;
+                        break;
+                    }
+                } else if (state(m) == FREEING) {
+                    if (LONG.compareAndSet(e.meta, metaAt, m, meta(generation(m), 0, me, FREEING))) {
+                        // Marked but never pushed (a pushed one is FREE or at a marked head, helped above).
+                        push(c, index, generation(m));
+                        freed++;
+                        break;
+                    }
+                } else {
+                    break; // a corrupt state: leave it
+                }
+            }
         }
         return freed;
     }
@@ -832,36 +852,46 @@ public final class SlotPool {
         }
         space.withExtentLock(() -> {
             long record = (long) LONG.getVolatile(table, recordAt);
-            if (growthState(record) != GROWTH_PUSHING || growthPeer(record) != dead) {
-                return null;
-            }
-            int k = growthExtent(record);
-            int published = (int) INT.getAcquire(table, c.entry + EXTENT_COUNT_OFFSET);
-            long h = (long) LONG.getVolatile(table, c.entry + HEAD_OFFSET);
-            if (headOp(h) == OP_CHAIN && headPeer(h) == dead) {
-                help(c, h);
-            } else if (published < 0 || published > MAX_EXTENTS || k >= MAX_EXTENTS) {
-                counters.increment(SegmentCounters.CORRUPT_FRAMES_REJECTED); // a corrupt file: leave it
-            } else if (k >= published) {
-                LONG.compareAndSet(table, recordAt, record, growth(GROWTH_IDLE, NO_PEER, 0)); // never published
-            } else {
-                long e = c.entry + EXTENTS_OFFSET + (long) k * EXTENT_ENTRY_LENGTH;
-                int base = table.get(ValueLayout.JAVA_INT, e + EXTENT_BASE_OFFSET);
-                int count = table.get(ValueLayout.JAVA_INT, e + EXTENT_COUNT_FIELD_OFFSET);
-                if (count <= 0 || base < 0 || (long) base + count > MAX_SLOTS) {
-                    counters.increment(SegmentCounters.CORRUPT_FRAMES_REJECTED);
-                    return null;
-                }
-                if (LONG.compareAndSet(table, recordAt, record, growth(GROWTH_PUSHING, me, k))) {
-                    // The grower may have died between publishing the extent and the slot total.
-                    if (c.total() < (long) base + count) {
-                        LONG.setRelease(table, c.entry + TOTAL_SLOTS_OFFSET, (long) base + count);
-                    }
-                    pushChain(c, base, base + count - 1, me);
-                }
+            if (growthState(record) == GROWTH_PUSHING && growthPeer(record) == dead) {
+                finishGrowthLocked(c, record);
             }
             return null;
         });
+    }
+
+    /**
+     * Links the extent of a growth {@code record} (pushing) whose grower is gone, under the extent
+     * lock: publishes its slot total if the grower died before it, and pushes its chain; a record
+     * of an extent never published goes idle.
+     */
+    private void finishGrowthLocked(ClassView c, long record) {
+        long recordAt = c.entry + GROWTH_RECORD_OFFSET;
+        int grower = growthPeer(record);
+        int k = growthExtent(record);
+        int published = (int) INT.getAcquire(table, c.entry + EXTENT_COUNT_OFFSET);
+        long h = (long) LONG.getVolatile(table, c.entry + HEAD_OFFSET);
+        if (headOp(h) == OP_CHAIN && headPeer(h) == grower) {
+            help(c, h);
+        } else if (published < 0 || published > MAX_EXTENTS || k >= MAX_EXTENTS) {
+            counters.increment(SegmentCounters.CORRUPT_FRAMES_REJECTED); // a corrupt file: leave it
+        } else if (k >= published) {
+            LONG.compareAndSet(table, recordAt, record, growth(GROWTH_IDLE, NO_PEER, 0)); // never published
+        } else {
+            long e = c.entry + EXTENTS_OFFSET + (long) k * EXTENT_ENTRY_LENGTH;
+            int base = table.get(ValueLayout.JAVA_INT, e + EXTENT_BASE_OFFSET);
+            int count = table.get(ValueLayout.JAVA_INT, e + EXTENT_COUNT_FIELD_OFFSET);
+            if (count <= 0 || base < 0 || (long) base + count > MAX_SLOTS) {
+                counters.increment(SegmentCounters.CORRUPT_FRAMES_REJECTED);
+                return;
+            }
+            if (LONG.compareAndSet(table, recordAt, record, growth(GROWTH_PUSHING, me, k))) {
+                // The grower may have died between publishing the extent and the slot total.
+                if (c.total() < (long) base + count) {
+                    LONG.setRelease(table, c.entry + TOTAL_SLOTS_OFFSET, (long) base + count);
+                }
+                pushChain(c, base, base + count - 1, me);
+            }
+        }
     }
 
     // ---------------------------------------------------------------- observation

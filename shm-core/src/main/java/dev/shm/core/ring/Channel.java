@@ -111,6 +111,7 @@ public final class Channel implements AutoCloseable {
      * @return the channel
      * @throws SegmentException {@code PARAMETER_MISMATCH} when another process declared the channel
      *     with another layout (the message names both), {@code NO_SPACE} when the segment has no room
+     *     for the ring, {@code DIRECTORY_FULL} when its directory has no free entry
      * @throws ChannelException when the ring's descriptor disagrees with the declaration
      */
     public static Channel declare(Segment segment, String name, ChannelOptions options) {

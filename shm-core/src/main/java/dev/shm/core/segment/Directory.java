@@ -88,7 +88,7 @@ public final class Directory {
      * @param initializer creates the structure of a new entry
      * @return the entry's index
      * @throws SegmentException {@code PARAMETER_MISMATCH} when the name exists with another type
-     *     or other parameters; {@code NO_SPACE} when the directory is full
+     *     or other parameters; {@code DIRECTORY_FULL} when the directory is full
      */
     public int declare(String name, int type, String[] paramNames, long[] params, Initializer initializer) {
         byte[] bytes = name.getBytes(StandardCharsets.UTF_8);
@@ -122,8 +122,8 @@ public final class Directory {
                 }
             }
             if (free < 0) {
-                throw new SegmentException(Reason.NO_SPACE, "the directory of " + segment.subject() + " is full: "
-                        + capacity + " channels and services; raise maxDirectoryEntries");
+                throw new SegmentException(Reason.DIRECTORY_FULL, "the directory of " + segment.subject() + " is full: "
+                        + capacity + " channels and services; declare more of them in another segment");
             }
             long at = offset(free);
             long word = (long) LONG.getAcquire(memory, at + STATE_OFFSET);

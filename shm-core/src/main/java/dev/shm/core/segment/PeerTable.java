@@ -288,8 +288,31 @@ final class PeerTable {
      */
     void abandonRecovery(int id, Claim claim) {
         // The word before, its actor field replaced: also for a damaged state, which has no PeerState.
-        long noActor = (claim.word() & ~0xFFFF_0000L) | ((long) (NO_ACTOR & 0xFFFF) << 16);
-        compareAndSet(id, claim.claimed(), noActor);
+        compareAndSet(id, claim.claimed(), withoutActor(claim.word()));
+    }
+
+    /**
+     * Takes peer {@code actor}, which is leaving or dead and about to have its entry emptied, out of
+     * the entries that name it as their actor: the reservations it made and the recoveries it was
+     * running. Such an entry counts as alive while its actor's process runs, and the actor's id is
+     * free for the next process to attach once its entry is empty: left in place, the id would make
+     * the entry look alive for as long as that unrelated process lives. With no actor, the entry is
+     * dead, and the next recovery round takes it.
+     */
+    void forgetActor(int actor) {
+        for (int id = 0; id < capacity; id++) {
+            long word = word(id);
+            PeerState state = PeerDescriptor.state(word);
+            if (id != actor && (state == PeerState.RESERVED || state == PeerState.RECOVERING)
+                    && PeerDescriptor.actor(word) == actor) {
+                compareAndSet(id, word, withoutActor(word));
+            }
+        }
+    }
+
+    /** A state word with its actor field set to {@code NO_ACTOR}; the rest as it is, also a damaged state. */
+    private static long withoutActor(long word) {
+        return (word & ~0xFFFF_0000L) | ((long) (NO_ACTOR & 0xFFFF) << 16);
     }
 
     /** Ends a recovery: RECOVERING to EMPTY. */

@@ -1,5 +1,6 @@
 package dev.shm.core.segment;
 
+import dev.shm.core.CorruptionException;
 import dev.shm.core.Platform;
 import dev.shm.core.ShmException;
 import dev.shm.core.counters.Counters;
@@ -22,6 +23,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
@@ -233,21 +235,40 @@ public final class Segment implements AutoCloseable {
     }
 
     /**
+     * Returns the bytes a new segment file of these options starts with: its header and tables, and
+     * the first extent of each slot class. The segment's {@code size} must be at least this; what it
+     * has beyond is room for rings, lanes and growth.
+     *
+     * @param options the options
+     * @return the initial file size
+     */
+    public static long initialSize(SegmentOptions options) {
+        return initialExtents(Layout.of(options), options.slotClasses())[options.slotClasses().size()];
+    }
+
+    /** Where the first extent of each slot class starts in a new file, one after another, and (last) where the file ends. */
+    private static long[] initialExtents(Layout layout, List<SlotClass> classes) {
+        long[] offsets = new long[classes.size() + 1];
+        long cursor = layout.extentsOffset();
+        for (int c = 0; c < classes.size(); c++) {
+            offsets[c] = cursor;
+            cursor = SegmentDescriptor.alignExtent(cursor
+                    + SlotPoolDescriptor.extentLength(classes.get(c).count(), classes.get(c).size()));
+        }
+        offsets[classes.size()] = cursor;
+        return offsets;
+    }
+
+    /**
      * Builds a new segment file under a temporary name and links it to the segment's name. Returns
      * its memory, with the shared maintenance lock held, or {@code null} when another process
      * linked one first.
      */
     private static SegmentMemory createAndPublish(SegmentOptions options) {
         Layout layout = Layout.of(options);
-        List<SlotClass> classes = options.slotClasses();
-        long[] extentOffsets = new long[classes.size()];
-        long cursor = layout.extentsOffset();
-        for (int c = 0; c < classes.size(); c++) {
-            extentOffsets[c] = cursor;
-            cursor = SegmentDescriptor.alignExtent(cursor
-                    + SlotPoolDescriptor.extentLength(classes.get(c).count(), classes.get(c).size()));
-        }
-        long initialSize = cursor;
+        long[] extents = initialExtents(layout, options.slotClasses());
+        long[] extentOffsets = Arrays.copyOf(extents, extents.length - 1);
+        long initialSize = extents[extents.length - 1];
         if (initialSize > options.size()) {
             throw new IllegalArgumentException("segment " + options.name() + ": size=" + options.size()
                     + " cannot hold its tables and initial slot classes, which need " + initialSize
@@ -671,8 +692,8 @@ public final class Segment implements AutoCloseable {
         return recovered;
     }
 
-    /** Claims and runs the recovery of one dead peer, in the order of DESIGN §2.5. */
-    private boolean recover(int dead) {
+    /** Claims and runs the recovery of one dead peer, in the order of DESIGN §2.5 (package-private for tests). */
+    boolean recover(int dead) {
         recoveryLock.lock();
         try {
             PeerTable.Claim claim = memory.peers.claimRecovery(dead, peerId);
@@ -693,6 +714,8 @@ public final class Segment implements AutoCloseable {
                 memory.peers.abandonRecovery(dead, claim);
                 throw e;
             }
+            // Its id is free for the next process once its entry is empty: no entry may name it then.
+            memory.peers.forgetActor(dead);
             memory.peers.finishRecovery(dead, claim.claimed());
             return true;
         } finally {
@@ -708,17 +731,30 @@ public final class Segment implements AutoCloseable {
      */
     private void release(int peer, boolean count) {
         // 2 + 3. reclaim the references in its lanes, then reset them.
-        memory.lanes().recover(peer, count);
+        step(() -> memory.lanes().recover(peer, count));
         // 4. free the slots it owned, and finish its half-done pool operations.
-        memory.pool().reclaim(peer, count);
+        step(() -> memory.pool().reclaim(peer, count));
         // 5. drop its memfd leases.
-        memory.leases().drop(peer, count);
+        step(() -> memory.leases().drop(peer, count));
         // 6 + 7. rings: unblock what it stalled, release its group memberships.
         for (RecoveryParticipant participant : participants) {
-            participant.recover(peer);
+            step(() -> participant.recover(peer));
         }
         // 8. its directory roles (the entry itself is the caller's).
-        memory.directory().recover(peer);
+        step(() -> memory.directory().recover(peer));
+    }
+
+    /**
+     * Runs one step of a release. Damage that the step meets in shared memory (a corrupt table) is
+     * counted and the other steps run: it would stop the step the same way on every later try, and
+     * hold back everything after it. Any other failure ends the release, to be tried again.
+     */
+    private void step(Runnable step) {
+        try {
+            step.run();
+        } catch (CorruptionException damaged) {
+            memory.counters().increment(SegmentCounters.CORRUPT_FRAMES_REJECTED);
+        }
     }
 
     // ---------------------------------------------------------------- monitor
@@ -850,6 +886,7 @@ public final class Segment implements AutoCloseable {
                 } finally {
                     recoveryLock.unlock();
                 }
+                memory.peers.forgetActor(peerId); // reservations it made and nobody claimed: dead from here
                 memory.peers.leave(peerId, epoch);
             }
             file.unlockByte(SegmentDescriptor.peerLock(peerId));

@@ -28,6 +28,8 @@ public final class SegmentException extends ShmException {
         PEER_TABLE_FULL,
         /** The segment has reached its maximum size. */
         NO_SPACE,
+        /** Every entry of the segment's directory (its channels and services) is taken. */
+        DIRECTORY_FULL,
         /** A peer id that the caller passed is not reserved, or not in the table. */
         BAD_PEER
     }

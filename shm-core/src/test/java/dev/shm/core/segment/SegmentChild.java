@@ -43,6 +43,7 @@ public final class SegmentChild {
                 case "squat" -> squat(options);
                 case "serve" -> serve(options);
                 case "share" -> share(options);
+                case "reserve-slow" -> reserve(options.withLiveness(Duration.ofMinutes(1), Duration.ofMinutes(2)));
                 default -> throw new IllegalArgumentException("unknown scenario " + args[0]);
             }
         } catch (Throwable t) {
@@ -51,6 +52,13 @@ public final class SegmentChild {
             System.exit(1);
         }
         System.exit(0);
+    }
+
+    /** Attaches, reserves an entry for a child it never spawns, reports both ids and waits to be killed. */
+    private static void reserve(SegmentOptions options) {
+        Segment segment = Segment.open(options, "reserver");
+        say("RESERVED " + segment.peerId() + " " + segment.reservePeer());
+        await("EXIT");
     }
 
     /** Attaches and detaches cleanly, again and again, using a slot each time. */

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.shm.core.counters.SegmentCounters;
 import dev.shm.core.lane.Lane;
+import dev.shm.core.lane.LaneDescriptor;
 import dev.shm.core.lane.LaneTable;
 import dev.shm.core.memory.MemfdBuffer;
 import dev.shm.core.pool.SlotPool;
@@ -14,9 +15,13 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -266,6 +271,92 @@ class SegmentProcessesTest {
             awaitTrue("the killed child is recovered", () -> onlyParentAttached(parent));
             assertThat(parent.counters().get(SegmentCounters.PEERS_RECOVERED)).isEqualTo(1);
             assertPoolFull(parent);
+        }
+    }
+
+    /**
+     * A step of a recovery that meets damage (here the lane table entry of the killed child's pair
+     * states an impossible capacity) is counted, and the other steps still run at once: the child's
+     * pool slots, memfd lease and entry are freed in the same round, and the monitor records no
+     * failure. (Before, the round failed and was tried again; with damage that stays, it would fail
+     * every time and free nothing.)
+     */
+    @Test
+    void aRecoveryStepThatMeetsDamageIsCountedAndTheOtherStepsStillRun() throws IOException {
+        try (Segment parent = Segment.open(options, "parent")) {
+            int sink = parent.directory().declare("sink", DirectoryDescriptor.SERVICE, new String[0], new long[0],
+                    index -> new long[] {0, 0});
+            assertThat(parent.directory().provide(sink)).isTrue();
+            try (ChildJvm holder = child("hold", 1L)) {
+                holder.awaitLine("READY", LINE);
+                holder.send("GO");
+                int peer = Integer.parseInt(holder.awaitLine("HOLDING", LINE).split(" ")[0]);
+                int lane = parent.lanes().lanes().stream().filter(l -> l.client() == peer).findFirst().orElseThrow()
+                        .index();
+                try (FileChannel file = FileChannel.open(options.path(), StandardOpenOption.READ,
+                        StandardOpenOption.WRITE)) {
+                    ByteBuffer word = ByteBuffer.allocate(8).order(ByteOrder.nativeOrder());
+                    file.read(word, SegmentDescriptor.LANE_TABLE_OFFSET_OFFSET);
+                    long table = word.flip().getLong();
+                    file.write(ByteBuffer.allocate(4).order(ByteOrder.nativeOrder()).putInt(0, 3),
+                            table + (long) lane * LaneDescriptor.ENTRY_LENGTH + LaneDescriptor.CAPACITY_OFFSET);
+                }
+                long corruptBefore = parent.counters().get(SegmentCounters.CORRUPT_FRAMES_REJECTED);
+                holder.kill();
+                awaitTrue("the killed child is recovered", () -> onlyParentAttached(parent));
+                assertThat(parent.counters().get(SegmentCounters.CORRUPT_FRAMES_REJECTED)).as("the damaged lane")
+                        .isGreaterThan(corruptBefore);
+                assertThat(parent.counters().get(SegmentCounters.PEERS_RECOVERED)).isEqualTo(1);
+                assertPoolFull(parent);
+                assertThat(parent.leases().leases()).as("its memfd lease").isEmpty();
+                assertThat(parent.monitorFailure()).as("a round that failed").isNull();
+            }
+        }
+    }
+
+    /**
+     * A reservation names its reserver as actor, and counts as alive while that peer's process runs.
+     * Once the reserver is dead and recovered, its id is free, and the next process to attach takes
+     * it: the reservation must not look alive for as long as that unrelated process lives. (The
+     * parent's monitor is slowed to a round a minute so that the walk-in attaches between the two
+     * recoveries, as it may between two rounds, where one round would recover both.)
+     */
+    @Test
+    void aReservationOfAKilledPeerIsRecoveredEvenOnceItsIdIsTakenAgain() {
+        SegmentOptions slow = options.withLiveness(Duration.ofMinutes(1), Duration.ofMinutes(2));
+        try (Segment parent = Segment.open(slow, "parent");
+             ChildJvm reserver = child("reserve-slow")) {
+            String[] ids = reserver.awaitLine("RESERVED", LINE).split(" ");
+            int dead = Integer.parseInt(ids[0]);
+            int reserved = Integer.parseInt(ids[1]);
+            assertThat(parent.peer(reserved).liveness()).isEqualTo(Liveness.ALIVE);
+            reserver.kill();
+            assertThat(parent.recover(dead)).as("the reserver recovered").isTrue();
+            assertThat(parent.peer(reserved).state()).as("not yet looked at").isEqualTo(PeerState.RESERVED);
+            try (Segment walkIn = Segment.open(slow, "walk-in")) {
+                assertThat(walkIn.peerId()).as("the dead reserver's id, taken again").isEqualTo(dead);
+                // Dead, or already recovered by the walk-in's own monitor, whose first round runs at once.
+                assertThat(parent.peer(reserved).liveness()).as("the reservation of a dead peer")
+                        .isIn(Liveness.DEAD, Liveness.NONE);
+                parent.recoverDeadPeers();
+                awaitTrue("the reservation is recovered", () -> parent.peer(reserved).state() == PeerState.EMPTY);
+            }
+        }
+    }
+
+    /** The same for a reserver that detached cleanly, leaving a reservation nobody claimed. */
+    @Test
+    void aReservationOfADetachedPeerIsRecoveredEvenOnceItsIdIsTakenAgain() {
+        int reserverId;
+        int reserved;
+        try (Segment reserver = Segment.open(options, "reserver")) {
+            reserverId = reserver.peerId();
+            reserved = reserver.reservePeer();
+        }
+        try (Segment walkIn = Segment.open(options, "walk-in")) {
+            assertThat(walkIn.peerId()).as("the reserver's id, taken again").isEqualTo(reserverId);
+            awaitTrue("the reservation nobody claimed is recovered",
+                    () -> walkIn.peer(reserved).state() == PeerState.EMPTY);
         }
     }
 

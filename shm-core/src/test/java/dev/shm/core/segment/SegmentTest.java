@@ -117,6 +117,22 @@ class SegmentTest {
     }
 
     @Test
+    void aFullDirectorySaysSoApartFromAFullSegment() {
+        try (Segment segment = Segment.open(options, "declarer")) {
+            Directory directory = segment.directory();
+            for (int i = 0; i < SegmentOptions.DEFAULT_MAX_DIRECTORY_ENTRIES; i++) {
+                directory.declare("service-" + i, DirectoryDescriptor.SERVICE, new String[0], new long[0],
+                        index -> new long[] {0, 0});
+            }
+            assertThatThrownBy(() -> directory.declare("one-too-many", DirectoryDescriptor.SERVICE, new String[0],
+                    new long[0], index -> new long[] {0, 0}))
+                    .isInstanceOfSatisfying(SegmentException.class,
+                            e -> assertThat(e.reason()).isEqualTo(Reason.DIRECTORY_FULL))
+                    .hasMessageContaining("is full: 256 channels and services");
+        }
+    }
+
+    @Test
     void reservedEntryIsClaimedOrReleased() {
         try (Segment parent = Segment.open(options, "parent")) {
             int reserved = parent.reservePeer();
