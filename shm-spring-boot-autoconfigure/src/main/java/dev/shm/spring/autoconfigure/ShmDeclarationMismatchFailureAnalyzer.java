@@ -21,7 +21,9 @@ public final class ShmDeclarationMismatchFailureAnalyzer
         return new FailureAnalysis("The shm declaration '" + prefix + "' disagrees with the one that exists in "
                 + "shared memory, made by another process (or an earlier run): " + cause.getCause().getMessage(),
                 "Declare it alike in every process that shares it: set the properties under '" + prefix
-                        + "' (for a channel: capacity and slot-size; for a segment: size, max-peers, "
+                        + "' (for a channel: capacity, slot-size and max-groups; for a consumer "
+                        + "group: required, which every process that consumes the group, and every process on a "
+                        + "point-to-point channel, must set alike; for a segment: size, max-peers, "
                         + "heartbeat-interval, liveness-timeout and slot-classes) to the values the other process "
                         + "uses, or stop every process that uses it so that the segment file is created anew.", cause);
     }

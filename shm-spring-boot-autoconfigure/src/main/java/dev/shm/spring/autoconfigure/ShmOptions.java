@@ -4,6 +4,7 @@ import dev.shm.core.ring.Backpressure;
 import dev.shm.core.ring.ChannelOptions;
 import dev.shm.core.ring.RingDescriptor;
 import dev.shm.core.ring.WaitStrategy;
+import dev.shm.core.segment.Segment;
 import dev.shm.core.segment.SegmentDescriptor;
 import dev.shm.core.segment.SegmentOptions;
 import dev.shm.core.segment.SlotClass;
@@ -92,6 +93,7 @@ public final class ShmOptions {
             group(name, properties.getChannels().get(name), "default");
             unique(names, name, "shm.channels." + name);
         }
+        checkRingsFit(properties);
         for (Map.Entry<String, ShmProperties.Buffer> buffer : properties.getBuffers().entrySet()) {
             String property = "shm.buffers." + buffer.getKey() + ".size";
             if (buffer.getValue().getSize() == null || buffer.getValue().getSize().toBytes() <= 0) {
@@ -170,8 +172,9 @@ public final class ShmOptions {
             }
             classes.add(new SlotClass(bytes, c.getCount()));
         }
+        SegmentOptions options;
         try {
-            return SegmentOptions.named(name)
+            options = SegmentOptions.named(name)
                     .withDirectory(properties.getDirectory())
                     .withSize(size)
                     .withMaxPeers(s.getMaxPeers())
@@ -181,6 +184,51 @@ public final class ShmOptions {
         } catch (IllegalArgumentException e) {
             throw new InvalidShmPropertyException("shm.segments." + name, name, e.getMessage(), "correct the value");
         }
+        long initial = Segment.initialSize(options);
+        if (initial > size) {
+            throw new InvalidShmPropertyException(prefix + "size", s.getSize(), "the segment's tables and the first "
+                    + "extent of each slot class need " + initial + " bytes (" + megabytes(initial) + ")", "raise it to "
+                    + "at least " + megabytes(initial) + " plus room for the rings of its channels, or give "
+                    + prefix + "slot-classes fewer or smaller slots");
+        }
+        return options;
+    }
+
+    /**
+     * Checks that the rings of the channels configured in each segment fit beside its tables and
+     * slot classes. (Channels that other processes or the DSL declare in it take room too: a ring
+     * that finds none fails when it is declared, with a {@code ShmRingSpaceException}.)
+     *
+     * @param properties the properties, each segment and channel already checked
+     * @throws InvalidShmPropertyException naming the segment's size when they do not
+     */
+    private static void checkRingsFit(ShmProperties properties) {
+        for (String segment : segments(properties).keySet()) {
+            SegmentOptions options = segmentOptions(properties, segment);
+            long used = Segment.initialSize(options);
+            List<String> channels = new ArrayList<>();
+            for (Map.Entry<String, ShmProperties.Channel> channel : properties.getChannels().entrySet()) {
+                if (segmentOf(properties, channel.getKey()).equals(segment)) {
+                    ChannelOptions c = channelOptions(channel.getKey(), channel.getValue());
+                    used = SegmentDescriptor.alignExtent(used + RingDescriptor.length(c.capacity(), c.slotSize(),
+                            c.maxGroups()));
+                    channels.add(channel.getKey());
+                }
+            }
+            if (used > options.size()) {
+                String property = "shm.segments." + segment + ".size";
+                throw new InvalidShmPropertyException(property, properties.getSegments().containsKey(segment)
+                        ? properties.getSegments().get(segment).getSize() : options.size() + "B (the default)",
+                        "its tables, slot classes and the rings of its channels " + channels + " need " + used
+                                + " bytes (" + megabytes(used) + ")", "raise it to at least " + megabytes(used)
+                                + ", or lower the capacity or slot-size of those channels");
+            }
+        }
+    }
+
+    /** Bytes as whole megabytes, rounded up, as a {@code DataSize} property takes them. */
+    private static String megabytes(long bytes) {
+        return ((bytes + (1L << 20) - 1) >> 20) + "MB";
     }
 
     /**

@@ -35,6 +35,8 @@ public abstract class AbstractShmChannel extends AbstractMessageChannel {
     private boolean required = true;
     private boolean exclusive;
     private Duration drainTimeout = Duration.ofSeconds(10);
+    /** Whether the application set {@link #drainTimeout}; if not, {@code shm.shutdown.drain-timeout} applies. */
+    private boolean drainTimeoutSet;
     private String errorChannelName = "errorChannel";
     private volatile ObservationRegistry receiveRegistry;
     private MessagePublishingErrorHandler errorHandler;
@@ -124,10 +126,12 @@ public abstract class AbstractShmChannel extends AbstractMessageChannel {
      */
     public void setDrainTimeout(Duration drainTimeout) {
         this.drainTimeout = drainTimeout;
+        this.drainTimeoutSet = true;
     }
 
     /**
-     * Returns the drain bound.
+     * Returns the drain bound: as set, else (once initialized in a context) the application's
+     * {@code shm.shutdown.drain-timeout}, else 10 s.
      *
      * @return the longest wait on stop
      */
@@ -191,6 +195,9 @@ public abstract class AbstractShmChannel extends AbstractMessageChannel {
     @Override
     protected void onInit() {
         super.onInit();
+        if (!drainTimeoutSet) {
+            drainTimeout = ShmRings.drainTimeout(getBeanFactory(), drainTimeout);
+        }
         errorHandler = new MessagePublishingErrorHandler();
         errorHandler.setBeanFactory(getBeanFactory());
         errorHandler.setDefaultErrorChannelName(errorChannelName);

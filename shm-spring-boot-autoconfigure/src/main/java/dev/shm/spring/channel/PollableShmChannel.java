@@ -8,6 +8,7 @@ import dev.shm.spring.support.ShmDecodingException;
 import dev.shm.spring.support.ShmMessageCodec;
 import dev.shm.spring.support.ShmRings;
 import java.time.Duration;
+import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 import org.springframework.context.SmartLifecycle;
 import org.springframework.messaging.Message;
@@ -17,8 +18,10 @@ import org.springframework.messaging.PollableChannel;
  * A {@link PollableChannel} over a channel of a segment: {@code receive} takes the next message of
  * this application's consumer group, competing with the group's other members in any process.
  *
- * <p>The group is joined when the channel starts (or at the first {@code receive}), so messages
- * sent from then on are kept for it, and left when it stops. A record that does not decode goes to
+ * <p>The group is joined when the channel starts (or at the first {@code receive} before that), so
+ * messages sent from then on are kept for it, and left when it stops; a stopped channel's
+ * {@code receive} takes nothing and returns {@code null} after its timeout, until it starts again
+ * (shutdown stops the channels before the pollers that call it). A record that does not decode goes to
  * the error channel and {@code receive} goes on to the next one. A message whose memfd this process
  * cannot open now (no free descriptor, for one) stays in the ring, and {@code receive} throws the
  * {@link dev.shm.core.MemfdUnavailableException} to its caller (a poller logs it and polls again).
@@ -28,6 +31,8 @@ public class PollableShmChannel extends AbstractShmChannel implements PollableCh
     private final ReentrantLock lock = new ReentrantLock();
     private Subscription subscription;
     private volatile boolean running;
+    /** Set by {@link #stop()} and cleared by {@link #start()}: a stopped channel neither takes nor joins. */
+    private volatile boolean stopped;
 
     /**
      * Creates the channel.
@@ -64,10 +69,21 @@ public class PollableShmChannel extends AbstractShmChannel implements PollableCh
             } while (message == null && !Thread.currentThread().isInterrupted());
             return message;
         }
+        if (stopped) {
+            // Stopped (by shutdown, whose pollers stop after the channels, or by the application):
+            // it takes nothing, and does not join the group again, until it is started again.
+            if (timeout > 0) {
+                LockSupport.parkNanos(timeout * 1_000_000);
+            }
+            return null;
+        }
         long deadline = System.nanoTime() + Math.max(0, timeout) * 1_000_000;
         Object[] holder = new Object[1];
         lock.lock();
         try {
+            if (stopped) {
+                return null; // stopped while this waited for the lock
+            }
             Subscription sub = subscription();
             while (true) {
                 long left = deadline - System.nanoTime();
@@ -106,6 +122,7 @@ public class PollableShmChannel extends AbstractShmChannel implements PollableCh
     public void start() {
         lock.lock();
         try {
+            stopped = false;
             subscription();
             running = true;
         } finally {
@@ -116,6 +133,7 @@ public class PollableShmChannel extends AbstractShmChannel implements PollableCh
     @Override
     public void stop() {
         running = false;
+        stopped = true;
         lock.lock();
         try {
             if (subscription != null) {

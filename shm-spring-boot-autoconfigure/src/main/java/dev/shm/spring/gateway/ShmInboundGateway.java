@@ -50,6 +50,8 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
     private final String service;
     private ShmMessageCodec codec;
     private Duration drainTimeout = Duration.ofSeconds(10);
+    /** Whether the application set {@link #drainTimeout}; if not, {@code shm.shutdown.drain-timeout} applies. */
+    private boolean drainTimeoutSet;
     private Duration replyTimeout = Duration.ofSeconds(30);
     private int index = -1;
     private int concurrency = 1;
@@ -180,6 +182,17 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
     /** @param drainTimeout the longest wait on stop for the requests in hand */
     public void setDrainTimeout(Duration drainTimeout) {
         this.drainTimeout = drainTimeout;
+        this.drainTimeoutSet = true;
+    }
+
+    /**
+     * Returns the longest wait on stop: as set, else (once initialized in a context) the
+     * application's {@code shm.shutdown.drain-timeout}, else 10 s.
+     *
+     * @return the drain timeout
+     */
+    public Duration getDrainTimeout() {
+        return drainTimeout;
     }
 
     @Override
@@ -205,6 +218,9 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
     @Override
     protected void onInit() {
         super.onInit();
+        if (!drainTimeoutSet) {
+            drainTimeout = ShmRings.drainTimeout(getBeanFactory(), drainTimeout);
+        }
         codec = ShmRings.codec(codec, getBeanFactory());
         index = ShmServices.declare(segment, service);
     }

@@ -40,6 +40,8 @@ public class ShmInboundChannelAdapter extends MessageProducerSupport implements 
     private boolean exclusive;
     private int concurrency = 1;
     private Duration drainTimeout = Duration.ofSeconds(10);
+    /** Whether the application set {@link #drainTimeout}; if not, {@code shm.shutdown.drain-timeout} applies. */
+    private boolean drainTimeoutSet;
     private MessagePublishingErrorHandler fallbackErrors;
     private Channel ring;
     private volatile ShmConsumer consumer;
@@ -105,6 +107,17 @@ public class ShmInboundChannelAdapter extends MessageProducerSupport implements 
     /** @param drainTimeout the longest wait on stop for the messages in hand */
     public void setDrainTimeout(Duration drainTimeout) {
         this.drainTimeout = drainTimeout;
+        this.drainTimeoutSet = true;
+    }
+
+    /**
+     * Returns the longest wait on stop: as set, else (once initialized in a context) the
+     * application's {@code shm.shutdown.drain-timeout}, else 10 s.
+     *
+     * @return the drain timeout
+     */
+    public Duration getDrainTimeout() {
+        return drainTimeout;
     }
 
     /** @return the consumer group */
@@ -120,6 +133,9 @@ public class ShmInboundChannelAdapter extends MessageProducerSupport implements 
     @Override
     protected void onInit() {
         super.onInit();
+        if (!drainTimeoutSet) {
+            drainTimeout = ShmRings.drainTimeout(getBeanFactory(), drainTimeout);
+        }
         codec = ShmRings.codec(codec, getBeanFactory());
         fallbackErrors = new MessagePublishingErrorHandler();
         fallbackErrors.setBeanFactory(getBeanFactory());

@@ -27,6 +27,8 @@ public class ShmMessageHandler extends AbstractMessageHandler implements Disposa
     private ChannelOptions options = ChannelOptions.defaults();
     private ShmMessageCodec codec;
     private Duration drainTimeout = Duration.ofSeconds(10);
+    /** Whether the application set {@link #drainTimeout}; if not, {@code shm.shutdown.drain-timeout} applies. */
+    private boolean drainTimeoutSet;
     private ShmSender sender;
 
     /**
@@ -53,6 +55,17 @@ public class ShmMessageHandler extends AbstractMessageHandler implements Disposa
     /** @param drainTimeout the longest wait on destroy for sends in progress */
     public void setDrainTimeout(Duration drainTimeout) {
         this.drainTimeout = drainTimeout;
+        this.drainTimeoutSet = true;
+    }
+
+    /**
+     * Returns the longest wait on stop: as set, else (once initialized in a context) the
+     * application's {@code shm.shutdown.drain-timeout}, else 10 s.
+     *
+     * @return the drain timeout
+     */
+    public Duration getDrainTimeout() {
+        return drainTimeout;
     }
 
     @Override
@@ -63,6 +76,9 @@ public class ShmMessageHandler extends AbstractMessageHandler implements Disposa
     @Override
     protected void onInit() {
         super.onInit();
+        if (!drainTimeoutSet) {
+            drainTimeout = ShmRings.drainTimeout(getBeanFactory(), drainTimeout);
+        }
         codec = ShmRings.codec(codec, getBeanFactory());
         sender = new ShmSender(ShmRings.declare(segment, channelName, options), codec);
     }

@@ -7,7 +7,10 @@ import dev.shm.core.ring.Subscription;
 import dev.shm.core.ring.SubscriptionMode;
 import dev.shm.core.segment.Segment;
 import dev.shm.core.segment.SegmentException;
+import java.time.Duration;
 import org.springframework.beans.factory.BeanFactory;
+import org.springframework.boot.context.properties.bind.Binder;
+import org.springframework.core.env.Environment;
 
 /** Declaring rings and finding the codec, for the shm components. */
 public final class ShmRings {
@@ -17,7 +20,8 @@ public final class ShmRings {
 
     /**
      * Declares a channel's ring, translating a declaration that disagrees with another process's
-     * into a {@link ShmDeclarationMismatchException} that names the channel's properties.
+     * into a {@link ShmDeclarationMismatchException} that names the channel's properties, and a ring
+     * that finds no room in the segment into a {@link ShmRingSpaceException}.
      *
      * @param segment the segment
      * @param name the channel's name
@@ -31,6 +35,9 @@ public final class ShmRings {
             if (e.reason() == SegmentException.Reason.PARAMETER_MISMATCH) {
                 throw new ShmDeclarationMismatchException("shm.channels." + name, e);
             }
+            if (e.reason() == SegmentException.Reason.NO_SPACE) {
+                throw new ShmRingSpaceException(segment.name(), name, e);
+            }
             throw e;
         } catch (ChannelException e) {
             if (e.reason() == ChannelException.Reason.GROUPS_FULL) {
@@ -43,7 +50,8 @@ public final class ShmRings {
     /**
      * Joins a consumer group of a channel, translating what configuration can fix: a ring without a
      * free group entry into an {@link IllegalStateException} that names {@code max-groups}, a group
-     * held by another member into a {@link ShmGroupBusyException}.
+     * held by another member into a {@link ShmGroupBusyException}, a group that exists with the other
+     * {@code required} into a {@link ShmDeclarationMismatchException}.
      *
      * @param ring the channel's ring
      * @param group the consumer group
@@ -62,8 +70,31 @@ public final class ShmRings {
             if (e.reason() == ChannelException.Reason.GROUP_BUSY) {
                 throw new ShmGroupBusyException(ring.name(), group, exclusive, e);
             }
+            if (e.reason() == ChannelException.Reason.LAYOUT_MISMATCH) {
+                // The group exists with the other 'required' (another process, or an earlier run).
+                throw new ShmDeclarationMismatchException("shm.channels." + ring.name() + ".required", e);
+            }
             throw e;
         }
+    }
+
+    /**
+     * Returns the drain timeout of a component that was given none of its own: the application's
+     * {@code shm.shutdown.drain-timeout}, which bounds every stopping shm component, else
+     * {@code fallback}.
+     *
+     * @param beanFactory the bean factory, or {@code null}
+     * @param fallback the component's default
+     * @return the drain timeout
+     */
+    public static Duration drainTimeout(BeanFactory beanFactory, Duration fallback) {
+        if (beanFactory != null) {
+            Environment environment = beanFactory.getBeanProvider(Environment.class).getIfAvailable();
+            if (environment != null) {
+                return Binder.get(environment).bind("shm.shutdown.drain-timeout", Duration.class).orElse(fallback);
+            }
+        }
+        return fallback;
     }
 
     /**

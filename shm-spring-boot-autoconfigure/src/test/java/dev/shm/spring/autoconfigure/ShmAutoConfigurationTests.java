@@ -15,6 +15,7 @@ import dev.shm.core.segment.SlotClass;
 import dev.shm.core.testing.ShmDirectory;
 import dev.shm.spring.channel.SubscribableShmChannel;
 import dev.shm.spring.support.PayloadConverter;
+import dev.shm.spring.support.ShmDeclarationMismatchException;
 import dev.shm.spring.support.ShmGroupBusyException;
 import dev.shm.spring.support.ShmMessageCodec;
 import java.nio.file.Path;
@@ -308,7 +309,7 @@ class ShmAutoConfigurationTests {
 
     @Test
     void unknownSegmentNamesThePropertyAndTheSegments() {
-        runner.withPropertyValues("shm.segments.main.size=8MB", "shm.channels.orders.segment=mian").run(context -> {
+        runner.withPropertyValues("shm.segments.main.size=64MB", "shm.channels.orders.segment=mian").run(context -> {
             FailureAnalysis analysis = analyze(context, new InvalidShmPropertyFailureAnalyzer());
             assertThat(analysis.getDescription()).contains("'shm.channels.orders.segment'", "'mian'",
                     "no segment of that name");
@@ -325,9 +326,69 @@ class ShmAutoConfigurationTests {
                 "shm.segments.main.slot-classes[0].count=4").run(context -> assertThat(
                 analyze(context, new InvalidShmPropertyFailureAnalyzer()).getDescription())
                 .contains("'shm.segments.main.slot-classes[0].size'", "multiple of 64"));
-        runner.withPropertyValues("shm.segments.orders.size=8MB", "shm.channels.orders.capacity=64").run(context ->
+        runner.withPropertyValues("shm.segments.orders.size=64MB", "shm.channels.orders.capacity=64").run(context ->
                 assertThat(analyze(context, new InvalidShmPropertyFailureAnalyzer()).getDescription())
                         .contains("'shm.channels.orders'", "taken by 'shm.segments.orders'"));
+    }
+
+    @Test
+    void aSegmentTooSmallForItsSlotClassesOrChannelsNamesTheSizeAndWhatItNeeds() {
+        // The default slot classes take 20 MB (1,024 x 4 KB and 64 x 256 KB): 16 MB cannot hold them.
+        runner.withPropertyValues("shm.segments.main.size=16MB").run(context -> {
+            FailureAnalysis analysis = analyze(context, new InvalidShmPropertyFailureAnalyzer());
+            assertThat(analysis.getDescription()).contains("'shm.segments.main.size'", "'16777216B'",
+                    "first extent of each slot class need");
+            assertThat(analysis.getAction()).contains("raise it to at least 21MB", "shm.segments.main.slot-classes");
+        });
+        // Slot classes that fit, and a ring of 65,536 slots of 1 KB (64 MB, and its claim words) that does not.
+        runner.withPropertyValues(small(shm.directory("rings"), "main"))
+                .withPropertyValues("shm.channels.orders.capacity=65536", "shm.channels.orders.slot-size=1KB")
+                .run(context -> {
+                    FailureAnalysis analysis = analyze(context, new InvalidShmPropertyFailureAnalyzer());
+                    assertThat(analysis.getDescription()).contains("'shm.segments.main.size'", "'8388608B'",
+                            "rings of its channels [orders]");
+                    assertThat(analysis.getAction()).contains("raise it to at least 67MB",
+                            "lower the capacity or slot-size");
+                });
+    }
+
+    @Test
+    void aRingThatFindsNoRoomLeftInItsSegmentNamesTheSizeAndTheChannel() {
+        // Each application's channels fit; together, in one segment, they do not.
+        Path directory = shm.directory("full");
+        runner.withPropertyValues(small(directory, "main")).withPropertyValues("shm.channels.orders.capacity=4096",
+                "shm.channels.orders.slot-size=1KB").run(first -> {
+                    assertThat(first).hasNotFailed();
+                    runner.withPropertyValues(small(directory, "main")).withPropertyValues(
+                            "shm.channels.invoices.capacity=4096", "shm.channels.invoices.slot-size=1KB")
+                            .run(second -> {
+                                FailureAnalysis analysis = analyze(second, new ShmRingSpaceFailureAnalyzer());
+                                assertThat(analysis.getDescription()).contains("shm channel 'invoices'",
+                                        "segment 'main'", "no room");
+                                assertThat(analysis.getAction()).contains("'shm.segments.main.size'",
+                                        "'shm.channels.invoices.capacity'", "'shm.channels.invoices.slot-size'");
+                            });
+                });
+    }
+
+    @Test
+    void aGroupThatExistsWithTheOtherRequiredNamesTheProperty() {
+        Path directory = shm.directory("required");
+        runner.withPropertyValues(small(directory, "main")).withPropertyValues("shm.channels.orders.required=true")
+                .run(first -> {
+                    assertThat(first).hasNotFailed();
+                    first.getBean("orders", SubscribableShmChannel.class).subscribe(m -> { });
+                    runner.withPropertyValues(small(directory, "main"))
+                            .withPropertyValues("shm.channels.orders.required=false").run(second -> {
+                                SubscribableShmChannel orders = second.getBean("orders", SubscribableShmChannel.class);
+                                Throwable mismatch = catchThrowable(() -> orders.subscribe(m -> { }));
+                                assertThat(mismatch).isInstanceOf(ShmDeclarationMismatchException.class);
+                                FailureAnalysis analysis = new ShmDeclarationMismatchFailureAnalyzer().analyze(mismatch);
+                                assertThat(analysis.getDescription()).contains("'shm.channels.orders.required'",
+                                        "required=true", "required=false");
+                                assertThat(analysis.getAction()).contains("for a consumer group: required");
+                            });
+                });
     }
 
     @Test
@@ -342,13 +403,13 @@ class ShmAutoConfigurationTests {
 
     @Test
     void directoryThatIsNotWritableOrMissingNamesTheProperty() {
-        runner.withPropertyValues("shm.directory=/proc/1", "shm.segments.main.size=8MB").run(context -> {
+        runner.withPropertyValues("shm.directory=/proc/1", "shm.segments.main.size=64MB").run(context -> {
             FailureAnalysis analysis = analyze(context, new ShmDirectoryFailureAnalyzer());
             assertThat(analysis.getDescription()).contains("'shm.directory'", "/proc/1", "not writable");
             assertThat(analysis.getAction()).contains("Set 'shm.directory'");
         });
         Path missing = shm.path("missing");
-        runner.withPropertyValues("shm.directory=" + missing, "shm.segments.main.size=8MB").run(context ->
+        runner.withPropertyValues("shm.directory=" + missing, "shm.segments.main.size=64MB").run(context ->
                 assertThat(analyze(context, new ShmDirectoryFailureAnalyzer()).getDescription())
                         .contains("does not exist"));
     }
@@ -420,7 +481,7 @@ class ShmAutoConfigurationTests {
                                 dev.shm.core.ring.ChannelException.Reason.ELEMENT_SIZE_MISMATCH,
                                 "ring 'orders' has slotSize=256; declared slotSize=512"))));
         assertThat(analysis.getDescription()).contains("'shm.channels.orders'", "slotSize=256", "slotSize=512");
-        assertThat(analysis.getAction()).contains("capacity and slot-size");
+        assertThat(analysis.getAction()).contains("capacity, slot-size and max-groups");
     }
 
     @Test
@@ -438,7 +499,8 @@ class ShmAutoConfigurationTests {
                         .handleMessage((message, failure) -> { })).stream().map(a -> a.getClass().getName()).toList();
         assertThat(names).contains(InvalidShmPropertyFailureAnalyzer.class.getName(),
                 ShmSpaceFailureAnalyzer.class.getName(), ShmDirectoryFailureAnalyzer.class.getName(),
-                ShmDeclarationMismatchFailureAnalyzer.class.getName(), NativeAccessFailureAnalyzer.class.getName());
+                ShmDeclarationMismatchFailureAnalyzer.class.getName(), NativeAccessFailureAnalyzer.class.getName(),
+                ShmGroupBusyFailureAnalyzer.class.getName(), ShmRingSpaceFailureAnalyzer.class.getName());
     }
 
     @Test

@@ -11,7 +11,9 @@ import dev.shm.core.testing.ShmDirectory;
 import dev.shm.spring.autoconfigure.ShmAutoConfiguration;
 import dev.shm.spring.channel.PollableShmChannel;
 import dev.shm.spring.channel.SubscribableShmChannel;
+import dev.shm.spring.gateway.ShmInboundGateway;
 import dev.shm.spring.inbound.ShmInboundChannelAdapter;
+import dev.shm.spring.outbound.ShmMessageHandler;
 import dev.shm.spring.support.ShmDecodingException;
 import dev.shm.spring.support.ShmHeaders;
 import dev.shm.spring.support.ShmMessageCodec;
@@ -25,6 +27,9 @@ import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
+import org.springframework.beans.factory.BeanFactory;
+import org.springframework.beans.factory.BeanFactoryAware;
+import org.springframework.beans.factory.InitializingBean;
 import org.springframework.boot.autoconfigure.AutoConfigurations;
 import org.springframework.boot.integration.autoconfigure.IntegrationAutoConfiguration;
 import org.springframework.boot.test.context.runner.ApplicationContextRunner;
@@ -395,6 +400,39 @@ class ShmDslTests {
     }
 
     @Test
+    void theDslComponentsTakeTheApplicationsDrainTimeoutUnlessGivenTheirOwn() {
+        runner(shm.directory("drain")).withPropertyValues("shm.shutdown.drain-timeout=3s").run(context -> {
+            Segment main = context.getBean("main", Segment.class);
+            BeanFactory beans = context.getSourceApplicationContext().getAutowireCapableBeanFactory();
+            ShmMessageHandler sender = Shm.outboundAdapter(main, "drained").getObject();
+            ShmMessageHandler own = Shm.outboundAdapter(main, "drained").drainTimeout(Duration.ofSeconds(1)).getObject();
+            ShmInboundChannelAdapter adapter = Shm.inboundAdapter(main, "drained").getObject();
+            adapter.setOutputChannel(new QueueChannel());
+            ShmInboundGateway gateway = Shm.inboundGateway(main, "drained-service").getObject();
+            gateway.setRequestChannel(new QueueChannel());
+            SubscribableShmChannel channel = Shm.channel(main, "drained-channel").getObject();
+            List<InitializingBean> components = List.of(sender, own, adapter, gateway, channel);
+            try {
+                for (InitializingBean component : components) {
+                    ((BeanFactoryAware) component).setBeanFactory(beans);
+                    component.afterPropertiesSet();
+                }
+                assertThat(sender.getDrainTimeout()).isEqualTo(Duration.ofSeconds(3));
+                assertThat(own.getDrainTimeout()).as("its own").isEqualTo(Duration.ofSeconds(1));
+                assertThat(adapter.getDrainTimeout()).isEqualTo(Duration.ofSeconds(3));
+                assertThat(gateway.getDrainTimeout()).isEqualTo(Duration.ofSeconds(3));
+                assertThat(channel.getDrainTimeout()).isEqualTo(Duration.ofSeconds(3));
+            } finally {
+                sender.destroy();
+                own.destroy();
+                adapter.destroy();
+                gateway.destroy();
+                channel.destroy();
+            }
+        });
+    }
+
+    @Test
     void pollableAndPointToPointChannelsFromTheDsl() {
         runner(shm.directory("channels")).withUserConfiguration(Channels.class).run(context -> {
             assertThat(context).hasNotFailed();
@@ -407,6 +445,23 @@ class ShmDslTests {
             Message<?> done = context.getBean("done", QueueChannel.class).receive(10_000);
             assertThat(done).isNotNull();
             assertThat(done.getPayload()).isEqualTo("job-1");
+
+            // Stopped, it leaves its group and stays out, though its poller (which shutdown stops
+            // after the channels) goes on calling receive; started again, it takes what came meanwhile.
+            jobs.stop();
+            jobs.send(new GenericMessage<>("job-2"));
+            long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(300); // three of the poller's receive timeouts
+            while (System.nanoTime() < until) {
+                assertThat(jobs.getRing().stats().groups()).singleElement()
+                        .satisfies(g -> assertThat(g.members()).as("members of a stopped channel's group").isZero());
+                Thread.sleep(5);
+            }
+            assertThat(jobs.receive(0)).isNull();
+            assertThat(context.getBean("done", QueueChannel.class).receive(0)).isNull();
+            jobs.start();
+            done = context.getBean("done", QueueChannel.class).receive(10_000);
+            assertThat(done).isNotNull();
+            assertThat(done.getPayload()).isEqualTo("job-2");
 
             SubscribableShmChannel tasks = context.getBean("tasks", SubscribableShmChannel.class);
             assertThat(tasks.isBroadcast()).isFalse();
