@@ -527,7 +527,7 @@ public final class Channel implements AutoCloseable {
                     if (blockedSince == 0) {
                         blockedSince = System.nanoTime();
                     } else if (System.nanoTime() - blockedSince > livenessNanos
-                            && ring.isDamaged(previous, wrap, cursor) && takeDamaged(slot, previous, cursor)) {
+                            && damagedAfterTimeout(previous, wrap, cursor) && takeDamaged(slot, previous, cursor)) {
                         return cursor;
                     }
                     Thread.onSpinWait();
@@ -543,7 +543,7 @@ public final class Channel implements AutoCloseable {
                     blockedSince = System.nanoTime();
                     continue;
                 }
-                if (System.nanoTime() - blockedSince <= livenessNanos || !ring.isDamaged(previous, wrap, cursor)) {
+                if (System.nanoTime() - blockedSince <= livenessNanos || !damagedAfterTimeout(previous, wrap, cursor)) {
                     Thread.onSpinWait();
                     continue;
                 }
@@ -565,13 +565,30 @@ public final class Channel implements AutoCloseable {
                     if (blockedSince == 0) {
                         blockedSince = System.nanoTime();
                     } else if (System.nanoTime() - blockedSince > livenessNanos
-                            && ring.isDamaged(previous, wrap, cursor) && takeDamaged(slot, previous, cursor)) {
+                            && damagedAfterTimeout(previous, wrap, cursor) && takeDamaged(slot, previous, cursor)) {
                         return cursor;
                     }
                     Thread.onSpinWait();
                 }
             }
         }
+    }
+
+    /**
+     * Whether the previous lap's header of a slot, unchanged for the liveness timeout, is damage: as
+     * {@link Ring#isDamaged} says, or a {@code WRITING} mark of that lap, whoever it names, once every
+     * required group has finished the lap: a lap the groups finished was published, so nobody writes
+     * it any more. (Without a required group a producer may lap a slow writer, whom it waits for.)
+     */
+    private boolean damagedAfterTimeout(long previous, long wrap, long cursor) {
+        if (ring.isDamaged(previous, wrap, cursor)) {
+            return true;
+        }
+        if (!isTag(previous, wrap) || state(previous) != WRITING) {
+            return false;
+        }
+        long gating = ring.gating();
+        return gating != Long.MIN_VALUE && gating != Long.MAX_VALUE && gating > wrap;
     }
 
     /**

@@ -896,6 +896,32 @@ class ChannelTest {
     }
 
     @Test
+    void aProducerTakesOverAPreviousLapMarkedWritingByALivePeerOnceEveryRequiredGroupFinishedIt() throws Exception {
+        // Every required group finished the lap, so it was published: a WRITING mark of it, here
+        // naming this very (live) process, is damage. The producer that comes round to the slot waits
+        // the liveness timeout, then takes the slot (counted corrupt) instead of spinning for good.
+        try (Segment a = Segment.open(options, "a")) {
+            Channel orders = Channel.declare(a, "orders", small);
+            Subscription billing = orders.subscribe("billing", true);
+            Ring ring = ChannelProcessesTest.ring(orders);
+            for (int i = 0; i < small.capacity(); i++) {
+                assertThat(orders.send(bytes(20, i))).isEqualTo(SendOutcome.SENT);
+            }
+            assertThat(drain(billing)).hasSize(small.capacity());
+            long wrap = ring.cursor() - small.capacity();
+            ring.memory.set(ValueLayout.JAVA_LONG, ring.slot(wrap), RingDescriptor.word(wrap, a.peerId(),
+                    RingDescriptor.WRITING));
+            long started = System.nanoTime();
+            assertThat(orders.send(MemorySegment.ofArray(bytes(20, 99)), 0, 20, 30, TimeUnit.SECONDS))
+                    .isEqualTo(SendOutcome.SENT);
+            assertThat(Duration.ofNanos(System.nanoTime() - started)).as("waited for the liveness timeout first")
+                    .isGreaterThanOrEqualTo(options.livenessTimeout());
+            assertThat(orders.stats().corrupt()).isEqualTo(1);
+            assertThat(drain(billing)).singleElement().satisfies(m -> assertThat(m).isEqualTo(bytes(20, 99)));
+        }
+    }
+
+    @Test
     void aProducerTakesOverTheReleaseOfAPoolPayloadWhoseFreerIsNoAttachedPeer() throws Exception {
         // Recovery finishes a dead freer's release before the peer's entry empties, so a word naming
         // a peer that is not attached was damaged: the producer that reuses the ring slot frees the
