@@ -51,6 +51,8 @@ public final class Channel implements AutoCloseable {
     private final LeaseTable leases;
     private final int me;
     private final ArrayDeque<PendingMemfd> pendingMemfds = new ArrayDeque<>();
+    /** Set under the lock of {@link #pendingMemfds} once {@link #close()} let go of them: a send that ends later keeps none. */
+    private boolean memfdsClosed;
     private final long sendTimeoutNanos;
     private final long livenessNanos;
     /** The last gating sequence seen: racy by design, only ever a conservative hint ({@link #cachedRoom}). */
@@ -402,11 +404,34 @@ public final class Channel implements AutoCloseable {
             memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, MEMFD_REF);
             noteRef(sequence, false);
             if (publish(sequence, slot)) {
+                boolean kept;
                 synchronized (pendingMemfds) {
-                    pendingMemfds.add(new PendingMemfd(sequence, lease, buffer));
+                    kept = !memfdsClosed;
+                    if (kept) {
+                        pendingMemfds.add(new PendingMemfd(sequence, lease, buffer));
+                    }
+                }
+                if (!kept) {
+                    // The channel closed while this sent, and close() let go of the memfds it knew:
+                    // this one waits as they did, up to the send timeout, for the required groups.
+                    awaitGroupsPast(sequence, System.nanoTime() + sendTimeoutNanos);
+                    leases.release(lease);
+                    buffer.close();
                 }
                 return SendOutcome.SENT;
             }
+        }
+    }
+
+    /** Waits, until {@code deadline}, for every required group to be done with {@code sequence}. */
+    private void awaitGroupsPast(long sequence, long deadline) {
+        while (System.nanoTime() - deadline < 0) {
+            VarHandle.fullFence(); // as in reclaimMemfds
+            long gating = ring.gating();
+            if (gating != Long.MIN_VALUE && gating > sequence) {
+                return;
+            }
+            java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
         }
     }
 
@@ -923,6 +948,7 @@ public final class Channel implements AutoCloseable {
                 pending.buffer().close();
             }
             pendingMemfds.clear();
+            memfdsClosed = true;
         }
     }
 }

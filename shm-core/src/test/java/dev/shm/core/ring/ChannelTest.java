@@ -533,6 +533,48 @@ class ChannelTest {
     }
 
     @Test
+    void aChannelClosedWhileAThreadSendsMemfdPayloadsKeepsNoLeaseAndNoBuffer() throws Exception {
+        // close() lets go of the memfds it knows; a send that passed its look at closed before and
+        // publishes after that keeps its memfd to itself, waits for the group as close() did, and
+        // ends its lease: none stays for the life of the process.
+        try (Segment a = Segment.open(options, "a")) {
+            for (int round = 0; round < 20; round++) {
+                Channel channel = Channel.declare(a, "blobs-" + round, small);
+                Subscription readers = channel.subscribe("readers", true);
+                AtomicBoolean reading = new AtomicBoolean(true);
+                AtomicInteger sent = new AtomicInteger();
+                Thread reader = Thread.ofPlatform().start(() -> {
+                    while (reading.get()) {
+                        readers.poll(m -> { }, 16);
+                    }
+                });
+                byte[] payload = bytes(8 << 20, round); // a memfd, slower to fill than close() to drain
+                Thread sender = Thread.ofPlatform().start(() -> {
+                    try {
+                        while (channel.send(payload) == SendOutcome.SENT) {
+                            sent.incrementAndGet();
+                        }
+                    } catch (IllegalStateException closed) {
+                        // the channel closed under it
+                    }
+                });
+                long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                while (sent.get() < 1 + round % 5 && System.nanoTime() < until) {
+                    Thread.onSpinWait();
+                }
+                channel.close();
+                sender.join(30_000);
+                assertThat(sender.isAlive()).isFalse();
+                reading.set(false);
+                reader.join(10_000);
+                readers.close();
+                assertThat(a.leases().leases()).as("round %d: leases after close (%d sent)", round, sent.get())
+                        .isEmpty();
+            }
+        }
+    }
+
+    @Test
     void payloadsTravelInlineInAPoolSlotOrInAMemfdAtEveryBoundary() {
         try (Segment a = Segment.open(options, "a")) {
             Channel channel = Channel.declare(a, "blobs", small);
