@@ -51,7 +51,7 @@ public final class Channel implements AutoCloseable {
     private final LeaseTable leases;
     private final int me;
     private final ArrayDeque<PendingMemfd> pendingMemfds = new ArrayDeque<>();
-    /** Set under the lock of {@link #pendingMemfds} once {@link #close()} let go of them: a send that ends later keeps none. */
+    /** Set under the lock of {@link #pendingMemfds} when {@link #close()} begins: a send that publishes later keeps no memfd here. */
     private boolean memfdsClosed;
     private final long sendTimeoutNanos;
     private final long livenessNanos;
@@ -412,8 +412,9 @@ public final class Channel implements AutoCloseable {
                     }
                 }
                 if (!kept) {
-                    // The channel closed while this sent, and close() let go of the memfds it knew:
-                    // this one waits as they did, up to the send timeout, for the required groups.
+                    // The channel is closing: this one waits as close() does for the memfds it knows,
+                    // up to the channel's send timeout (not the call's: as close() does), for the
+                    // required groups, then ends its lease.
                     awaitGroupsPast(sequence, System.nanoTime() + sendTimeoutNanos);
                     leases.release(lease);
                     buffer.close();
@@ -425,7 +426,7 @@ public final class Channel implements AutoCloseable {
 
     /** Waits, until {@code deadline}, for every required group to be done with {@code sequence}. */
     private void awaitGroupsPast(long sequence, long deadline) {
-        while (System.nanoTime() - deadline < 0) {
+        while (System.nanoTime() - deadline < 0 && !Thread.currentThread().isInterrupted()) {
             VarHandle.fullFence(); // as in reclaimMemfds
             long gating = ring.gating();
             if (gating != Long.MIN_VALUE && gating > sequence) {
@@ -601,19 +602,16 @@ public final class Channel implements AutoCloseable {
 
     /**
      * Whether the previous lap's header of a slot, unchanged for the liveness timeout, is damage: as
-     * {@link Ring#isDamaged} says, or a {@code WRITING} mark of that lap, whoever it names, once every
-     * required group has finished the lap: a lap the groups finished was published, so nobody writes
-     * it any more. (Without a required group a producer may lap a slow writer, whom it waits for.)
+     * {@link Ring#isDamaged} says, or a {@code WRITING} mark of that lap, whoever it names, once a
+     * required group that was there when it was sent has finished it: such a message was published,
+     * so nobody writes it any more. (Without one, a producer may lap a slow writer, whom it waits for;
+     * a group that joined later says nothing, as it starts past sequences still being written.)
      */
     private boolean damagedAfterTimeout(long previous, long wrap, long cursor) {
         if (ring.isDamaged(previous, wrap, cursor)) {
             return true;
         }
-        if (!isTag(previous, wrap) || state(previous) != WRITING) {
-            return false;
-        }
-        long gating = ring.gating();
-        return gating != Long.MIN_VALUE && gating != Long.MAX_VALUE && gating > wrap;
+        return isTag(previous, wrap) && state(previous) == WRITING && ring.finishedByARequiredGroup(wrap);
     }
 
     /**
@@ -935,8 +933,12 @@ public final class Channel implements AutoCloseable {
             return;
         }
         closed = true;
+        synchronized (pendingMemfds) {
+            memfdsClosed = true; // a send that publishes from here on waits for its memfd's readers itself
+        }
         long deadline = System.nanoTime() + sendTimeoutNanos;
-        while (!pendingMemfds.isEmpty() && System.nanoTime() - deadline < 0) {
+        while (!pendingMemfds.isEmpty() && System.nanoTime() - deadline < 0
+                && !Thread.currentThread().isInterrupted()) {
             reclaimMemfds();
             if (!pendingMemfds.isEmpty()) {
                 java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
@@ -948,7 +950,6 @@ public final class Channel implements AutoCloseable {
                 pending.buffer().close();
             }
             pendingMemfds.clear();
-            memfdsClosed = true;
         }
     }
 }

@@ -179,6 +179,25 @@ final class Ring {
         return (long) LONG.getVolatile(memory, group(g) + GROUP_START_OFFSET);
     }
 
+    /**
+     * Whether a required group that was there when {@code sequence} was sent (it started at or
+     * before it) has finished it: the message was published (or skipped), since a group's done moves
+     * only over those. A group that joined later starts at the cursor it found, which may be past a
+     * sequence still being written, so its done says nothing of earlier ones.
+     */
+    boolean finishedByARequiredGroup(long sequence) {
+        for (int g = 0; g < maxGroups; g++) {
+            if (groupState(g) == GROUP_ACTIVE && isRequired(g)) {
+                long start = start(g);
+                long done = done(g);
+                if (start != UNSET && done != UNSET && start <= sequence && sequence < done) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
     String groupName(int g) {
         long at = group(g);
         return Utf8.read(memory, at + GROUP_NAME_OFFSET, memory.get(ValueLayout.JAVA_INT, at + GROUP_NAME_LENGTH_OFFSET),

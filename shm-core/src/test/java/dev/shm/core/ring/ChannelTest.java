@@ -964,6 +964,37 @@ class ChannelTest {
     }
 
     @Test
+    void aProducerWaitsForAWriterOfAMessageThatOnlyGroupsJoinedAfterItHaveGonePast() throws Exception {
+        // A group that joins starts at the cursor, which may be past a sequence another producer has
+        // claimed and still writes: that group's done says nothing of it, and the producer that comes
+        // round to its slot waits for the writer (past the liveness timeout), not takes the slot.
+        try (Segment a = Segment.open(options, "a")) {
+            Channel orders = Channel.declare(a, "orders", small);
+            Ring ring = ChannelProcessesTest.ring(orders);
+            for (int i = 0; i < small.capacity(); i++) {
+                assertThat(orders.send(bytes(20, i))).isEqualTo(SendOutcome.SENT);
+            }
+            long wrap = ring.cursor() - small.capacity();
+            long published = ring.header(ring.slot(wrap));
+            // A producer of this process still writing the oldest message, as far as the slot says.
+            ring.memory.set(ValueLayout.JAVA_LONG, ring.slot(wrap), RingDescriptor.word(wrap, a.peerId(),
+                    RingDescriptor.WRITING));
+            Subscription late = orders.subscribe("late", true);
+            AtomicReference<SendOutcome> outcome = new AtomicReference<>();
+            Thread sender = Thread.ofPlatform().start(() ->
+                    outcome.set(orders.send(MemorySegment.ofArray(bytes(20, 99)), 0, 20, 30, TimeUnit.SECONDS)));
+            sender.join(options.livenessTimeout().plusMillis(500));
+            assertThat(sender.isAlive()).as("still waiting for the writer after the liveness timeout").isTrue();
+            assertThat(orders.stats().corrupt()).isZero();
+            Ring.LONG.setVolatile(ring.memory, ring.slot(wrap), published); // the writer publishes
+            sender.join(10_000);
+            assertThat(outcome.get()).isEqualTo(SendOutcome.SENT);
+            assertThat(drain(late)).singleElement().satisfies(m -> assertThat(m).isEqualTo(bytes(20, 99)));
+            assertThat(orders.stats().corrupt()).isZero();
+        }
+    }
+
+    @Test
     void aProducerTakesOverTheReleaseOfAPoolPayloadWhoseFreerIsNoAttachedPeer() throws Exception {
         // Recovery finishes a dead freer's release before the peer's entry empties, so a word naming
         // a peer that is not attached was damaged: the producer that reuses the ring slot frees the
