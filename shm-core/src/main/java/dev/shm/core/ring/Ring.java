@@ -657,10 +657,17 @@ final class Ring {
                     waitingSince = System.nanoTime();
                     waitingOn = rw;
                 } else if (System.nanoTime() - waitingSince > livenessNanos) {
-                    // A live peer's release is a few stores: one that names it for the liveness timeout
-                    // is damage (or a peer stopped that long, which is treated as gone): taken over.
-                    if (release(slot, rw, false)) {
-                        countCorrupt();
+                    if (runsNormally(peer(rw))) {
+                        // A running peer's release is a few stores: one that names it for the liveness
+                        // timeout is damage, taken over.
+                        if (release(slot, rw, false)) {
+                            countCorrupt();
+                        }
+                    } else {
+                        // A dead peer's release waits for its recovery (which may take longer than the
+                        // timeout under load), a stalled one's for it to go on (nothing is taken from a
+                        // stalled peer): looked at again a liveness timeout later.
+                        waitingSince = System.nanoTime();
                     }
                 } else {
                     Thread.onSpinWait(); // a live peer is freeing it: a few stores away
@@ -669,6 +676,12 @@ final class Ring {
                 return;
             }
         }
+    }
+
+    /** Whether {@code peer} is attached, its process runs and its heartbeat is fresh (not dead, not stalled). */
+    private boolean runsNormally(int peer) {
+        return peer < segment.options().maxPeers()
+                && segment.peer(peer).liveness() == dev.shm.core.segment.Liveness.ALIVE;
     }
 
     /**

@@ -938,9 +938,9 @@ class ChannelTest {
     }
 
     @Test
-    void aProducerTakesOverAPreviousLapMarkedWritingByALivePeerOnceEveryRequiredGroupFinishedIt() throws Exception {
-        // Every required group finished the lap, so it was published: a WRITING mark of it, here
-        // naming this very (live) process, is damage. The producer that comes round to the slot waits
+    void aProducerTakesOverAPreviousLapMarkedWritingByALivePeerOnceARequiredGroupFinishedIt() throws Exception {
+        // A required group that was there when the lap was sent finished it, so it was published: a
+        // WRITING mark of it, here naming this very (live) process, is damage. The producer that comes round to the slot waits
         // the liveness timeout, then takes the slot (counted corrupt) instead of spinning for good.
         try (Segment a = Segment.open(options, "a")) {
             Channel orders = Channel.declare(a, "orders", small);
