@@ -426,7 +426,9 @@ public final class Channel implements AutoCloseable {
 
     /** Waits, until {@code deadline}, for every required group to be done with {@code sequence}. */
     private void awaitGroupsPast(long sequence, long deadline) {
-        while (System.nanoTime() - deadline < 0 && !Thread.currentThread().isInterrupted()) {
+        // An interrupted thread waits too (parkNanos then returns at once): the message was sent, and
+        // its readers need the memfd for as long as close() would keep it.
+        while (System.nanoTime() - deadline < 0) {
             VarHandle.fullFence(); // as in reclaimMemfds
             long gating = ring.gating();
             if (gating != Long.MIN_VALUE && gating > sequence) {
@@ -937,8 +939,7 @@ public final class Channel implements AutoCloseable {
             memfdsClosed = true; // a send that publishes from here on waits for its memfd's readers itself
         }
         long deadline = System.nanoTime() + sendTimeoutNanos;
-        while (!pendingMemfds.isEmpty() && System.nanoTime() - deadline < 0
-                && !Thread.currentThread().isInterrupted()) {
+        while (!pendingMemfds.isEmpty() && System.nanoTime() - deadline < 0) {
             reclaimMemfds();
             if (!pendingMemfds.isEmpty()) {
                 java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
