@@ -803,6 +803,26 @@ public final class Channel implements AutoCloseable {
         return new Subscription(ring, g, required, exclusive, options.waitStrategy());
     }
 
+    /**
+     * Creates a consumer group without joining it, unless it exists: every message sent from here on
+     * is kept for the group, and a member that joins it later, in this or another process, starts at
+     * the first message it has not done. A consumer that will subscribe only once it is ready (after
+     * the producers of its own process started, for one) declares its group first so that it misses
+     * nothing sent in between. Like a group that lost its members, a required group declared and
+     * never joined gates producers while the segment exists: the ring fills and they wait.
+     *
+     * @param group the group's name, at most 48 UTF-8 bytes
+     * @param required whether the group gates producers (nothing is lost for it) or may be overrun
+     * @throws ChannelException {@code GROUPS_FULL}; {@code LAYOUT_MISMATCH} when the group exists
+     *     with the other {@code required}
+     */
+    public void declareGroup(String group, boolean required) {
+        if (closed) {
+            throw new IllegalStateException("channel '" + ring.name + "' is closed");
+        }
+        ring.createGroup(group, required);
+    }
+
     // ---------------------------------------------------------------- state
 
     /**

@@ -260,7 +260,7 @@ final class Ring {
         }
         long deadline = System.nanoTime() + segment.options().livenessTimeout().toNanos();
         while (true) {
-            int g = segment.withDirectoryLock(() -> tryJoin(groupName, required, exclusive));
+            int g = segment.withDirectoryLock(() -> tryJoin(groupName, required, exclusive, true));
             if (g != BUSY) {
                 return g;
             }
@@ -277,6 +277,21 @@ final class Ring {
         }
     }
 
+    /**
+     * Creates the group of that name, starting at the current cursor, unless it exists; joins
+     * nothing. From here on every message sent is kept for the group (a required one gates producers)
+     * until a member, of any process, joins it and reads them.
+     *
+     * @return the group's index
+     */
+    int createGroup(String groupName, boolean required) {
+        if (!isGroupName(groupName)) {
+            throw new IllegalArgumentException("a group name holds 1 to " + GROUP_NAME_CAPACITY
+                    + " UTF-8 bytes; group=" + groupName);
+        }
+        return segment.withDirectoryLock(() -> tryJoin(groupName, required, false, false));
+    }
+
     /** The active group of that name, or -1. */
     private int findGroup(String groupName) {
         for (int g = 0; g < maxGroups; g++) {
@@ -287,8 +302,12 @@ final class Ring {
         return -1;
     }
 
-    /** {@link #joinGroup}'s step under the directory lock: joins (membership included), or {@link #BUSY}. */
-    private int tryJoin(String groupName, boolean required, boolean exclusive) {
+    /**
+     * {@link #joinGroup}'s step under the directory lock: joins (membership included), or
+     * {@link #BUSY}; with {@code join} false, {@link #createGroup}'s: the group, found or created,
+     * without a member.
+     */
+    private int tryJoin(String groupName, boolean required, boolean exclusive, boolean join) {
         // One joiner at a time per segment, so a name is never created twice, and the check for an
         // exclusive holder (or for members) and the join are one step.
         int free = -1;
@@ -302,7 +321,11 @@ final class Ring {
                 if (isRequired(g) != required) {
                     throw new ChannelException(ChannelException.Reason.LAYOUT_MISMATCH, "group '" + groupName
                             + "' of channel '" + name + "' exists with required=" + isRequired(g)
-                            + "; this process subscribes with required=" + required);
+                            + "; this process " + (join ? "subscribes" : "declares it") + " with required="
+                            + required);
+                }
+                if (!join) {
+                    return g;
                 }
                 int holder = holder(g);
                 if (holder != NO_HOLDER && writerGone(holder - 1)) {
@@ -360,7 +383,7 @@ final class Ring {
                 counters.allocate(TYPE_GROUP, owner, name + "/" + groupName + " lost"));
         LONG.setVolatile(memory, at + GROUP_STATE_OFFSET, groupWord(epoch, me, GROUP_JOINING));
         finishJoin(free);
-        return member(free, exclusive);
+        return join ? member(free, exclusive) : free;
     }
 
     /**

@@ -154,6 +154,66 @@ class ChannelProcessesTest {
         }
     }
 
+    /**
+     * A group declared without a member keeps what a producer of another process sends, after that
+     * producer left, for the member of a third process that joins later: every message, once, in
+     * order, pool slots included; what was sent before the declaration is not the group's.
+     */
+    @Test
+    void aGroupDeclaredWithoutAMemberKeepsWhatIsSentForAMemberThatJoinsLater() throws Exception {
+        Path directory = shm.directory("declared");
+        int each = 300; // less than the ring's 1,024 slots, and pool payloads within the pool's 4 KiB slots
+        SegmentOptions options = segmentOptions(directory);
+        List<ChildJvm> children = new ArrayList<>();
+        try (Segment parent = Segment.open(options, "test");
+             Channel channel = Channel.declare(parent, ChannelChild.CHANNEL, CHANNEL_OPTIONS)) {
+            MemorySegment early = MemorySegment.ofArray(new byte[16]);
+            assertThat(channel.send(early, 0, 16)).isEqualTo(SendOutcome.SENT); // before any group: nobody's
+            channel.declareGroup("late", true);
+            channel.declareGroup("late", true); // declared again: the same group
+            assertThatThrownBy(() -> channel.declareGroup("late", false))
+                    .isInstanceOfSatisfying(ChannelException.class,
+                            e -> assertThat(e.reason()).isEqualTo(ChannelException.Reason.LAYOUT_MISMATCH))
+                    .hasMessageContaining("exists with required=true");
+
+            ChildJvm sender = ChildJvm.start(ChannelChild.class, "produce", directory.toString(), "0",
+                    Integer.toString(each));
+            children.add(sender);
+            sender.awaitLine("READY", LINE);
+            sender.send("GO");
+            sender.awaitLine("DONE", LINE);
+            assertThat(sender.awaitExit(LINE)).isZero();
+            Channel.GroupStats waiting = group(channel, "late");
+            assertThat(waiting.members()).isZero();
+            assertThat(waiting.lag()).as("kept for the group, which has no member yet").isEqualTo(each);
+
+            Path out = directory.resolve("late.bin");
+            ChildJvm consumer = ChildJvm.start(ChannelChild.class, "consume", directory.toString(), "late",
+                    out.toString());
+            children.add(consumer);
+            consumer.awaitLine("READY", LINE);
+            long deadline = System.nanoTime() + LINE.toNanos();
+            while (group(channel, "late").lag() > 0 && System.nanoTime() < deadline) {
+                Thread.sleep(10); // a bounded poll of the member's progress
+            }
+            consumer.send("STOP");
+            String[] done = consumer.awaitLine("DONE", LINE).trim().split(" ");
+            assertThat(Long.parseLong(done[0])).isEqualTo(each);
+            assertThat(Long.parseLong(done[1])).as("messages with a bad checksum or length").isZero();
+            checkExactlyOnce(List.of(read(out)), 1, each);
+            Channel.GroupStats late = group(channel, "late");
+            assertThat(late.lost()).isZero();
+            assertThat(late.redeliveries()).isZero();
+            assertThat(parent.slotPool().stats()).allSatisfy(c -> assertThat(c.free()).isEqualTo(c.total()));
+        } finally {
+            children.forEach(ChildJvm::close);
+        }
+    }
+
+    private static Channel.GroupStats group(Channel channel, String name) {
+        return channel.stats().groups().stream().filter(g -> g.name().equals(name)).findFirst().orElseThrow();
+    }
+
     @Test
     void aMessageWhoseConsumerIsKilledMidMessageIsRedeliveredToAnotherMemberFlagged() throws Exception {
         Path directory = shm.directory("bus");
