@@ -111,6 +111,17 @@ public class PollableShmChannel extends AbstractShmChannel implements PollableCh
         }
     }
 
+    /**
+     * Declares the ring, then creates the consumer group unless it exists: a pollable channel joins
+     * its group at the first {@code receive} or when it starts, and what this application's
+     * producers send before that is kept for the group.
+     */
+    @Override
+    protected void onInit() {
+        super.onInit();
+        ShmRings.declareGroup(getRing(), getGroup(), isRequired());
+    }
+
     private Subscription subscription() {
         if (subscription == null) {
             subscription = ShmRings.subscribe(getRing(), getGroup(), isRequired(), isExclusive());

@@ -5,6 +5,7 @@ import dev.shm.core.segment.Segment;
 import dev.shm.spring.support.ShmConsumer;
 import dev.shm.spring.support.ShmMessageCodec;
 import dev.shm.spring.support.ShmObservations;
+import dev.shm.spring.support.ShmRings;
 import org.springframework.context.SmartLifecycle;
 import org.springframework.integration.dispatcher.AbstractDispatcher;
 import org.springframework.integration.dispatcher.BroadcastingDispatcher;
@@ -40,6 +41,7 @@ public class SubscribableShmChannel extends AbstractShmChannel implements Subscr
     /** The consumer stopped last, whose thread may still finish a message. */
     private ShmConsumer previous;
     private volatile boolean running;
+    private boolean groupDeclared;
     private boolean autoStartup = true;
     private int phase = DEFAULT_PHASE;
 
@@ -90,11 +92,22 @@ public class SubscribableShmChannel extends AbstractShmChannel implements Subscr
         if (dispatcher instanceof BroadcastingDispatcher broadcasting) {
             broadcasting.setBeanFactory(getBeanFactory());
         }
+        if (dispatcher.getHandlerCount() > 0 && !running) {
+            declareGroup(); // handlers subscribed before the ring was declared
+        }
     }
 
     @Override
     public boolean subscribe(MessageHandler handler) {
         boolean added = dispatcher.addHandler(handler);
+        if (added && !running) {
+            try {
+                declareGroup();
+            } catch (RuntimeException e) {
+                dispatcher.removeHandler(handler);
+                throw e;
+            }
+        }
         if (added && running) {
             try {
                 startConsumer();
@@ -163,6 +176,20 @@ public class SubscribableShmChannel extends AbstractShmChannel implements Subscr
         ShmConsumer c = consumer;
         if (c != null) {
             c.resume();
+        }
+    }
+
+    /**
+     * The first handler's subscription, before the channel starts (event-driven endpoints subscribe
+     * in the first phase, message producers start in {@code Integer.MAX_VALUE / 2}, this channel in
+     * {@link #DEFAULT_PHASE}): creates the group, unless it exists, so that what this application's
+     * producers send before the consumer starts is kept for it. Not when the channel does not start
+     * with the context: its group then starts when it does.
+     */
+    private synchronized void declareGroup() {
+        if (!groupDeclared && isAutoStartup() && getRing() != null) {
+            ShmRings.declareGroup(getRing(), getGroup(), isRequired());
+            groupDeclared = true;
         }
     }
 

@@ -141,6 +141,11 @@ public class ShmInboundChannelAdapter extends MessageProducerSupport implements 
         fallbackErrors.setBeanFactory(getBeanFactory());
         fallbackErrors.setDefaultErrorChannelName("errorChannel");
         ring = ShmRings.declare(segment, channelName, options);
+        if (isAutoStartup()) {
+            // Joined when the adapter starts, with the other message producers: what those of this
+            // application send into the channel first is kept for the group.
+            ShmRings.declareGroup(ring, group, required);
+        }
     }
 
     @Override

@@ -63,19 +63,42 @@ public final class ShmRings {
         try {
             return ring.subscribe(group, required, exclusive ? SubscriptionMode.EXCLUSIVE : SubscriptionMode.SHARED);
         } catch (ChannelException e) {
-            if (e.reason() == ChannelException.Reason.GROUPS_FULL) {
-                throw new IllegalStateException(e.getMessage() + ": group '" + group + "' finds no free entry; "
-                        + "raise shm.channels." + ring.name() + ".max-groups in every process", e);
-            }
             if (e.reason() == ChannelException.Reason.GROUP_BUSY) {
                 throw new ShmGroupBusyException(ring.name(), group, exclusive, e);
             }
-            if (e.reason() == ChannelException.Reason.LAYOUT_MISMATCH) {
-                // The group exists with the other 'required' (another process, or an earlier run).
-                throw new ShmDeclarationMismatchException("shm.channels." + ring.name() + ".required", e);
-            }
-            throw e;
+            throw translate(ring, group, e);
         }
+    }
+
+    /**
+     * Creates a consumer group of a channel without joining it, unless it exists
+     * ({@link Channel#declareGroup}): a consumer declares its group when it is set up, so that what
+     * this application's producers send before the consumer starts (Spring Integration starts
+     * message producers before the shm channels) is kept for it. Translates as
+     * {@link #subscribe} does.
+     *
+     * @param ring the channel's ring
+     * @param group the consumer group
+     * @param required whether the group gates producers
+     */
+    public static void declareGroup(Channel ring, String group, boolean required) {
+        try {
+            ring.declareGroup(group, required);
+        } catch (ChannelException e) {
+            throw translate(ring, group, e);
+        }
+    }
+
+    private static RuntimeException translate(Channel ring, String group, ChannelException e) {
+        if (e.reason() == ChannelException.Reason.GROUPS_FULL) {
+            return new IllegalStateException(e.getMessage() + ": group '" + group + "' finds no free entry; "
+                    + "raise shm.channels." + ring.name() + ".max-groups in every process", e);
+        }
+        if (e.reason() == ChannelException.Reason.LAYOUT_MISMATCH) {
+            // The group exists with the other 'required' (another process, or an earlier run).
+            return new ShmDeclarationMismatchException("shm.channels." + ring.name() + ".required", e);
+        }
+        return e;
     }
 
     /**

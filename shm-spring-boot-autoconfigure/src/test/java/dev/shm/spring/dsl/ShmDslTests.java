@@ -33,8 +33,10 @@ import org.springframework.beans.factory.InitializingBean;
 import org.springframework.boot.autoconfigure.AutoConfigurations;
 import org.springframework.boot.integration.autoconfigure.IntegrationAutoConfiguration;
 import org.springframework.boot.test.context.runner.ApplicationContextRunner;
+import org.springframework.context.SmartLifecycle;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
+import org.springframework.integration.annotation.ServiceActivator;
 import org.springframework.integration.channel.QueueChannel;
 import org.springframework.integration.dsl.IntegrationFlow;
 import org.springframework.integration.dsl.Pollers;
@@ -484,6 +486,118 @@ class ShmDslTests {
             assertThat(all).hasSize(10);
             assertThat(first).as("one handler per message, round-robin").isEmpty();
         });
+    }
+
+    /**
+     * An application whose own producers send before its shm consumers start: a subscribable channel
+     * of {@code shm.channels} with a service activator, an inbound adapter and a pollable channel.
+     */
+    @Configuration(proxyBeanMethods = false)
+    static class EarlySenders {
+        final BlockingQueue<String> orders = new LinkedBlockingQueue<>();
+
+        @Bean
+        Object ordersActivator() {
+            return new Object() {
+                @ServiceActivator(inputChannel = "orders")
+                public void handle(String payload) {
+                    orders.add(payload);
+                }
+            };
+        }
+
+        @Bean
+        QueueChannel events() {
+            return new QueueChannel();
+        }
+
+        @Bean
+        IntegrationFlow eventsIn(Segment main) {
+            return IntegrationFlow.from(Shm.inboundAdapter(main, "events").channelOptions(SMALL).group("reader"))
+                    .channel("events").get();
+        }
+
+        @Bean
+        IntegrationFlow eventsOut(Segment main) {
+            return flow -> flow.handle(Shm.outboundAdapter(main, "events").channelOptions(SMALL));
+        }
+
+        @Bean
+        PollableShmChannel jobs(Segment main) {
+            return Shm.pollableChannel(main, "jobs", SMALL).group("workers").getObject();
+        }
+
+        @Bean
+        QueueChannel done() {
+            return new QueueChannel();
+        }
+
+        @Bean
+        IntegrationFlow work() {
+            return IntegrationFlow.from("jobs")
+                    .bridge(e -> e.poller(Pollers.fixedDelay(Duration.ofMillis(10)).receiveTimeout(100)))
+                    .channel("done").get();
+        }
+
+        /** Sends in phase 0: after the event-driven endpoints subscribed, before the shm consumers start. */
+        @Bean
+        SmartLifecycle earlySender(BeanFactory beans) {
+            return new SmartLifecycle() {
+                private volatile boolean running;
+
+                @Override
+                public void start() {
+                    for (int i = 1; i <= 3; i++) {
+                        assertThat(beans.getBean("orders", MessageChannel.class)
+                                .send(new GenericMessage<>("order-" + i))).isTrue();
+                        assertThat(beans.getBean("eventsOut.input", MessageChannel.class)
+                                .send(new GenericMessage<>("event-" + i))).isTrue();
+                        assertThat(beans.getBean("jobs", MessageChannel.class)
+                                .send(new GenericMessage<>("job-" + i))).isTrue();
+                    }
+                    running = true;
+                }
+
+                @Override
+                public void stop() {
+                    running = false;
+                }
+
+                @Override
+                public boolean isRunning() {
+                    return running;
+                }
+
+                @Override
+                public int getPhase() {
+                    return 0;
+                }
+            };
+        }
+    }
+
+    @Test
+    void whatTheApplicationSendsBeforeItsShmConsumersStartIsKeptForThem() {
+        runner(shm.directory("early")).withUserConfiguration(EarlySenders.class)
+                .withPropertyValues("shm.channels.orders.group=shop")
+                .run(context -> {
+                    assertThat(context).hasNotFailed();
+                    BlockingQueue<String> orders = context.getBean(EarlySenders.class).orders;
+                    QueueChannel events = context.getBean("events", QueueChannel.class);
+                    QueueChannel done = context.getBean("done", QueueChannel.class);
+                    for (int i = 1; i <= 3; i++) {
+                        assertThat(orders.poll(10, TimeUnit.SECONDS)).isEqualTo("order-" + i);
+                        Message<?> event = events.receive(10_000);
+                        assertThat(event).isNotNull();
+                        assertThat(event.getPayload()).isEqualTo("event-" + i);
+                        Message<?> job = done.receive(10_000);
+                        assertThat(job).isNotNull();
+                        assertThat(job.getPayload()).isEqualTo("job-" + i);
+                    }
+                    assertThat(orders.poll(100, TimeUnit.MILLISECONDS)).as("each once").isNull();
+                    assertThat(events.receive(0)).isNull();
+                    assertThat(done.receive(0)).isNull();
+                });
     }
 
     @Test
