@@ -808,7 +808,8 @@ public final class Channel implements AutoCloseable {
      * is kept for the group, and a member that joins it later, in this or another process, starts at
      * the first message it has not done. A consumer that will subscribe only once it is ready (after
      * the producers of its own process started, for one) declares its group first so that it misses
-     * nothing sent in between. Like a group that lost its members, a required group declared and
+     * nothing sent in between (a payload in a memfd only while its sender lives and keeps its channel
+     * open, as for any group). Like a group that lost its members, a required group declared and
      * never joined gates producers while the segment exists: the ring fills and they wait.
      *
      * @param group the group's name, at most 48 UTF-8 bytes

@@ -267,8 +267,12 @@ public class SubscribableShmChannel extends AbstractShmChannel implements Subscr
         this.autoStartup = autoStartup;
     }
 
+    /** Stops the consumer and closes the ring; a handler that subscribes after this creates no group. */
     @Override
     public void destroy() {
+        synchronized (this) {
+            groupDeclared = true;
+        }
         stop();
         super.destroy();
     }
