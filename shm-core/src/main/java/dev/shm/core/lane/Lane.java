@@ -219,7 +219,13 @@ public final class Lane {
         if (!enter(WRITING_OFFSET)) {
             return RESET;
         }
-        long at = grant(frameLength);
+        long at;
+        try {
+            at = grant(frameLength);
+        } catch (RuntimeException e) { // damaged positions: the word goes back, or a release waits for it
+            endWrite();
+            throw e;
+        }
         if (at < 0) {
             endWrite();
         }
@@ -267,6 +273,13 @@ public final class Lane {
         }
         long write = positionOf(w);
         long read = positionOf(r);
+        if (write > capacity || read > capacity || ((write | read) & 7) != 0) {
+            // Positions only ever move by whole frames within the data: these were written by something
+            // else. Granting from them would write outside the data or over unread frames.
+            counters.increment(SegmentCounters.CORRUPT_FRAMES_REJECTED);
+            throw new dev.shm.core.CorruptionException("lane " + name + ": positions write=" + write + ", read=" + read
+                    + " outside capacity=" + capacity + " or not 8-byte aligned; nothing written");
+        }
         pendingWord = w;
         if (write >= read) {
             if (write + frameLength <= capacity) {
@@ -474,14 +487,17 @@ public final class Lane {
             if (read == end) {
                 return handled;
             }
-            if (end > capacity || read > end) {
-                return corrupt(r, write, "positions read=" + read + ", end=" + end + " outside capacity=" + capacity);
+            if (end > capacity || read > end || ((read | end) & 7) != 0) {
+                return corrupt(r, write, "positions read=" + read + ", end=" + end + " outside capacity=" + capacity
+                        + " or not 8-byte aligned");
             }
             long available = end - read;
             int payloadLength = available >= FRAME_HEADER_LENGTH
                     ? data.get(ValueLayout.JAVA_INT, read + FRAME_LENGTH_OFFSET) : -1;
             short type = available >= FRAME_HEADER_LENGTH ? data.get(ValueLayout.JAVA_SHORT, read + FRAME_TYPE_OFFSET) : 0;
-            if (payloadLength < 0 || frameLength(payloadLength) > available || !validType(type, payloadLength)) {
+            // The length is compared before it is rounded: rounding a length near 2^31 overflows.
+            if (payloadLength < 0 || payloadLength > available - FRAME_HEADER_LENGTH
+                    || frameLength(payloadLength) > available || !validType(type, payloadLength)) {
                 return corrupt(r, write, "frame at " + read + " with type=" + type + ", length=" + payloadLength
                         + " in " + available + " readable bytes");
             }

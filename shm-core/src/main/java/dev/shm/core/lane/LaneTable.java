@@ -165,6 +165,10 @@ public final class LaneTable {
                         return null;
                     }
                 }
+                if (capacityOf(index) != capacity) { // damaged: any other capacity was written by something else
+                    throw new CorruptionException("lane " + index + " states capacity=" + capacityOf(index)
+                            + " where the segment's lanes have " + capacity);
+                }
                 table.set(ValueLayout.JAVA_INT, at + SERVICE_OFFSET, service);
                 MemorySegment pair = pairMemory(index);
                 Lane.format(pair.asSlice(0, directionLength(capacity)), epoch);
@@ -177,6 +181,10 @@ public final class LaneTable {
                 // as if this one had been taken. A pair opened there, to a provider whose recovery has
                 // passed the lanes, is a pair to a gone provider, as when it dies just after the open:
                 // its client resets it once the directory no longer names the provider.
+            } catch (CorruptionException e) {
+                // A damaged entry (its capacity or buffer) is counted and passed over: the next entry,
+                // not a failure of every open that would meet it first.
+                counters.increment(SegmentCounters.CORRUPT_FRAMES_REJECTED);
             } finally {
                 if (!active) {
                     LONG.compareAndSet(table, at + STATE_OFFSET, claimed, entryState(epoch, provider, me, EMPTY));
@@ -198,7 +206,12 @@ public final class LaneTable {
             long at = entry(index);
             long word = (long) LONG.getAcquire(table, at + STATE_OFFSET);
             if (entryStateOf(word) == ACTIVE && table.get(ValueLayout.JAVA_INT, at + SERVICE_OFFSET) == service) {
-                pairs.add(pair(index, entryEpoch(word), entryClient(word), entryProvider(word), service));
+                try {
+                    pairs.add(pair(index, entryEpoch(word), entryClient(word), entryProvider(word), service));
+                } catch (CorruptionException e) {
+                    // A damaged entry is left out (counted where it is opened or recovered): the
+                    // provider serves the others. A provider rescans every few milliseconds, so no count here.
+                }
             }
         }
         return pairs;
@@ -335,20 +348,28 @@ public final class LaneTable {
             }
             long toService = 0;
             long toClient = 0;
-            if (state == ACTIVE) {
-                LanePair pair = pair(index, entryEpoch(word), entryClient(word), entryProvider(word),
-                        table.get(ValueLayout.JAVA_INT, at + SERVICE_OFFSET));
-                toService = pair.toService().pending();
-                toClient = pair.toClient().pending();
-            }
-            lanes.add(new LaneInfo(index, switch (state) {
+            int capacity;
+            String name = switch (state) {
                 case EMPTY -> "EMPTY";
                 case CLAIMED -> "CLAIMED";
                 case ACTIVE -> "ACTIVE";
                 case RELEASING -> "RELEASING";
                 default -> "CORRUPT(" + state + ")";
-            }, entryEpoch(word), entryClient(word), entryProvider(word),
-                    table.get(ValueLayout.JAVA_INT, at + SERVICE_OFFSET), capacityOf(index), toService, toClient));
+            };
+            try {
+                capacity = capacityOf(index);
+                if (state == ACTIVE) {
+                    LanePair pair = pair(index, entryEpoch(word), entryClient(word), entryProvider(word),
+                            table.get(ValueLayout.JAVA_INT, at + SERVICE_OFFSET));
+                    toService = pair.toService().pending();
+                    toClient = pair.toClient().pending();
+                }
+            } catch (CorruptionException e) { // listed as what it is, not a failure of the whole listing
+                capacity = table.get(ValueLayout.JAVA_INT, at + CAPACITY_OFFSET);
+                name = "CORRUPT(capacity)";
+            }
+            lanes.add(new LaneInfo(index, name, entryEpoch(word), entryClient(word), entryProvider(word),
+                    table.get(ValueLayout.JAVA_INT, at + SERVICE_OFFSET), capacity, toService, toClient));
         }
         return lanes;
     }
