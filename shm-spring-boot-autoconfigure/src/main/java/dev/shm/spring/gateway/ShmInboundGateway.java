@@ -45,6 +45,7 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
 
     /** The longest a stopping provider waits for its clients to read the replies it wrote. */
     private static final long READ_GRACE_NANOS = TimeUnit.SECONDS.toNanos(1);
+    private static final long FAILURE_LOG_EVERY_NANOS = TimeUnit.SECONDS.toNanos(10);
 
     private final Segment segment;
     private final String service;
@@ -60,6 +61,8 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
     private volatile Doorbell doorbell;
     /** The run started last; null before the first start. */
     private volatile Run run;
+    /** When the serving thread last logged a failure ({@link System#nanoTime}), or 0. */
+    private volatile long lastFailureLog;
     private Thread thread;
     private final UnreadableLog unreadable = new UnreadableLog(logger.getLog());
 
@@ -82,6 +85,8 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
         Map<Integer, LaneTable.LanePair> pairs = new HashMap<>();
         /** Set after a sleep on the doorbell: read the lane table again (the serving thread's). */
         boolean rescan;
+        /** When the lane table was last read ({@link System#nanoTime}; the serving thread's). */
+        long lastScan;
         /** The request the last poll decoded, or null, and the peer whose lane it came from (the serving thread's). */
         Message<?> decoded;
         int decodingFrom;
@@ -324,77 +329,111 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
 
     private void serveRequests(Run r) {
         int idle = 0;
-        long lastScan = 0;
         while (r.running) {
-            r.memfds.reclaim();
+            try {
+                idle = serveOnce(r, idle);
+            } catch (RuntimeException e) {
+                // Whatever went wrong (damage met in the lane table, for one), this process still
+                // provides the service: serve on, with a pause, rather than end the serving thread
+                // and leave every client waiting for a provider that no longer reads.
+                failure("in a round of serving", e);
+                idle = 0;
+                LockSupport.parkNanos(1_000_000); // not the idle strategy: its sleep reads the lanes too
+            }
+        }
+    }
+
+    /** One round of {@link #serveRequests}: returns the idle count for the next. */
+    private int serveOnce(Run r, int idle) {
+        r.memfds.reclaim();
+        if (!provider) {
+            provider = segment.directory().provide(index);
             if (!provider) {
-                provider = segment.directory().provide(index);
-                if (!provider) {
-                    LockSupport.parkNanos(20_000_000);
+                LockSupport.parkNanos(20_000_000);
+                return idle;
+            }
+        }
+        long now = System.nanoTime();
+        // New clients are found by a rescan of the lane table: often while idle, still regularly under load.
+        if (r.rescan || now - r.lastScan > (r.pairs.isEmpty() || idle > 0 ? 1_000_000 : 5_000_000)) {
+            r.rescan = false;
+            r.lastScan = now;
+            List<LaneTable.LanePair> active = segment.lanes().lanesOf(index);
+            Map<Integer, LaneTable.LanePair> next = new HashMap<>();
+            for (LaneTable.LanePair p : active) {
+                if (p.provider() != segment.peerId()) {
                     continue;
                 }
+                LaneTable.LanePair known = r.pairs.get(p.index());
+                next.put(p.index(), known != null && !known.toService().isReset() && known.client() == p.client()
+                        ? known : p);
             }
-            long now = System.nanoTime();
-            // New clients are found by a rescan of the lane table: often while idle, still regularly under load.
-            if (r.rescan || now - lastScan > (r.pairs.isEmpty() || idle > 0 ? 1_000_000 : 5_000_000)) {
-                r.rescan = false;
-                lastScan = now;
-                List<LaneTable.LanePair> active = segment.lanes().lanesOf(index);
-                Map<Integer, LaneTable.LanePair> next = new HashMap<>();
-                for (LaneTable.LanePair p : active) {
-                    if (p.provider() != segment.peerId()) {
-                        continue;
-                    }
-                    LaneTable.LanePair known = r.pairs.get(p.index());
-                    next.put(p.index(), known != null && !known.toService().isReset() && known.client() == p.client()
-                            ? known : p);
-                }
-                r.pairs = next;
-                r.unreadableUntil.keySet().retainAll(next.keySet());
+            r.pairs = next;
+            r.unreadableUntil.keySet().retainAll(next.keySet());
+        }
+        int handled = 0;
+        for (LaneTable.LanePair p : r.pairs.values()) {
+            if (!r.unreadableUntil.isEmpty() && r.waitsToRead(p, now)) {
+                continue;
             }
-            int handled = 0;
-            for (LaneTable.LanePair p : r.pairs.values()) {
-                if (!r.unreadableUntil.isEmpty() && r.waitsToRead(p, now)) {
-                    continue;
+            // One request at a time, decoded (copied out) inside the poll and handled after it: the
+            // poll holds the lane's in-flight word, which a release of the pair (the client closing
+            // it, or its recovery) waits for, only while it reads the request, not for the flow.
+            for (int i = 0; i < 16; i++) {
+                if (r.permits != null && !permit(r.permits)) {
+                    break; // every worker busy: the requests wait in their lanes
                 }
-                // One request at a time, decoded (copied out) inside the poll and handled after it: the
-                // poll holds the lane's in-flight word, which a release of the pair (the client closing
-                // it, or its recovery) waits for, only while it reads the request, not for the flow.
-                for (int i = 0; i < 16; i++) {
-                    if (r.permits != null && !permit(r.permits)) {
-                        break; // every worker busy: the requests wait in their lanes
+                r.decoded = null;
+                r.decodingFrom = p.client();
+                int n;
+                try {
+                    n = p.toService().poll(r.decoder, 1);
+                } catch (MemfdUnavailableException e) {
+                    // The request stays in its lane: this pair waits, the others go on.
+                    if (r.permits != null) {
+                        r.permits.release();
                     }
-                    r.decoded = null;
-                    r.decodingFrom = p.client();
-                    int n;
-                    try {
-                        n = p.toService().poll(r.decoder, 1);
-                    } catch (MemfdUnavailableException e) {
-                        // The request stays in its lane: this pair waits, the others go on.
-                        if (r.permits != null) {
-                            r.permits.release();
-                        }
-                        unreadable.unreadable("the inbound gateway of service '" + service + "'",
-                                "a request of peer " + p.client(), e);
-                        r.unreadableUntil.put(p.index(), System.nanoTime() + UnreadableLog.RETRY.toNanos());
+                    unreadable.unreadable("the inbound gateway of service '" + service + "'",
+                            "a request of peer " + p.client(), e);
+                    r.unreadableUntil.put(p.index(), System.nanoTime() + UnreadableLog.RETRY.toNanos());
+                    break;
+                } catch (RuntimeException e) {
+                    // A damaged frame (counted, and the lane's unread data dropped: the client's
+                    // next request is read) or another failure of this pair's lane: the others
+                    // go on, and this pair is tried again after a pause.
+                    if (r.permits != null) {
+                        r.permits.release();
+                    }
+                    failure("reading a request of peer " + p.client(), e);
+                    r.unreadableUntil.put(p.index(), System.nanoTime() + UnreadableLog.RETRY.toNanos());
+                    break;
+                }
+                if (n > 0) {
+                    handled++;
+                }
+                if (n <= 0 || r.decoded == null) {
+                    if (r.permits != null) {
+                        r.permits.release();
+                    }
+                    if (n <= 0) {
                         break;
                     }
-                    if (n > 0) {
-                        handled++;
-                    }
-                    if (n <= 0 || r.decoded == null) {
-                        if (r.permits != null) {
-                            r.permits.release();
-                        }
-                        if (n <= 0) {
-                            break;
-                        }
-                        continue;
-                    }
-                    dispatch(r, p, r.decoded);
+                    continue;
                 }
+                dispatch(r, p, r.decoded);
             }
-            idle = handled > 0 ? 0 : LaneIo.idle(idle, r.sleeper);
+        }
+        return handled > 0 ? 0 : LaneIo.idle(idle, r.sleeper);
+    }
+
+    /** Logs a failure of the serving thread, at most every 10 s (it goes on serving). */
+    private void failure(String what, RuntimeException e) {
+        long now = System.nanoTime();
+        long before = lastFailureLog;
+        if (before == 0 || now - before >= FAILURE_LOG_EVERY_NANOS) {
+            lastFailureLog = now == 0 ? 1 : now;
+            logger.error(e, "the inbound gateway of service '" + service + "' failed " + what
+                    + ", and serves on (logged at most every 10 s)");
         }
     }
 
@@ -449,11 +488,17 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
             record = codec.encode(error(correlation, "the reply cannot be encoded: " + e.getMessage()));
         }
         long deadline = System.nanoTime() + replyTimeout.toNanos();
-        int rc = reply(r, p, record, deadline);
-        if (rc == LaneIo.NO_BUFFER) {
-            record = codec.encode(error(correlation, "no room for a reply of " + record.length() + " bytes: "
-                    + LaneIo.noBuffer(segment, record.length())));
+        int rc;
+        try {
             rc = reply(r, p, record, deadline);
+            if (rc == LaneIo.NO_BUFFER) {
+                record = codec.encode(error(correlation, "no room for a reply of " + record.length() + " bytes: "
+                        + LaneIo.noBuffer(segment, record.length())));
+                rc = reply(r, p, record, deadline);
+            }
+        } catch (RuntimeException e) { // the reply lane's positions damaged, for one: the next requests go on
+            logger.warn(e, "reply of service '" + service + "' to peer " + p.client() + " not delivered");
+            return;
         }
         if (rc != LaneIo.OK && rc != Lane.RESET) {
             logger.warn("reply of service '" + service + "' not delivered (" + rc + ")");

@@ -6,6 +6,10 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import dev.shm.core.ring.Backpressure;
 import dev.shm.core.ring.Channel;
 import dev.shm.core.ring.ChannelOptions;
+import dev.shm.core.counters.SegmentCounters;
+import dev.shm.core.lane.Lane;
+import dev.shm.core.lane.LaneTable;
+import dev.shm.core.segment.DirectoryDescriptor;
 import dev.shm.core.segment.Segment;
 import dev.shm.core.testing.ShmDirectory;
 import dev.shm.spring.autoconfigure.ShmAutoConfiguration;
@@ -17,6 +21,9 @@ import dev.shm.spring.outbound.ShmMessageHandler;
 import dev.shm.spring.support.ShmDecodingException;
 import dev.shm.spring.support.ShmHeaders;
 import dev.shm.spring.support.ShmMessageCodec;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.VarHandle;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -39,6 +46,7 @@ import org.springframework.context.annotation.Configuration;
 import org.springframework.integration.annotation.ServiceActivator;
 import org.springframework.integration.channel.QueueChannel;
 import org.springframework.integration.dsl.IntegrationFlow;
+import org.springframework.integration.core.MessagingTemplate;
 import org.springframework.integration.dsl.Pollers;
 import org.springframework.messaging.Message;
 import org.springframework.messaging.MessageChannel;
@@ -598,6 +606,71 @@ class ShmDslTests {
                     assertThat(events.receive(0)).isNull();
                     assertThat(done.receive(0)).isNull();
                 });
+    }
+
+    @Configuration(proxyBeanMethods = false)
+    static class Pricing {
+        @Bean
+        IntegrationFlow pricing(Segment main) {
+            return IntegrationFlow.from(Shm.inboundGateway(main, "pricing"))
+                    .transform(String.class, String::toUpperCase).get();
+        }
+
+        @Bean
+        IntegrationFlow ask(Segment main) {
+            return flow -> flow.handle(Shm.outboundGateway(main, "pricing").replyTimeout(Duration.ofSeconds(10)));
+        }
+    }
+
+    /**
+     * A damaged frame in one client's request lane (a length near 2^31, written as something else
+     * than a lane writer would) is counted and dropped by the provider, which goes on serving: the
+     * next requests, of that client and of the others, are answered. Before, the exception ended
+     * the serving thread while the process stayed the provider, and every request timed out.
+     */
+    @Test
+    void anInboundGatewayServesOnAfterADamagedRequestFrame() {
+        runner(shm.directory("damaged")).withUserConfiguration(Pricing.class).run(context -> {
+            assertThat(context).hasNotFailed();
+            Segment main = context.getBean("main", Segment.class);
+            MessagingTemplate template = new MessagingTemplate();
+            template.setReceiveTimeout(10_000);
+            MessageChannel ask = context.getBean("ask.input", MessageChannel.class);
+            assertThat(template.convertSendAndReceive(ask, "first", String.class)).isEqualTo("FIRST");
+
+            // A client of its own (this process is the provider too), whose request lane gets a
+            // frame that claims 2^31 - 4 bytes, published at once with the write position.
+            int service = main.directory().declare("pricing", DirectoryDescriptor.SERVICE, new String[0],
+                    new long[0], _ -> new long[] {0, 0});
+            LaneTable.LanePair rogue = main.lanes().open(service, main.peerId());
+            MemorySegment control = field(rogue.toService(), "memory");
+            MemorySegment data = field(rogue.toService(), "data");
+            long before = main.counters().get(SegmentCounters.CORRUPT_FRAMES_REJECTED);
+            data.set(ValueLayout.JAVA_INT, 0, Integer.MAX_VALUE - 3); // the frame's length
+            data.set(ValueLayout.JAVA_SHORT, 4, (short) 0); // its type: inline
+            long write = (long) LONG.getVolatile(control, 0L); // the write position's word: epoch, position 0
+            LONG.setVolatile(control, 0L, write + 16);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (main.counters().get(SegmentCounters.CORRUPT_FRAMES_REJECTED) == before
+                    && System.nanoTime() < deadline) {
+                Thread.sleep(5); // a bounded poll of the provider's next rescan
+            }
+            assertThat(main.counters().get(SegmentCounters.CORRUPT_FRAMES_REJECTED)).isEqualTo(before + 1);
+
+            assertThat(template.convertSendAndReceive(ask, "second", String.class)).isEqualTo("SECOND");
+            assertThat(rogue.toService().offerInline(MemorySegment.ofArray(new byte[8]), 0, 8))
+                    .as("the damaged lane takes frames again").isEqualTo(Lane.OK);
+            main.lanes().close(rogue);
+            assertThat(template.convertSendAndReceive(ask, "third", String.class)).isEqualTo("THIRD");
+        });
+    }
+
+    private static final VarHandle LONG = ValueLayout.JAVA_LONG.varHandle();
+
+    private static MemorySegment field(Lane lane, String name) throws ReflectiveOperationException {
+        java.lang.reflect.Field field = Lane.class.getDeclaredField(name);
+        field.setAccessible(true);
+        return (MemorySegment) field.get(lane);
     }
 
     @Test
