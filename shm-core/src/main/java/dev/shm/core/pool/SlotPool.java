@@ -535,6 +535,25 @@ public final class SlotPool {
      * @return {@code true} when transferred; {@code false} for a stale or invalid reference
      */
     public boolean transfer(long ref, int newOwner) {
+        return transfer(ref, ANY_OWNER, newOwner);
+    }
+
+    /** {@link #transfer(long, int, int)}'s owner that matches every owner. */
+    private static final int ANY_OWNER = Integer.MIN_VALUE;
+
+    /**
+     * Hands an allocated slot from {@code owner} to {@code newOwner}, as {@link #transfer(long, int)}
+     * does, but only while {@code owner} owns it and nothing retains it: the check of a receiver that
+     * claims the slot of a frame read from a lane of {@code owner}, where a damaged frame may name any
+     * other peer's slot (a channel message in flight, another pair's frame).
+     *
+     * @param ref the slot reference (untrusted)
+     * @param owner the peer that must own the slot now
+     * @param newOwner the peer that owns the slot from now on
+     * @return {@code true} when transferred; {@code false} for a stale or invalid reference, or a slot
+     *     that another peer owns or that is retained
+     */
+    public boolean transfer(long ref, int owner, int newOwner) {
         ClassView c = view(ref);
         if (c == null) {
             return false;
@@ -544,7 +563,8 @@ public final class SlotPool {
         long metaAt = e.metaAt(index);
         while (true) {
             long m = (long) LONG.getVolatile(e.meta, metaAt);
-            if (state(m) != ALLOCATED || generation(m) != refGeneration(ref)) {
+            if (state(m) != ALLOCATED || generation(m) != refGeneration(ref)
+                    || (owner != ANY_OWNER && (owner(m) != owner || refs(m) != 0))) {
                 return false;
             }
             if (LONG.compareAndSet(e.meta, metaAt, m, meta(generation(m), refs(m), newOwner, ALLOCATED))) {

@@ -141,8 +141,15 @@ public final class LaneIo {
             long ref = Lane.slotRef(payload);
             long length = Lane.slotLength(payload);
             long capacity = pool.capacityOf(ref);
-            if (capacity < 0 || length < 0 || length > capacity || !pool.transfer(ref, segment.peerId())) {
+            if (capacity < 0 || length < 0 || length > capacity) {
                 return null;
+            }
+            if (!pool.transfer(ref, writer, segment.peerId())) {
+                if (pool.isCurrent(ref)) { // a damaged frame: another peer's slot is not this reader's to take
+                    throw new ShmCodecException("lane frame names pool slot " + Long.toHexString(ref)
+                            + " that the lane's writer, peer " + writer + ", does not hold alone");
+                }
+                return null; // stale: its writer died, or gave up on it
             }
             try {
                 return codec.decode(pool.data(ref), 0, length, null, false);

@@ -7,6 +7,7 @@ import dev.shm.core.lane.Lane;
 import dev.shm.core.lane.LaneDescriptor;
 import dev.shm.core.lane.LaneMemfds;
 import dev.shm.core.lane.LaneTable;
+import dev.shm.core.pool.SlotPool;
 import dev.shm.core.segment.DirectoryDescriptor;
 import dev.shm.core.segment.LeaseTable;
 import dev.shm.core.segment.Segment;
@@ -220,6 +221,52 @@ class LaneIoTests {
                     .isEqualTo("z".repeat(100));
             assertThat(client.leases().leases()).isEmpty();
             memfds.discard(staged);
+        }
+    }
+
+    /**
+     * A slot frame naming a slot that the lane's writer does not hold alone — another peer's, or one
+     * retained — is refused and leaves the slot with its owner; a stale reference is dropped; the
+     * writer's own slot is read and freed. Before, any allocated slot was taken over, read and freed.
+     */
+    @Test
+    void aSlotFrameNamingASlotTheWriterDoesNotHoldIsRefusedAndTheSlotStaysWithItsOwner() {
+        try (Segment client = Segment.open(options, "client");
+             Segment provider = Segment.open(options, "provider");
+             Segment third = Segment.open(options, "third");
+             Arena arena = Arena.ofConfined()) {
+            SlotPool pool = provider.slotPool();
+            byte[] record = codec.encode(MessageBuilder.withPayload("y".repeat(2000)).build()).toByteArray();
+            MemorySegment frame = arena.allocate(LaneDescriptor.SLOT_REF_LENGTH, 8);
+            long others = third.slotPool().allocate(record.length); // a slot of a peer that writes no lane here
+            MemorySegment.copy(MemorySegment.ofArray(record), 0, third.slotPool().data(others), 0, record.length);
+            frame.set(ValueLayout.JAVA_LONG, 0, others);
+            frame.set(ValueLayout.JAVA_LONG, 8, record.length);
+
+            assertThatThrownBy(() -> LaneIo.decode(provider, codec, LaneDescriptor.SLOT_REF, frame, client.peerId()))
+                    .isInstanceOf(ShmCodecException.class).hasMessageContaining("does not hold alone");
+            assertThat(pool.referencesOf(others)).as("still allocated, still its owner's alone").isEqualTo(1);
+
+            long retained = client.slotPool().allocate(record.length);
+            MemorySegment.copy(MemorySegment.ofArray(record), 0, client.slotPool().data(retained), 0, record.length);
+            assertThat(client.slotPool().retain(retained)).isTrue();
+            frame.set(ValueLayout.JAVA_LONG, 0, retained);
+            assertThatThrownBy(() -> LaneIo.decode(provider, codec, LaneDescriptor.SLOT_REF, frame, client.peerId()))
+                    .isInstanceOf(ShmCodecException.class);
+            assertThat(pool.referencesOf(retained)).isEqualTo(2);
+            client.slotPool().release(retained);
+            client.slotPool().release(retained);
+
+            long own = client.slotPool().allocate(record.length);
+            MemorySegment.copy(MemorySegment.ofArray(record), 0, client.slotPool().data(own), 0, record.length);
+            frame.set(ValueLayout.JAVA_LONG, 0, own);
+            assertThat(LaneIo.decode(provider, codec, LaneDescriptor.SLOT_REF, frame, client.peerId()).getPayload())
+                    .isEqualTo("y".repeat(2000));
+            assertThat(pool.referencesOf(own)).as("read and freed").isZero();
+            assertThat(LaneIo.decode(provider, codec, LaneDescriptor.SLOT_REF, frame, client.peerId()))
+                    .as("stale now").isNull();
+            third.slotPool().free(others);
+            assertThat(pool.stats()).allSatisfy(c -> assertThat(c.free()).isEqualTo(c.total()));
         }
     }
 
