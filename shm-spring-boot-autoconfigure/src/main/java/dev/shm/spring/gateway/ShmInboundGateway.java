@@ -245,6 +245,20 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
                         + "serving thread of its last run has not ended (a request's flow that ignores interrupts?)");
             }
         }
+        Run last = run;
+        if (last != null && last.workers != null && !last.workers.isTerminated()) {
+            // A worker of the last run still in a flow would reply through its own lane objects beside this
+            // run's: two writers on one lane.
+            try {
+                last.workers.awaitTermination(drainTimeout.toNanos(), TimeUnit.NANOSECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            if (!last.workers.isTerminated()) {
+                throw new IllegalStateException("the inbound gateway of service '" + service + "' cannot start: a "
+                        + "worker of its last run is still in a request's flow (one that ignores interrupts?)");
+            }
+        }
         provider = segment.directory().provide(index);
         Run r = new Run();
         run = r;

@@ -665,6 +665,67 @@ class ShmDslTests {
         });
     }
 
+    @Configuration(proxyBeanMethods = false)
+    static class SlowService {
+        final CountDownLatch entered = new CountDownLatch(1);
+        final java.util.concurrent.atomic.AtomicBoolean release = new java.util.concurrent.atomic.AtomicBoolean();
+
+        @Bean
+        IntegrationFlow slow(Segment main) {
+            return IntegrationFlow.from(Shm.inboundGateway(main, "slow").concurrency(2)
+                            .drainTimeout(Duration.ofMillis(200)).id("slowIn"))
+                    .handle((payload, headers) -> {
+                        entered.countDown();
+                        while (!release.get()) {
+                            Thread.onSpinWait(); // a flow that ignores interrupts
+                        }
+                        return payload;
+                    }).get();
+        }
+
+        @Bean
+        IntegrationFlow askSlow(Segment main) {
+            return flow -> flow.handle(Shm.outboundGateway(main, "slow").replyTimeout(Duration.ofSeconds(10)));
+        }
+    }
+
+    /**
+     * An inbound gateway with workers, stopped while a worker is in a flow that ignores interrupts
+     * (its drain times out), does not start again while that worker lives: it would reply through
+     * lane objects of its own beside the new run's, two writers on one lane. Once the worker
+     * returned, it starts and serves.
+     */
+    @Test
+    void anInboundGatewayDoesNotStartAgainWhileAWorkerOfItsLastRunIsInAFlow() {
+        runner(shm.directory("slow")).withUserConfiguration(SlowService.class).run(context -> {
+            assertThat(context).hasNotFailed();
+            SlowService service = context.getBean(SlowService.class);
+            ShmInboundGateway gateway = context.getBean("slowIn", ShmInboundGateway.class);
+            MessagingTemplate template = new MessagingTemplate();
+            template.setReceiveTimeout(10_000);
+            MessageChannel ask = context.getBean("askSlow.input", MessageChannel.class);
+            Thread caller = Thread.ofPlatform().daemon().start(() -> {
+                try {
+                    template.convertSendAndReceive(ask, "held", String.class);
+                } catch (RuntimeException e) {
+                    // its reply comes too late, or never: not what this test looks at
+                }
+            });
+            assertThat(service.entered.await(10, TimeUnit.SECONDS)).isTrue();
+            gateway.stop();
+            try {
+                assertThatThrownBy(gateway::start).isInstanceOf(IllegalStateException.class)
+                        .hasMessageContaining("a worker of its last run");
+            } finally {
+                service.release.set(true);
+            }
+            gateway.start();
+            assertThat(template.convertSendAndReceive(ask, "next", String.class)).isEqualTo("next");
+            caller.join(TimeUnit.SECONDS.toMillis(15));
+            assertThat(caller.isAlive()).isFalse();
+        });
+    }
+
     private static final VarHandle LONG = ValueLayout.JAVA_LONG.varHandle();
 
     private static MemorySegment field(Lane lane, String name) throws ReflectiveOperationException {
