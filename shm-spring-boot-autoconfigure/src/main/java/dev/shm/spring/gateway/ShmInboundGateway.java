@@ -99,6 +99,12 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
          */
         final Map<Integer, Long> unreadableUntil = new HashMap<>();
 
+        /**
+         * Pairs whose reply lane stayed full and unread ({@link #reply}): the lane's unread bytes then,
+         * by lane table entry (the repliers', under the lane's lock).
+         */
+        final Map<Integer, Long> stalled = new java.util.concurrent.ConcurrentHashMap<>();
+
         /** Whether pair {@code p}'s next request could not be read a moment ago, and waits before it is tried again. */
         boolean waitsToRead(LaneTable.LanePair p, long now) {
             Long until = unreadableUntil.get(p.index());
@@ -384,6 +390,7 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
             }
             r.pairs = next;
             r.unreadableUntil.keySet().retainAll(next.keySet());
+            r.stalled.keySet().retainAll(next.keySet());
         }
         int handled = 0;
         for (LaneTable.LanePair p : r.pairs.values()) {
@@ -514,17 +521,44 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
             logger.warn(e, "reply of service '" + service + "' to peer " + p.client() + " not delivered");
             return;
         }
-        if (rc != LaneIo.OK && rc != Lane.RESET) {
+        if (rc != LaneIo.OK && rc != Lane.RESET && rc != LaneIo.STALLED) {
             logger.warn("reply of service '" + service + "' not delivered (" + rc + ")");
         }
     }
 
-    /** Writes a reply; a lane has one writer at a time, and workers reply concurrently (to other pairs too). */
+    /**
+     * Writes a reply; a lane has one writer at a time, and workers reply concurrently (to other pairs
+     * too). A client reads its reply lane while a caller of it waits for a reply, and a waiting reader
+     * looks at least every {@link LaneIo#SLEEP_NANOS}: a reply lane that stays full and unread for
+     * {@link #stallNanos()} has no caller waiting (they timed out), so the reply is dropped rather than
+     * waited on up to the reply timeout, and the next replies to that pair are dropped at once while its
+     * lane stays so. Otherwise one client that stopped reading would hold up every other client.
+     */
     private int reply(Run r, LaneTable.LanePair p, ShmMessageCodec.Encoded record, long deadline) {
         Lane lane = p.toClient();
         synchronized (lane) {
-            return LaneIo.write(segment, lane, record, r.memfds, deadline);
+            Long stalledAt = r.stalled.get(p.index());
+            if (stalledAt != null) {
+                if (lane.pending() >= stalledAt) { // still unread since: one try, no wait
+                    int rc = LaneIo.write(segment, lane, record, r.memfds, System.nanoTime());
+                    return rc == LaneIo.TIMEOUT ? LaneIo.STALLED : rc;
+                }
+                r.stalled.remove(p.index()); // its client reads again
+            }
+            int rc = LaneIo.write(segment, lane, record, r.memfds, deadline, stallNanos());
+            if (rc == LaneIo.STALLED) {
+                r.stalled.put(p.index(), lane.pending());
+                logger.warn("the reply lane of service '" + service + "' to peer " + p.client() + " stayed full and "
+                        + "unread for " + TimeUnit.NANOSECONDS.toMillis(stallNanos()) + " ms: its replies are "
+                        + "dropped while it stays so (no caller of that client waits for them)");
+            }
+            return rc;
         }
+    }
+
+    /** How long a full reply lane may go unread before its replies are dropped: 1 s, or the liveness timeout if longer. */
+    private long stallNanos() {
+        return Math.max(TimeUnit.SECONDS.toNanos(1), segment.options().livenessTimeout().toNanos());
     }
 
     private static Message<?> error(Object correlation, String text) {

@@ -29,6 +29,10 @@ public final class LaneIo {
     public static final int TIMEOUT = -10;
     /** The slot pool has no slot for the record, or the lease table no entry for its memfd. */
     public static final int NO_BUFFER = -11;
+    /** The lane stayed full, and its reader read nothing, for the stall bound. */
+    public static final int STALLED = -12;
+    /** No stall bound: a write waits for room up to its deadline. */
+    public static final long NO_STALL = Long.MAX_VALUE;
 
     private LaneIo() {
     }
@@ -48,15 +52,34 @@ public final class LaneIo {
      */
     public static int write(Segment segment, Lane lane, ShmMessageCodec.Encoded record, LaneMemfds memfds,
             long deadline) {
+        return write(segment, lane, record, memfds, deadline, NO_STALL);
+    }
+
+    /**
+     * Writes as {@link #write(Segment, Lane, ShmMessageCodec.Encoded, LaneMemfds, long)} does, but gives
+     * up once the lane has stayed full for {@code stallNanos} without its reader reading anything: a
+     * provider's reply to a client that reads its replies only while a caller waits for one, and has
+     * none waiting (they timed out), would otherwise hold the provider up to the deadline.
+     *
+     * @param segment the segment
+     * @param lane the lane (this thread is its one producer)
+     * @param record the record
+     * @param memfds the writer's memfds
+     * @param deadline {@link System#nanoTime()} deadline
+     * @param stallNanos how long a full lane may go unread before the write gives up, or {@link #NO_STALL}
+     * @return {@link #OK}, {@link #RESET}, {@link #TIMEOUT}, {@link #STALLED} or {@link #NO_BUFFER}
+     */
+    public static int write(Segment segment, Lane lane, ShmMessageCodec.Encoded record, LaneMemfds memfds,
+            long deadline, long stallNanos) {
         if (record.tail() == null || record.length() <= lane.maxInlineLength()) {
-            return write(segment, lane, record.segment(), record.length(), null, memfds, deadline);
+            return write(segment, lane, record.segment(), record.length(), null, memfds, deadline, stallNanos);
         }
-        return write(segment, lane, record.head(), record.headLength(), record.tail(), memfds, deadline);
+        return write(segment, lane, record.head(), record.headLength(), record.tail(), memfds, deadline, stallNanos);
     }
 
     /** The write; a {@code tail} comes only with a record above the lane's inline length (a pool slot's or memfd's). */
     private static int write(Segment segment, Lane lane, MemorySegment head, int headLength, byte[] tail,
-            LaneMemfds memfds, long deadline) {
+            LaneMemfds memfds, long deadline, long stallNanos) {
         SlotPool pool = segment.slotPool();
         long length = tail == null ? headLength : (long) headLength + tail.length;
         long ref = -1;
@@ -87,15 +110,29 @@ public final class LaneIo {
             }
         }
         int rc = Lane.FULL;
+        boolean stalled = false;
         try {
             int idle = 0;
+            long unread = -1; // the lane's unread bytes when it was last seen to go down
+            long unreadSince = 0;
             while (true) {
                 rc = memfd != null
                         ? lane.offerMemfd(memfd.lease().index(), memfd.lease().generation(), 0, length)
                         : ref < 0 ? lane.offerInline(head, 0, (int) length) : lane.offerSlot(ref, length);
+                long now = System.nanoTime();
                 // An interrupted writer gives up like a late one: its parks would return at once.
-                if (rc != Lane.FULL || System.nanoTime() - deadline >= 0 || Thread.currentThread().isInterrupted()) {
+                if (rc != Lane.FULL || now - deadline >= 0 || Thread.currentThread().isInterrupted()) {
                     break;
+                }
+                if (stallNanos != NO_STALL) {
+                    long pending = lane.pending(); // only this writer adds to it, and it adds nothing while it waits
+                    if (unread < 0 || pending < unread) {
+                        unread = pending;
+                        unreadSince = now;
+                    } else if (now - unreadSince >= stallNanos) {
+                        stalled = true;
+                        break;
+                    }
                 }
                 idle = idle(idle);
             }
@@ -113,7 +150,7 @@ public final class LaneIo {
                 }
             }
         }
-        return rc == Lane.OK ? OK : rc == Lane.FULL ? TIMEOUT : rc == Lane.RESET ? RESET : NO_BUFFER;
+        return rc == Lane.OK ? OK : rc == Lane.FULL ? (stalled ? STALLED : TIMEOUT) : rc == Lane.RESET ? RESET : NO_BUFFER;
     }
 
     /**

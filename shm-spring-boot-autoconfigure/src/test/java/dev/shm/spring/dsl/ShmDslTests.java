@@ -726,6 +726,62 @@ class ShmDslTests {
         });
     }
 
+    @Configuration(proxyBeanMethods = false)
+    static class BigReplies {
+        @Bean
+        IntegrationFlow quote(Segment main) {
+            return IntegrationFlow.from(Shm.inboundGateway(main, "quote"))
+                    .transform(String.class, p -> p.equals("big") ? "q".repeat(10_000) : p.toUpperCase()).get();
+        }
+
+        @Bean
+        IntegrationFlow askQuote(Segment main) {
+            return flow -> flow.handle(Shm.outboundGateway(main, "quote").replyTimeout(Duration.ofSeconds(15)));
+        }
+    }
+
+    /**
+     * A client that stopped reading its replies (its callers timed out: a client reads its reply lane
+     * only while one waits) has its reply lane fill up; the provider drops that client's replies once
+     * the lane stayed full and unread for the stall bound (here the segment's 2 s liveness timeout),
+     * and answers the other clients. Before, each of that client's replies held the provider for the
+     * full reply timeout (30 s), and the other clients timed out behind them.
+     */
+    @Test
+    void aClientThatStoppedReadingItsRepliesDoesNotHoldUpTheOthers() {
+        runner(shm.directory("stalled")).withUserConfiguration(BigReplies.class).run(context -> {
+            assertThat(context).hasNotFailed();
+            Segment main = context.getBean("main", Segment.class);
+            ShmMessageCodec codec = context.getBean(ShmMessageCodec.class);
+            MessagingTemplate template = new MessagingTemplate();
+            template.setReceiveTimeout(15_000);
+            MessageChannel ask = context.getBean("askQuote.input", MessageChannel.class);
+            assertThat(template.convertSendAndReceive(ask, "first", String.class)).isEqualTo("FIRST");
+
+            // A client of its own that sends twelve requests for 10 KB replies and reads none of them:
+            // six fill its 64 KB reply lane, and the provider waits on the seventh.
+            int service = main.directory().declare("quote", DirectoryDescriptor.SERVICE, new String[0],
+                    new long[0], _ -> new long[] {0, 0});
+            LaneTable.LanePair mute = main.lanes().open(service, main.peerId());
+            byte[] request = codec.encode(new GenericMessage<>("big")).toByteArray();
+            for (int i = 0; i < 12; i++) {
+                assertThat(mute.toService().offerInline(MemorySegment.ofArray(request), 0, request.length))
+                        .isEqualTo(Lane.OK);
+            }
+            main.directory().doorbell(service).ring();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (mute.toClient().pending() < 6 * 10_000 && System.nanoTime() < deadline) {
+                Thread.sleep(5); // a bounded poll of the provider's replies
+            }
+            assertThat(mute.toClient().pending()).as("the mute client's reply lane, full").isGreaterThan(6 * 10_000);
+
+            // Within the caller's 15 s: behind one stall bound, not behind six reply timeouts of 30 s.
+            assertThat(template.convertSendAndReceive(ask, "second", String.class)).isEqualTo("SECOND");
+            main.lanes().close(mute);
+            assertThat(template.convertSendAndReceive(ask, "third", String.class)).isEqualTo("THIRD");
+        });
+    }
+
     private static final VarHandle LONG = ValueLayout.JAVA_LONG.varHandle();
 
     private static MemorySegment field(Lane lane, String name) throws ReflectiveOperationException {
