@@ -56,7 +56,8 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
     private Duration replyTimeout = Duration.ofSeconds(30);
     private final Map<Long, Pending> pending = new ConcurrentHashMap<>();
     private final AtomicLong correlations = new AtomicLong();
-    private final Object writeLock = new Object();
+    /** One writer of the request lane at a time; a caller waits for it no longer than its deadline. */
+    private final ReentrantLock writeLock = new ReentrantLock();
     /** The memfds of requests above the largest slot class, until their provider read them (safe across threads). */
     private final LaneMemfds memfds;
     /** Held by the one requesting thread that reads the reply lane. */
@@ -162,7 +163,16 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
     }
 
     private void send(Message<?> request, Message<?> out, long deadline, Pending waiting) {
-        synchronized (writeLock) {
+        try {
+            if (!writeLock.tryLock(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS)) {
+                throw late(request); // the callers before it held the lane (full, or no provider) until its deadline
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new MessageHandlingException(request, "interrupted waiting to write a request to service '"
+                    + service + "'");
+        }
+        try {
             memfds.reclaim(); // the memfds of earlier requests that their provider read
             ShmMessageCodec.Encoded record = codec.encode(out);
             for (int attempt = 0; ; attempt++) {
@@ -170,6 +180,9 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
                     throw new MessageHandlingException(request, "the gateway to service '" + service + "' was stopped");
                 }
                 LaneTable.LanePair p = openPair(request, deadline);
+                if (System.nanoTime() - deadline >= 0) {
+                    throw late(request); // not written: a request its caller no longer waits for is not sent
+                }
                 waiting.pair = p; // before the write: a reset seen by the reader must fail this request too
                 int rc = LaneIo.write(segment, p.toService(), record, memfds, deadline);
                 switch (rc) {
@@ -202,7 +215,14 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
                     }
                 }
             }
+        } finally {
+            writeLock.unlock();
         }
+    }
+
+    private MessageTimeoutException late(Message<?> request) {
+        return new MessageTimeoutException(request, "no reply from service '" + service + "' within " + replyTimeout
+                + ": the request was not sent (the requests before it held the lane to the service that long)");
     }
 
     /** Opens a pair to the current provider, waiting for one until the deadline. */
