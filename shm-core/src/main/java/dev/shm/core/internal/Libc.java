@@ -44,6 +44,8 @@ public final class Libc {
     public static final int O_NONBLOCK = 04000;
     /** Close on exec: child processes do not inherit the descriptor. */
     public static final int O_CLOEXEC = 02000000;
+    /** A terminal opened with it does not become the process's controlling terminal. */
+    public static final int O_NOCTTY = 0400;
 
     /** Pages may be read. */
     public static final int PROT_READ = 1;

@@ -107,6 +107,20 @@ final class FileMapping {
                 current = Mapping.map(fd, 0, newSize, mode, subject, old.generation + 1);
                 retire(old);
             } else {
+                // A mapping that an earlier resize could not unmap (retire kept it) may still reach past
+                // the new size: it must be gone too before the file is cut. Looked at first, so that a
+                // shrink that cannot go ahead changes nothing.
+                for (Mapping held : List.copyOf(retired)) {
+                    if (held.length > newSize) {
+                        if (!held.close(UNMAP_PATIENCE)) {
+                            throw new IllegalStateException("cannot shrink " + subject + " to " + newSize + " bytes: "
+                                    + "a mapping that an earlier resize replaced is still used by a native call after "
+                                    + UNMAP_PATIENCE.toSeconds() + " s, and cutting the file under it would fault; "
+                                    + "the file keeps its size");
+                        }
+                        retired.remove(held);
+                    }
+                }
                 current = Mapping.map(fd, 0, newSize, mode, subject, old.generation + 1);
                 if (!retire(old)) {
                     throw new IllegalStateException("cannot shrink " + subject + " to " + newSize + " bytes: its old "

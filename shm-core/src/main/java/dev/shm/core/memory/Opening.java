@@ -23,8 +23,10 @@ final class Opening {
     /** Opens {@code path}; {@code action} is e.g. "open ... for READ_WRITE", for the message. */
     static int open(Path path, int flags, int mode, String action) {
         try {
-            // O_NONBLOCK: opening a FIFO without a writer would otherwise block forever.
-            return Libc.open(path.toString(), flags | Libc.O_NONBLOCK, mode);
+            // O_NONBLOCK: opening a FIFO without a writer would otherwise block forever. O_NOCTTY: a
+            // path that names a terminal (a memfd's /proc path from shared memory may name any file of
+            // its process) must not become this process's controlling terminal before it is refused.
+            return Libc.open(path.toString(), flags | Libc.O_NONBLOCK | Libc.O_NOCTTY, mode);
         } catch (ErrnoException e) {
             throw translate(e, path.toString(), action, path);
         }

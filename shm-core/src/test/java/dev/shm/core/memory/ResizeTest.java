@@ -152,6 +152,49 @@ class ResizeTest {
         }
     }
 
+    /**
+     * A grow whose old mapping a native call still holds keeps that mapping (it cannot unmap it); a
+     * later shrink must not cut the file under it either, but fail and leave the file as it is until
+     * the call returned. Before, the shrink looked only at the mapping it replaced, and cut.
+     */
+    @Test
+    void aShrinkDoesNotCutUnderAMappingThatAnEarlierGrowCouldNotUnmap() throws Exception {
+        Path path = shm.path("kept");
+        int[] pipe = TestNative.pipe();
+        try (MappedFile file = MappedFile.create(path, 4 * PAGE)) {
+            MemorySegment slice = file.slice(3 * PAGE, 16); // beyond the size the shrink asks for
+            AtomicInteger holderTid = new AtomicInteger();
+            AtomicReference<Throwable> holderFailure = new AtomicReference<>();
+            Thread holder = Thread.ofPlatform().name("holder").start(() -> {
+                try {
+                    holderTid.set(TestNative.gettid());
+                    TestNative.read(pipe[0], slice);
+                } catch (Throwable t) {
+                    holderFailure.set(t);
+                }
+            });
+            while (holderTid.get() == 0 && holder.isAlive()) {
+                Thread.onSpinWait();
+            }
+            TestNative.awaitBlockedInRead(holderTid.get(), Duration.ofSeconds(10));
+
+            file.resize(8 * PAGE); // waits its patience for the held mapping, then keeps it
+            assertThat(Files.size(path)).isEqualTo(8 * PAGE);
+            assertThatThrownBy(() -> file.resize(PAGE)).isInstanceOf(IllegalStateException.class)
+                    .hasMessageContaining("still used by a native call");
+            assertThat(Files.size(path)).as("not cut under the held mapping").isEqualTo(8 * PAGE);
+
+            TestNative.writeByte(pipe[1]);
+            holder.join(10_000);
+            assertThat(holderFailure.get()).isNull();
+            file.resize(PAGE);
+            assertThat(Files.size(path)).isEqualTo(PAGE);
+        } finally {
+            TestNative.close(pipe[0]);
+            TestNative.close(pipe[1]);
+        }
+    }
+
     /** Four mappings of one file (four open file descriptions) grow it at once; none cuts another. */
     @Test
     void concurrentGrowersNeverCutEachOthersGrowth() throws Exception {
