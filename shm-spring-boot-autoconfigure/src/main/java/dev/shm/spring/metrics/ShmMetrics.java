@@ -23,6 +23,8 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.function.ToDoubleFunction;
+import org.apache.commons.logging.Log;
+import org.apache.commons.logging.LogFactory;
 
 /**
  * Micrometer meters of shm segments (DESIGN §3.3). Every value is read from shared memory when the
@@ -61,6 +63,8 @@ public final class ShmMetrics implements MeterBinder, AutoCloseable {
 
     /** How long one reading of a segment serves the meters. */
     public static final Duration SNAPSHOT_AGE = Duration.ofMillis(500);
+    private static final Duration FAILURE_LOG_EVERY = Duration.ofSeconds(10);
+    private static final Log LOG = LogFactory.getLog(ShmMetrics.class);
 
     private final List<Segment> segments;
     private final Duration refreshInterval;
@@ -146,30 +150,55 @@ public final class ShmMetrics implements MeterBinder, AutoCloseable {
         /** Registered meters by key (name and tag values), one per registry. */
         private final Map<String, List<Meter>> meters = new LinkedHashMap<>();
         private ShmSegmentState state;
+        /** When {@link #state} was last read ({@link System#nanoTime}), or 0 for never or stale. */
         private long stateTime;
+        private long lastFailureLog;
 
         SegmentMeters(Segment segment) {
             this.segment = segment;
             this.name = segment.name();
         }
 
-        /** Returns the segment's state, read at most {@link #SNAPSHOT_AGE} ago. */
+        /**
+         * Returns the segment's state, read at most {@link #SNAPSHOT_AGE} ago; when a read fails
+         * (damage met in one of the segment's tables, for one), the last good one, or {@code null}
+         * before the first: a meter then reports NaN. A function counter's failure would fail the
+         * whole scrape, every application meter with it (Micrometer catches a gauge's, not a function
+         * counter's).
+         */
         synchronized ShmSegmentState state() {
             long now = System.nanoTime();
-            if (state == null || now - stateTime > SNAPSHOT_AGE.toNanos()) {
-                state = ShmSegmentState.read(segment);
-                stateTime = now;
+            if (stateTime == 0 || now - stateTime > SNAPSHOT_AGE.toNanos()) {
+                stateTime = now == 0 ? 1 : now;
+                try {
+                    state = ShmSegmentState.read(segment);
+                } catch (RuntimeException e) {
+                    if (now - lastFailureLog > FAILURE_LOG_EVERY.toNanos() || lastFailureLog == 0) {
+                        lastFailureLog = now == 0 ? 1 : now;
+                        LOG.warn("cannot read the state of segment '" + name + "' for its meters; they keep the last "
+                                + "reading (logged at most every " + FAILURE_LOG_EVERY.toSeconds() + " s): " + e);
+                    }
+                }
             }
             return state;
         }
 
+        /** A meter's value: NaN while no reading of the segment succeeded. */
+        double value(ToDoubleFunction<ShmSegmentState> value) {
+            ShmSegmentState s = state();
+            return s == null ? Double.NaN : value.applyAsDouble(s);
+        }
+
         synchronized void fresh() {
-            state = null;
+            stateTime = 0;
         }
 
         void refresh() {
             fresh();
             ShmSegmentState s = state();
+            if (s == null) {
+                return; // unreadable so far: the meters stay as they are until a read succeeds
+            }
             if (!s.open()) {
                 removeAll();
                 return;
@@ -243,14 +272,14 @@ public final class ShmMetrics implements MeterBinder, AutoCloseable {
 
         private void gauge(Set<String> wanted, String meter, Tags tags, String unit, String description,
                            ToDoubleFunction<ShmSegmentState> value) {
-            register(wanted, meter, tags, registry -> Gauge.builder(meter, this, m -> value.applyAsDouble(m.state()))
+            register(wanted, meter, tags, registry -> Gauge.builder(meter, this, m -> m.value(value))
                     .tags(tags).baseUnit(unit).description(description).strongReference(true).register(registry));
         }
 
         private void functionCounter(Set<String> wanted, String meter, Tags tags, String description,
                                      ToDoubleFunction<ShmSegmentState> value) {
             register(wanted, meter, tags, registry -> FunctionCounter.builder(meter, this,
-                            m -> value.applyAsDouble(m.state()))
+                            m -> m.value(value))
                     .tags(tags).description(description).register(registry));
         }
 

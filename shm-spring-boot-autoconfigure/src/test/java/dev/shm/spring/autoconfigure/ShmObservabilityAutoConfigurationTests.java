@@ -1,13 +1,21 @@
 package dev.shm.spring.autoconfigure;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.shm.core.CorruptionException;
+import dev.shm.core.pool.SlotPool;
+import dev.shm.core.pool.SlotPoolDescriptor;
 import dev.shm.core.segment.Segment;
 import dev.shm.core.testing.ShmDirectory;
 import dev.shm.spring.endpoint.ShmEndpoint;
 import dev.shm.spring.health.ShmHealthIndicator;
 import dev.shm.spring.metrics.ShmMetrics;
+import dev.shm.spring.support.ShmSegmentState;
+import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.MeterRegistry;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -96,6 +104,37 @@ class ShmObservabilityAutoConfigurationTests {
             context.getBean(ShmMetrics.class).refresh();
             assertThat(registry.find("shm.peers").gauges()).isEmpty();
             assertThat(registry.getMeters()).noneMatch(meter -> meter.getId().getName().startsWith("shm."));
+        });
+    }
+
+    /**
+     * A segment whose state cannot be read (here a slot class states an impossible slot count) keeps
+     * its meters at their last reading, and no meter fails a scrape. Before, the read's exception
+     * came out of the function counters (Micrometer does not catch it there), and out of a refresh.
+     */
+    @Test
+    void aSegmentThatCannotBeReadFailsNoMeterAndKeepsTheLastReading() {
+        runner.withPropertyValues(segment(shm.directory("damaged"), "main")).run(context -> {
+            MeterRegistry registry = context.getBean(MeterRegistry.class);
+            Segment main = context.getBean("main", Segment.class);
+            java.lang.reflect.Field field = SlotPool.class.getDeclaredField("table");
+            field.setAccessible(true);
+            MemorySegment table = (MemorySegment) field.get(main.slotPool());
+            long total = table.get(ValueLayout.JAVA_LONG, SlotPoolDescriptor.TOTAL_SLOTS_OFFSET);
+            table.set(ValueLayout.JAVA_LONG, SlotPoolDescriptor.TOTAL_SLOTS_OFFSET, -1L); // class 0
+            try {
+                assertThatThrownBy(() -> ShmSegmentState.read(main)).isInstanceOf(CorruptionException.class);
+                context.getBean(ShmMetrics.class).refresh(); // reads again now
+                assertThat(registry.get("shm.peers.recovered").tags("segment", "main").functionCounter().count())
+                        .isZero();
+                assertThat(registry.get("shm.slots.capacity").tags("segment", "main", "class", "0").gauge().value())
+                        .as("the last reading").isEqualTo(16);
+                for (Meter meter : registry.getMeters()) {
+                    assertThat(meter.measure()).as(meter.getId().toString()).isNotEmpty(); // a scrape: nothing throws
+                }
+            } finally {
+                table.set(ValueLayout.JAVA_LONG, SlotPoolDescriptor.TOTAL_SLOTS_OFFSET, total);
+            }
         });
     }
 
