@@ -208,7 +208,15 @@ final class FileMapping {
             ensureOpen("flush");
             current.sync(subject);
             for (MappedExtent extent : extents) {
-                extent.mapping().sync(subject);
+                try {
+                    extent.mapping().sync(subject);
+                } catch (IllegalStateException closed) {
+                    // An extent closing now unmaps before it leaves the list (MappedExtent.close): its
+                    // pages went back to the file with the unmap; only another failure is one.
+                    if (extent.mapping().isAlive()) {
+                        throw closed;
+                    }
+                }
             }
         }
     }
