@@ -1,10 +1,12 @@
 package dev.shm.core.memory;
 
+import dev.shm.core.ShmTimeoutException;
 import dev.shm.core.internal.FileStatus;
 import dev.shm.core.internal.Libc;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.locks.LockSupport;
 import java.util.function.IntFunction;
 
 /**
@@ -65,6 +67,51 @@ final class FileMapping {
 
     boolean isClosed() {
         return closed;
+    }
+
+    /**
+     * How long a wait for a byte lock lasts before it fails: 30 s, or the system property
+     * {@code shm.lockPatienceMillis} (for tests). Holders keep these locks for short steps; one that
+     * holds one this long is stopped (SIGSTOP, a debugger) or broken.
+     */
+    static Duration lockPatience() {
+        return Duration.ofMillis(Math.max(1, Long.getLong("shm.lockPatienceMillis", 30_000)));
+    }
+
+    /**
+     * Takes the lock on one byte, waiting while another open file description holds a conflicting
+     * one, up to {@link #lockPatience()}: tries without waiting ({@code F_OFD_SETLK}), and pauses
+     * between tries (20 µs, doubling up to 10 ms) without this mapping's monitor, so that the file's
+     * other users in this process go on. The kernel's own wait ({@code F_OFD_SETLKW}) has no bound:
+     * a process stopped while it holds the lock would hold up every waiter, and their threads, for
+     * as long as it stays stopped. An interrupt does not end the wait (the kernel's did not either).
+     *
+     * @throws ShmTimeoutException when the lock stayed held for the patience
+     */
+    void lockWaiting(long offset, boolean exclusive) {
+        Duration patience = lockPatience();
+        long deadline = System.nanoTime() + patience.toNanos();
+        long pause = 20_000;
+        boolean interrupted = false;
+        try {
+            while (!withFd("lock a byte of", fd -> Libc.ofdLock(fd, exclusive, offset, 1, false, subject))) {
+                if (System.nanoTime() - deadline >= 0) {
+                    throw new ShmTimeoutException("the " + (exclusive ? "exclusive" : "shared") + " lock on byte "
+                            + offset + " of " + subject + ", which another process holds and does not let go (one "
+                            + "stopped by SIGSTOP or a debugger while it held it holds it for as long as it stays so)",
+                            patience);
+                }
+                if (Thread.interrupted()) {
+                    interrupted = true; // parks return at once while the flag is set
+                }
+                LockSupport.parkNanos(pause);
+                pause = Math.min(pause * 2, 10_000_000L);
+            }
+        } finally {
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+        }
     }
 
     /** Runs {@code call} with the descriptor, which stays open until it returns. */
@@ -150,7 +197,7 @@ final class FileMapping {
 
     /** Makes the file at least {@code newSize} bytes long, never shorter, whatever other processes do. */
     private void grow(long newSize, boolean preallocate) {
-        Libc.ofdLock(fd, true, GROWTH_LOCK_BYTE, 1, true, subject);
+        lockWaiting(GROWTH_LOCK_BYTE, true);
         try {
             long fileSize = Libc.fstat(fd, subject).size();
             if (fileSize < newSize) {

@@ -251,13 +251,20 @@ public final class MappedFile extends MemoryRegion implements AutoCloseable {
      * @param offset the byte to lock
      * @param exclusive a write lock, which excludes every other lock, when {@code true}; a read
      *     lock, which excludes only write locks, otherwise
-     * @param wait whether to wait while another description holds a conflicting lock
+     * @param wait whether to wait while another description holds a conflicting lock: up to 30 s
+     *     (the system property {@code shm.lockPatienceMillis} for tests), trying again with growing
+     *     pauses, never in the kernel's unbounded wait
      * @return whether the lock is held; {@code false} only when {@code wait} is {@code false} and
      *     another description holds a conflicting lock
      * @throws IllegalStateException when the file is closed
+     * @throws dev.shm.core.ShmTimeoutException when {@code wait} and the lock stayed held that long
      */
     public boolean lockByte(long offset, boolean exclusive, boolean wait) {
-        return file.withFd("lock a byte of", fd -> Libc.ofdLock(fd, exclusive, offset, 1, wait, path.toString()));
+        if (wait) {
+            file.lockWaiting(offset, exclusive);
+            return true;
+        }
+        return file.withFd("lock a byte of", fd -> Libc.ofdLock(fd, exclusive, offset, 1, false, path.toString()));
     }
 
     /**

@@ -38,6 +38,7 @@ public final class SegmentChild {
                 case "create-race" -> createRace(options);
                 case "hold" -> hold(options, Long.parseLong(args[3]));
                 case "stall" -> stall(options);
+                case "hold-directory-lock" -> holdDirectoryLock(options);
                 case "churn" -> churn(options, Integer.parseInt(args[3]), Integer.parseInt(args[4]));
                 case "grow" -> grow(options, Integer.parseInt(args[3]));
                 case "squat" -> squat(options);
@@ -135,6 +136,19 @@ public final class SegmentChild {
     private static void check(int outcome) {
         if (outcome != Lane.OK) {
             throw new AssertionError("lane outcome " + outcome);
+        }
+    }
+
+    /** Takes the segment's directory lock and keeps it until told to let go (the parent stops this process meanwhile). */
+    private static void holdDirectoryLock(SegmentOptions options) {
+        try (Segment segment = Segment.open(options, "locker")) {
+            segment.withDirectoryLock(() -> {
+                say("LOCKED");
+                await("RELEASE");
+                return null;
+            });
+            say("RELEASED");
+            await("EXIT");
         }
     }
 

@@ -1,7 +1,9 @@
 package dev.shm.core.segment;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.shm.core.ShmTimeoutException;
 import dev.shm.core.counters.SegmentCounters;
 import dev.shm.core.lane.Lane;
 import dev.shm.core.lane.LaneDescriptor;
@@ -271,6 +273,44 @@ class SegmentProcessesTest {
             awaitTrue("the killed child is recovered", () -> onlyParentAttached(parent));
             assertThat(parent.counters().get(SegmentCounters.PEERS_RECOVERED)).isEqualTo(1);
             assertPoolFull(parent);
+        }
+    }
+
+    /**
+     * A process stopped (SIGSTOP) while it holds one of the segment's file locks holds up the others
+     * only up to the lock patience (here 500 ms, the system property the tests shorten it with): a
+     * declaration that needs the lock fails with a {@link ShmTimeoutException} that says why, instead
+     * of waiting in the kernel for as long as the holder stays stopped. Once it goes on and lets go,
+     * the declaration succeeds.
+     */
+    @Test
+    void aLockHeldByAStoppedProcessFailsItsWaitersAfterThePatience() {
+        try (Segment parent = Segment.open(options, "parent");
+             ChildJvm locker = child("hold-directory-lock")) {
+            locker.awaitLine("LOCKED", LINE);
+            locker.signal("STOP");
+            String previous = System.setProperty("shm.lockPatienceMillis", "500");
+            try {
+                assertThatThrownBy(() -> parent.directory().declare("late", DirectoryDescriptor.SERVICE, new String[0],
+                        new long[0], index -> new long[] {0, 0}))
+                        .isInstanceOf(ShmTimeoutException.class)
+                        .hasMessageContaining("timed out after 500 ms")
+                        .hasMessageContaining("lock on byte " + SegmentDescriptor.DIRECTORY_LOCK)
+                        .hasMessageContaining("SIGSTOP");
+            } finally {
+                if (previous == null) {
+                    System.clearProperty("shm.lockPatienceMillis");
+                } else {
+                    System.setProperty("shm.lockPatienceMillis", previous);
+                }
+            }
+            locker.signal("CONT");
+            locker.send("RELEASE");
+            locker.awaitLine("RELEASED", LINE);
+            assertThat(parent.directory().declare("late", DirectoryDescriptor.SERVICE, new String[0], new long[0],
+                    index -> new long[] {0, 0})).isNotNegative();
+            locker.send("EXIT");
+            assertThat(locker.awaitExit(LINE)).isZero();
         }
     }
 
