@@ -277,7 +277,7 @@ public final class Lane {
             // Positions only ever move by whole frames within the data: these were written by something
             // else. Granting from them would write outside the data or over unread frames.
             counters.increment(SegmentCounters.CORRUPT_FRAMES_REJECTED);
-            throw new dev.shm.core.CorruptionException("lane " + name + ": positions write=" + write + ", read=" + read
+            throw new dev.shm.core.CorruptionException(name + ": positions write=" + write + ", read=" + read
                     + " outside capacity=" + capacity + " or not 8-byte aligned; nothing written");
         }
         pendingWord = w;
@@ -529,7 +529,7 @@ public final class Lane {
     private int corrupt(long r, long write, String what) {
         counters.increment(SegmentCounters.CORRUPT_FRAMES_REJECTED);
         LONG.compareAndSet(memory, (long) READ_OFFSET, r, position(epoch, Math.min(write, capacity)));
-        throw new dev.shm.core.CorruptionException("lane " + name + ": " + what + "; its unread data was dropped");
+        throw new dev.shm.core.CorruptionException(name + ": " + what + "; its unread data was dropped");
     }
 
     /**

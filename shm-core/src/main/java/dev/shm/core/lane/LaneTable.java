@@ -356,16 +356,20 @@ public final class LaneTable {
                 case RELEASING -> "RELEASING";
                 default -> "CORRUPT(" + state + ")";
             };
-            try {
-                capacity = capacityOf(index);
+            capacity = table.get(ValueLayout.JAVA_INT, at + CAPACITY_OFFSET);
+            try { // damage is listed as what it is, not a failure of the whole listing
+                capacityOf(index);
                 if (state == ACTIVE) {
-                    LanePair pair = pair(index, entryEpoch(word), entryClient(word), entryProvider(word),
-                            table.get(ValueLayout.JAVA_INT, at + SERVICE_OFFSET));
-                    toService = pair.toService().pending();
-                    toClient = pair.toClient().pending();
+                    try {
+                        LanePair pair = pair(index, entryEpoch(word), entryClient(word), entryProvider(word),
+                                table.get(ValueLayout.JAVA_INT, at + SERVICE_OFFSET));
+                        toService = pair.toService().pending();
+                        toClient = pair.toClient().pending();
+                    } catch (CorruptionException e) {
+                        name = "CORRUPT(buffer)";
+                    }
                 }
-            } catch (CorruptionException e) { // listed as what it is, not a failure of the whole listing
-                capacity = table.get(ValueLayout.JAVA_INT, at + CAPACITY_OFFSET);
+            } catch (CorruptionException e) {
                 name = "CORRUPT(capacity)";
             }
             lanes.add(new LaneInfo(index, name, entryEpoch(word), entryClient(word), entryProvider(word),

@@ -81,21 +81,24 @@ final class FileMapping {
     /**
      * Takes the lock on one byte, waiting while another open file description holds a conflicting
      * one, up to {@link #lockPatience()}: tries without waiting ({@code F_OFD_SETLK}), and pauses
-     * between tries (20 µs, doubling up to 10 ms) without this mapping's monitor, so that the file's
-     * other users in this process go on. The kernel's own wait ({@code F_OFD_SETLKW}) has no bound:
+     * between tries (20 µs, doubling up to 10 ms) without this mapping's monitor (unless the caller
+     * holds it, as {@link #grow} does), so that the file's other users in this process go on. The kernel's own wait ({@code F_OFD_SETLKW}) has no bound:
      * a process stopped while it holds the lock would hold up every waiter, and their threads, for
      * as long as it stays stopped. An interrupt does not end the wait (the kernel's did not either).
      *
      * @throws ShmTimeoutException when the lock stayed held for the patience
      */
     void lockWaiting(long offset, boolean exclusive) {
-        Duration patience = lockPatience();
-        long deadline = System.nanoTime() + patience.toNanos();
+        Duration patience = null; // looked up once the first try failed
+        long deadline = 0;
         long pause = 20_000;
         boolean interrupted = false;
         try {
             while (!withFd("lock a byte of", fd -> Libc.ofdLock(fd, exclusive, offset, 1, false, subject))) {
-                if (System.nanoTime() - deadline >= 0) {
+                if (patience == null) {
+                    patience = lockPatience();
+                    deadline = System.nanoTime() + patience.toNanos();
+                } else if (System.nanoTime() - deadline >= 0) {
                     throw new ShmTimeoutException("the " + (exclusive ? "exclusive" : "shared") + " lock on byte "
                             + offset + " of " + subject + ", which another process holds and does not let go (one "
                             + "stopped by SIGSTOP or a debugger while it held it holds it for as long as it stays so)",

@@ -3,6 +3,7 @@ package dev.shm.core.segment;
 import dev.shm.core.CorruptionException;
 import dev.shm.core.Platform;
 import dev.shm.core.ShmException;
+import dev.shm.core.ShmTimeoutException;
 import dev.shm.core.counters.Counters;
 import dev.shm.core.counters.SegmentCounters;
 import dev.shm.core.internal.Processes;
@@ -131,6 +132,9 @@ public final class Segment implements AutoCloseable {
      *     {@code CORRUPT})
      * @throws MappingException when the file cannot be created or opened (e.g. {@code NO_SPACE}:
      *     {@code /dev/shm} too small; {@code ACCESS_DENIED})
+     * @throws dev.shm.core.ShmTimeoutException when another process held one of the segment's file
+     *     locks for the lock patience (30 s; stopped while it held it): architecture.md, "Liveness: the
+     *     operating system decides"
      */
     public static Segment open(SegmentOptions options, String peerName) {
         return attach(options, peerName, -1);
@@ -904,8 +908,14 @@ public final class Segment implements AutoCloseable {
 
     private void unlinkIfLast(MappedFile file) {
         // Waits for the lock: a process attaching holds it shared for a moment, and peers leaving
-        // at the same time take it in turn, so the last of them sees every entry EMPTY.
-        file.lockByte(SegmentDescriptor.MAINTENANCE_LOCK, true, true);
+        // at the same time take it in turn, so the last of them sees every entry EMPTY. One that stays
+        // held for the lock patience is a process stopped while attaching: it will use the file, which
+        // stays (a file whose peers all left is removed by the next process or `clean` otherwise).
+        try {
+            file.lockByte(SegmentDescriptor.MAINTENANCE_LOCK, true, true);
+        } catch (ShmTimeoutException stopped) {
+            return;
+        }
         try {
             for (int id = 0; id < memory.peers.capacity(); id++) {
                 if (PeerDescriptor.state(memory.peers.word(id)) != PeerState.EMPTY) {

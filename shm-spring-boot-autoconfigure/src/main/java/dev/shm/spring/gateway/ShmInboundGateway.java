@@ -101,7 +101,8 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
 
         /**
          * Pairs whose reply lane stayed full and unread ({@link #reply}): the lane's unread bytes then,
-         * by lane table entry (the repliers', under the lane's lock).
+         * by lane table entry. Written by the repliers under the lane's lock; the serving thread
+         * removes a pair's entry when it reads a request from it, and those of pairs gone.
          */
         final Map<Integer, Long> stalled = new java.util.concurrent.ConcurrentHashMap<>();
 
@@ -431,6 +432,9 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
                 }
                 if (n > 0) {
                     handled++;
+                    if (!r.stalled.isEmpty()) {
+                        r.stalled.remove(p.index()); // a request: a caller of that client waits, and reads, again
+                    }
                 }
                 if (n <= 0 || r.decoded == null) {
                     if (r.permits != null) {
@@ -518,7 +522,7 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
                 rc = reply(r, p, record, deadline);
             }
         } catch (RuntimeException e) { // the reply lane's positions damaged, for one: the next requests go on
-            logger.warn(e, "reply of service '" + service + "' to peer " + p.client() + " not delivered");
+            failure("writing a reply to peer " + p.client(), e);
             return;
         }
         if (rc != LaneIo.OK && rc != Lane.RESET && rc != LaneIo.STALLED) {
@@ -537,7 +541,7 @@ public class ShmInboundGateway extends MessagingGatewaySupport {
     private int reply(Run r, LaneTable.LanePair p, ShmMessageCodec.Encoded record, long deadline) {
         Lane lane = p.toClient();
         synchronized (lane) {
-            Long stalledAt = r.stalled.get(p.index());
+            Long stalledAt = r.stalled.isEmpty() ? null : r.stalled.get(p.index());
             if (stalledAt != null) {
                 if (lane.pending() >= stalledAt) { // still unread since: one try, no wait
                     int rc = LaneIo.write(segment, lane, record, r.memfds, System.nanoTime());

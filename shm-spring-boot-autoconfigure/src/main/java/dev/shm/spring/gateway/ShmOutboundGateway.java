@@ -1,5 +1,6 @@
 package dev.shm.spring.gateway;
 
+import dev.shm.core.CorruptionException;
 import dev.shm.core.MemfdUnavailableException;
 import dev.shm.core.lane.Doorbell;
 import dev.shm.core.lane.Lane;
@@ -184,7 +185,20 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
                     throw late(request); // not written: a request its caller no longer waits for is not sent
                 }
                 waiting.pair = p; // before the write: a reset seen by the reader must fail this request too
-                int rc = LaneIo.write(segment, p.toService(), record, memfds, deadline);
+                int rc;
+                try {
+                    rc = LaneIo.write(segment, p.toService(), record, memfds, deadline);
+                } catch (CorruptionException e) {
+                    // The request lane's positions were damaged (counted): not written. The pair is closed,
+                    // which formats it, and the request goes out once more, on a new pair.
+                    waiting.pair = null;
+                    closeDamaged(p, e);
+                    if (attempt > 0) {
+                        throw new MessageHandlingException(request, "the lanes to service '" + service
+                                + "' were damaged: " + e.getMessage(), e);
+                    }
+                    continue;
+                }
                 switch (rc) {
                     case LaneIo.OK -> {
                         requestBell(p.service()).ring(); // the provider may sleep
@@ -277,6 +291,21 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
         return requestBell;
     }
 
+    /**
+     * Fails the requests that went out on a pair whose lanes were found damaged, and closes the pair:
+     * its release formats both lanes, where a reset by recovery would never come (the provider
+     * lives), and the next request opens a sound pair.
+     */
+    private void closeDamaged(LaneTable.LanePair p, CorruptionException e) {
+        logger.warn("the lanes to service '" + service + "' were damaged; the pair is closed: " + e.getMessage());
+        resetPair(p, "the lanes to service '" + service + "' were damaged: " + e.getMessage());
+        try {
+            segment.lanes().close(p);
+        } catch (RuntimeException f) {
+            logger.warn("cannot close the damaged lane pair to service '" + service + "': " + f);
+        }
+    }
+
     private void resetPair(LaneTable.LanePair p, String why) {
         synchronized (this) {
             if (pair == p) {
@@ -363,6 +392,13 @@ public class ShmOutboundGateway extends AbstractReplyProducingMessageHandler imp
                 // The reply stays in the lane (and the replies behind it): try again a little later.
                 unreadable.unreadable("the outbound gateway of service '" + service + "'", "a reply", e);
                 LockSupport.parkNanos(Math.min(UnreadableLog.RETRY.toNanos(), Math.max(0, deadline - System.nanoTime())));
+                idle = 0;
+                continue;
+            } catch (CorruptionException e) {
+                // A damaged reply frame or position (counted, and the lane's unread replies dropped): the
+                // requests that went out on this pair get no reply now; they fail, and the pair is closed
+                // (which formats it) so that the next request opens a sound one.
+                closeDamaged(p, e);
                 idle = 0;
                 continue;
             }

@@ -782,6 +782,43 @@ class ShmDslTests {
         });
     }
 
+    /**
+     * A client whose lane pair is found damaged closes it (its release formats both lanes) and goes
+     * on with a new one: a damaged reply lane fails the request whose reply it held, with a message
+     * that says so, and the next request is answered; a damaged request lane is found by the write
+     * (the client's own write position, here), and the request goes out again on a new pair. Before, the damaged pair stayed in use and every
+     * later request failed on it.
+     */
+    @Test
+    void anOutboundGatewayClosesADamagedPairAndGoesOnWithANewOne() {
+        runner(shm.directory("damaged-pair")).withUserConfiguration(Pricing.class).run(context -> {
+            assertThat(context).hasNotFailed();
+            Segment main = context.getBean("main", Segment.class);
+            MessagingTemplate template = new MessagingTemplate();
+            template.setReceiveTimeout(10_000);
+            MessageChannel ask = context.getBean("ask.input", MessageChannel.class);
+            assertThat(template.convertSendAndReceive(ask, "first", String.class)).isEqualTo("FIRST");
+            int service = main.directory().declare("pricing", DirectoryDescriptor.SERVICE, new String[0],
+                    new long[0], _ -> new long[] {0, 0});
+
+            // The reply lane's write position, past the lane's data.
+            LaneTable.LanePair pair = main.lanes().lanesOf(service).getFirst();
+            MemorySegment replies = field(pair.toClient(), "memory");
+            long word = (long) LONG.getVolatile(replies, 0L);
+            LONG.setVolatile(replies, 0L, (word & 0xFFFF_0000_0000_0000L) | (pair.toClient().capacity() + 64L));
+            assertThatThrownBy(() -> template.convertSendAndReceive(ask, "second", String.class))
+                    .hasStackTraceContaining("were damaged");
+            assertThat(template.convertSendAndReceive(ask, "third", String.class)).isEqualTo("THIRD");
+
+            // The request lane's write position, past the lane's data.
+            pair = main.lanes().lanesOf(service).getFirst();
+            MemorySegment requests = field(pair.toService(), "memory");
+            word = (long) LONG.getVolatile(requests, 0L);
+            LONG.setVolatile(requests, 0L, (word & 0xFFFF_0000_0000_0000L) | (pair.toService().capacity() + 64L));
+            assertThat(template.convertSendAndReceive(ask, "fourth", String.class)).isEqualTo("FOURTH");
+        });
+    }
+
     private static final VarHandle LONG = ValueLayout.JAVA_LONG.varHandle();
 
     private static MemorySegment field(Lane lane, String name) throws ReflectiveOperationException {
