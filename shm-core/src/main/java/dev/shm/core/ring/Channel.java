@@ -624,7 +624,8 @@ public final class Channel implements AutoCloseable {
         if (!Ring.LONG.compareAndSet(memory, slot, previous, word(sequence, me, WRITING))) {
             return false;
         }
-        ring.countCorrupt();
+        ring.countCorrupt("the slot of sequence " + sequence + " held a damaged header (0x"
+                + Long.toHexString(previous) + ") past the liveness timeout; taken for this send");
         memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, NONE);
         return true;
     }

@@ -332,7 +332,8 @@ final class Ring {
                     // Names no attached peer: recovery frees a dead holder's group before the peer's entry
                     // empties, so this word was damaged.
                     LONG.setVolatile(memory, group(g) + GROUP_HOLDER_OFFSET, (long) NO_HOLDER);
-                    countCorrupt();
+                    countCorrupt("group '" + groupName + "' was held by peer " + (holder - 1)
+                            + ", which is not attached; the hold was cleared");
                     holder = NO_HOLDER;
                 }
                 if (holder == me + 1 || (exclusive && isMember(g, me))) {
@@ -672,7 +673,8 @@ final class Ring {
                 if (writerGone(peer(rw))) {
                     // Recovery finishes a dead freer's release before its entry empties: damaged.
                     if (release(slot, rw, false)) {
-                        countCorrupt();
+                        countCorrupt("the release of sequence " + previous + "'s pool slot was left by peer "
+                                + peer(rw) + ", which is not attached; finished here");
                     }
                 } else if (!wait) {
                     return;
@@ -684,7 +686,8 @@ final class Ring {
                         // A running peer's release is a few stores: one that names it for the liveness
                         // timeout is damage, taken over.
                         if (release(slot, rw, false)) {
-                            countCorrupt();
+                            countCorrupt("the release of sequence " + previous + "'s pool slot stayed with peer "
+                                    + peer(rw) + ", which runs normally, for the liveness timeout; taken over");
                         }
                     } else {
                         // A dead peer's release waits for its recovery (which may take longer than the
@@ -735,10 +738,14 @@ final class Ring {
                     pool.countReclaimed(ref);
                 }
             } else if (state(rw) == PENDING) {
-                countCorrupt(); // the reference was damaged: the slot it named cannot be found
+                // the reference was damaged: the slot it named cannot be found
+                countCorrupt("the pool slot reference 0x" + Long.toHexString(ref) + " of the slot at offset " + slot
+                        + " names no current slot (release word 0x" + Long.toHexString(rw) + ")");
             }
         } catch (CorruptionException damaged) {
-            countCorrupt(); // the pool's table is damaged where the reference points: nothing to free there
+            // the pool's table is damaged where the reference points: nothing to free there
+            countCorrupt("the pool slot 0x" + Long.toHexString(ref) + " of the slot at offset " + slot
+                    + " lies in damaged pool memory: " + damaged.getMessage());
         } finally {
             // Never left RELEASING by a live peer on the way out: producers of the next lap wait on that.
             // A compare-and-set: a peer that stopped for the liveness timeout in between had its release
@@ -847,7 +854,8 @@ final class Ring {
         if (cursor() <= sequence || !fillSkip(sequence, seen)) {
             return false;
         }
-        countCorrupt();
+        countCorrupt("sequence " + sequence + " had a header no protocol step writes (0x" + Long.toHexString(seen)
+                + ") for the liveness timeout; replaced by a skip");
         wakeConsumers();
         return true;
     }
@@ -1011,8 +1019,20 @@ final class Ring {
         wakeProducers();
     }
 
-    void countCorrupt() {
+    /**
+     * Counts damage met in this ring (the channel's {@code corrupt} and the segment's {@code corrupt
+     * frames rejected}) and says what it was, as a warning of the platform logger
+     * ({@code dev.shm.core.ring}): a count above 0 means memory written by something else, or a
+     * protocol step gone wrong, and the reason is what tells the two apart.
+     *
+     * @param what what was found, and at which sequence
+     */
+    void countCorrupt(String what) {
         count(CORRUPT);
         counters.increment(SegmentCounters.CORRUPT_FRAMES_REJECTED);
+        LOG.log(System.Logger.Level.WARNING, "channel '" + name + "' (peer " + me + "): " + what
+                + "; counted in its corrupt");
     }
+
+    private static final System.Logger LOG = System.getLogger("dev.shm.core.ring");
 }

@@ -398,7 +398,9 @@ public final class Subscription implements AutoCloseable {
                 } else if (!isTag(ring.header(slot), n)) {
                     continue; // the slot moved on while we looked (an optional group overrun)
                 } else {
-                    ring.countCorrupt(); // a published slot's claim word names a later lap, or no state
+                    // a published slot's claim word names a later lap, or no state
+                    ring.countCorrupt("group '" + group() + "': the claim word of published sequence " + n
+                            + " is 0x" + Long.toHexString(cw) + ", which no step writes; marked done");
                     Ring.LONG.compareAndSet(memory, claimAt, cw, word(n, ring.me, DONE));
                     runFrom = NO_RUN;
                 }
@@ -537,11 +539,12 @@ public final class Subscription implements AutoCloseable {
         int type = typeOf(typeAndLength);
         if (type != INLINE) {
             return type == SLOT_REF ? deliverSlotRef(handler, n, slot, redelivered)
-                    : type == MEMFD_REF ? deliverMemfd(handler, n, slot, redelivered) : corrupt();
+                    : type == MEMFD_REF ? deliverMemfd(handler, n, slot, redelivered)
+                    : corrupt(n, "has frame type " + type);
         }
         int length = lengthOf(typeAndLength);
         if (length < 0 || length > inlineCapacity) {
-            return corrupt();
+            return corrupt(n, "states an inline length of " + length + " in a slot that holds " + inlineCapacity);
         }
         if (required) {
             message.set(readOnly, slot + SLOT_BODY_OFFSET, length, n, redelivered, INLINE);
@@ -553,8 +556,8 @@ public final class Subscription implements AutoCloseable {
     }
 
     /** Counts a damaged frame; false, for a delivery to return. */
-    private boolean corrupt() {
-        ring.countCorrupt();
+    private boolean corrupt(long n, String what) {
+        ring.countCorrupt("group '" + group() + "': sequence " + n + " " + what + "; not delivered");
         return false;
     }
 
@@ -589,7 +592,8 @@ public final class Subscription implements AutoCloseable {
         }
         long capacity = ring.pool.capacityOf(ref);
         if (capacity < 0 || length < 0 || length > capacity) {
-            return corrupt();
+            return corrupt(n, "names pool slot 0x" + Long.toHexString(ref) + " (" + capacity + " bytes) for "
+                    + length + " bytes");
         }
         if (!ring.pool.isCurrent(ref)) {
             return lost(); // freed under an optional group, or its sender died before publishing
@@ -620,14 +624,14 @@ public final class Subscription implements AutoCloseable {
             return lost(); // lapped: what was read may be the next lap's lease
         }
         if (index < 0 || index >= ring.segment.leases().capacity() || length < 0) {
-            return corrupt();
+            return corrupt(n, "names memfd lease " + index + " for " + length + " bytes");
         }
         LeaseTable.Lease lease = ring.segment.leases().lookup(index, generation);
         if (lease == null) {
             return lost(); // its sender died, or closed it before this group read it
         }
         if (length > lease.size()) {
-            return corrupt();
+            return corrupt(n, "names " + length + " bytes of a memfd of " + lease.size());
         }
         MemfdBuffer buffer;
         try {

@@ -208,7 +208,7 @@ class ChannelCrashTest {
                     + " (audit " + auditKills + ") " + stats;
             System.out.println("channel kill test: " + context);
             assertThat(stats.groups()).as(context).allSatisfy(g -> assertThat(g.lag()).isZero());
-            assertThat(stats.corrupt()).as(context).isZero();
+            assertThat(stats.corrupt()).as(() -> context + corruptReasons()).isZero();
             Channel.GroupStats auditStats = group(stats, "audit");
             Channel.GroupStats billingStats = group(stats, "billing");
 
@@ -367,5 +367,26 @@ class ChannelCrashTest {
             assertThat(subscription.poll(m -> sequences.add(m.sequence()), 10)).isEqualTo(1);
             assertThat(sequences).containsExactly(claimed + 1, claimed + 2);
         }
+    }
+
+    /**
+     * What each process that counted damage said about it (the ring logs every count): the lines of
+     * this run's child logs, and this JVM's own went to its output.
+     */
+    private static String corruptReasons() {
+        StringBuilder reasons = new StringBuilder("; what the children counted:");
+        String mine = "-" + ProcessHandle.current().pid() + "-";
+        try (var logs = Files.list(Path.of("target", "child-logs"))) {
+            for (Path log : logs.filter(l -> l.getFileName().toString().contains(mine)).toList()) {
+                for (String line : Files.readAllLines(log)) {
+                    if (line.contains("counted in its corrupt")) {
+                        reasons.append(System.lineSeparator()).append(log.getFileName()).append(": ").append(line);
+                    }
+                }
+            }
+        } catch (java.io.IOException | java.io.UncheckedIOException e) {
+            reasons.append(" (the child logs cannot be read: ").append(e).append(')');
+        }
+        return reasons.toString();
     }
 }
