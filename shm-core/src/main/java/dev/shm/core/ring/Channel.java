@@ -579,25 +579,45 @@ public final class Channel implements AutoCloseable {
             if (!Ring.LONG.compareAndSet(memory, (long) CURSOR_OFFSET, cursor, cursor + 1)) {
                 continue;
             }
-            while (true) {
-                previous = ring.header(slot);
-                if (isTag(previous, wrap) && (state(previous) == PUBLISHED || state(previous) == SKIP)) {
-                    if (Ring.LONG.compareAndSet(memory, slot, previous, word(cursor, me, WRITING))) {
-                        ring.releaseOnReuse(slot, wrap);
-                        return cursor;
-                    }
-                } else if (isTag(previous, cursor)) {
-                    break; // filled with a skip while this thread stalled: claim another sequence
-                } else {
-                    // The previous lap's writer has not finished, or the header is damaged.
-                    if (blockedSince == 0) {
-                        blockedSince = System.nanoTime();
-                    } else if (System.nanoTime() - blockedSince > livenessNanos
-                            && damagedAfterTimeout(previous, wrap, cursor) && takeDamaged(slot, previous, cursor)) {
-                        return cursor;
-                    }
-                    Thread.onSpinWait();
+            if (takeClaimed(cursor) == cursor) {
+                return cursor;
+            }
+            blockedSince = 0;
+        }
+    }
+
+    /** {@link #takeClaimed}: the sequence was filled with a skip meanwhile; claim another. */
+    static final long SKIPPED_MEANWHILE = -4;
+
+    /**
+     * Takes the slot of {@code cursor}, which this thread claimed (several producers), once the
+     * previous lap is done with it: returns {@code cursor}, or {@link #SKIPPED_MEANWHILE} when the
+     * sequence was filled with a skip while this thread stalled past the liveness timeout (and maybe
+     * reused by later laps since: such a header is no damage; taken, it would lose that lap's message
+     * and put this one behind every group).
+     */
+    long takeClaimed(long cursor) {
+        long slot = ring.slot(cursor);
+        long wrap = cursor - ring.capacity;
+        long blockedSince = 0;
+        while (true) {
+            long previous = ring.header(slot);
+            if (isTag(previous, wrap) && (state(previous) == PUBLISHED || state(previous) == SKIP)) {
+                if (Ring.LONG.compareAndSet(memory, slot, previous, word(cursor, me, WRITING))) {
+                    ring.releaseOnReuse(slot, wrap);
+                    return cursor;
                 }
+            } else if (isTag(previous, cursor) || ring.isLaterLap(previous, cursor)) {
+                return SKIPPED_MEANWHILE;
+            } else {
+                // The previous lap's writer has not finished, or the header is damaged.
+                if (blockedSince == 0) {
+                    blockedSince = System.nanoTime();
+                } else if (System.nanoTime() - blockedSince > livenessNanos
+                        && damagedAfterTimeout(previous, wrap, cursor) && takeDamaged(slot, previous, cursor)) {
+                    return cursor;
+                }
+                Thread.onSpinWait();
             }
         }
     }

@@ -327,14 +327,17 @@ final class Ring {
                 if (!join) {
                     return g;
                 }
-                int holder = holder(g);
+                long holderWord = (long) LONG.getVolatile(memory, group(g) + GROUP_HOLDER_OFFSET);
+                int holder = holder(holderWord);
                 if (holder != NO_HOLDER && writerGone(holder - 1)) {
                     // Names no attached peer: recovery frees a dead holder's group before the peer's entry
-                    // empties, so this word was damaged.
-                    LONG.setVolatile(memory, group(g) + GROUP_HOLDER_OFFSET, (long) NO_HOLDER);
-                    countCorrupt("group '" + groupName + "' was held by peer " + (holder - 1)
-                            + ", which is not attached; the hold was cleared");
-                    holder = NO_HOLDER;
+                    // empties, so this word was damaged, unless that recovery cleared it since it was read
+                    // (nobody else sets a hold: that takes the directory lock, which this peer holds).
+                    if (LONG.compareAndSet(memory, group(g) + GROUP_HOLDER_OFFSET, holderWord, (long) NO_HOLDER)) {
+                        countCorrupt("group '" + groupName + "' was held by peer " + (holder - 1)
+                                + ", which is not attached; the hold was cleared");
+                    }
+                    holder = holder(g);
                 }
                 if (holder == me + 1 || (exclusive && isMember(g, me))) {
                     throw new ChannelException(ChannelException.Reason.GROUP_BUSY, "this process already has "
@@ -492,7 +495,10 @@ final class Ring {
 
     /** The peer that holds group {@code g} exclusively, plus one; {@link #NO_HOLDER} when none does. */
     int holder(int g) {
-        long word = (long) LONG.getVolatile(memory, group(g) + GROUP_HOLDER_OFFSET);
+        return holder((long) LONG.getVolatile(memory, group(g) + GROUP_HOLDER_OFFSET));
+    }
+
+    private static int holder(long word) {
         return word < 0 || word > 0xFFFF ? 0x10000 : (int) word; // damaged: names no peer (writerGone)
     }
 
@@ -704,10 +710,18 @@ final class Ring {
         }
     }
 
-    /** Whether {@code peer} is attached, its process runs and its heartbeat is fresh (not dead, not stalled). */
+    /**
+     * Whether {@code peer} is attached, its process runs and its heartbeat is fresh (not dead, not
+     * stalled). An entry that is being recovered counts as alive while its recoverer runs, but its own
+     * process is dead: its recovery finishes what it left, and nothing it named is taken over meanwhile.
+     */
     private boolean runsNormally(int peer) {
-        return peer < segment.options().maxPeers()
-                && segment.peer(peer).liveness() == dev.shm.core.segment.Liveness.ALIVE;
+        if (peer >= segment.options().maxPeers()) {
+            return false;
+        }
+        dev.shm.core.segment.PeerInfo info = segment.peer(peer);
+        return info.state() == dev.shm.core.segment.PeerState.ATTACHED
+                && info.liveness() == dev.shm.core.segment.Liveness.ALIVE;
     }
 
     /**
@@ -903,6 +917,16 @@ final class Ring {
         }
         int state = state(previous);
         return state == WRITING ? writerGone(peer(previous)) : state != PUBLISHED && state != SKIP;
+    }
+
+    /**
+     * Whether {@code header}, read in {@code sequence}'s slot, is of a later lap of that slot that
+     * producers have claimed (below the cursor): {@code sequence} was filled with a skip while its
+     * producer stalled, and the ring went on. A tag of no such lap is damage.
+     */
+    boolean isLaterLap(long header, long sequence) {
+        long lap = sequenceOf(tag(header), cursor());
+        return lap > sequence && ((lap - sequence) & (capacity - 1)) == 0;
     }
 
     /** Whether {@code peer}, named as a slot's writer, is no attached process: no one will finish the slot. */

@@ -342,4 +342,50 @@ class ChannelCorruptionTest {
             }
         }
     }
+    /**
+     * No damage, although it looks like it: a producer claims a sequence (several producers) and
+     * stalls past the liveness timeout before it marks the slot; the group fills the sequence with a
+     * skip, the ring goes on for a lap, and the slot holds a later lap's unread message when the
+     * producer resumes. It claims another sequence: the later lap's message stays, nothing is counted
+     * corrupt, and the group receives every message of the lap in order.
+     */
+    @Test
+    void aProducerThatStalledAfterItsClaimTakesNothingFromTheLapsThatWentOnMeanwhile() throws Exception {
+        try (Segment segment = Segment.open(options, "a");
+             Channel channel = Channel.declare(segment, "orders", small);
+             Subscription subscription = channel.subscribe("billing", true)) {
+            Ring ring = ChannelProcessesTest.ring(channel);
+            assertThat(ring.singleProducer).isFalse();
+            long claimed = ring.cursor();
+            assertThat(Ring.LONG.compareAndSet(ring.memory, (long) CURSOR_OFFSET, claimed, claimed + 1)).isTrue();
+
+            long deadline = System.nanoTime() + BOUND.toNanos();
+            while (channel.stats().skips() == 0 && System.nanoTime() < deadline) {
+                subscription.take(m -> { }, 1, Duration.ofMillis(20));
+            }
+            assertThat(channel.stats().skips()).as("the group fills the stalled claim with a skip").isEqualTo(1);
+
+            int capacity = small.capacity();
+            for (int i = 0; i < capacity; i++) {
+                assertThat(channel.send(bytes(20, i))).isEqualTo(SendOutcome.SENT);
+            }
+            long slot = ring.slot(claimed);
+            long laterLap = ring.header(slot);
+            assertThat(tag(laterLap)).isEqualTo(claimed + capacity);
+            assertThat(state(laterLap)).isEqualTo(PUBLISHED);
+
+            assertThat(channel.takeClaimed(claimed)).as("the stalled producer claims another sequence")
+                    .isEqualTo(Channel.SKIPPED_MEANWHILE);
+            assertThat(ring.header(slot)).isEqualTo(laterLap);
+            assertThat(channel.stats().corrupt()).isZero();
+            List<byte[]> received = receive(subscription, capacity);
+            assertThat(received).hasSize(capacity);
+            for (int i = 0; i < capacity; i++) {
+                assertThat(received.get(i)).as("message %d", i).isEqualTo(bytes(20, i));
+            }
+            assertThat(channel.send(bytes(20, 99))).isEqualTo(SendOutcome.SENT);
+            assertThat(receive(subscription, 1)).singleElement().isEqualTo(bytes(20, 99));
+            assertThat(channel.stats().corrupt()).isZero();
+        }
+    }
 }

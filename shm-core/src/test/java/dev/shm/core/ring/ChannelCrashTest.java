@@ -3,7 +3,9 @@ package dev.shm.core.ring;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.shm.core.segment.PeerState;
 import dev.shm.core.segment.Segment;
+import dev.shm.core.segment.TestSegments;
 import dev.shm.core.testing.ChildJvm;
 import dev.shm.core.testing.ShmDirectory;
 import java.io.RandomAccessFile;
@@ -208,7 +210,6 @@ class ChannelCrashTest {
                     + " (audit " + auditKills + ") " + stats;
             System.out.println("channel kill test: " + context);
             assertThat(stats.groups()).as(context).allSatisfy(g -> assertThat(g.lag()).isZero());
-            assertThat(stats.corrupt()).as(() -> context + corruptReasons()).isZero();
             Channel.GroupStats auditStats = group(stats, "audit");
             Channel.GroupStats billingStats = group(stats, "billing");
 
@@ -269,6 +270,8 @@ class ChannelCrashTest {
             assertThat(stats.published()).as(context).isGreaterThanOrEqualTo(sentTotal);
             assertThat(parent.slotPool().stats()).as(context).allSatisfy(c -> assertThat(c.free()).isEqualTo(c.total()));
             assertThat(parent.leases().leases()).as(context).isEmpty();
+            // Last, so that a count of damage (which logs why) comes with the delivery checks' verdict.
+            assertThat(stats.corrupt()).as(() -> context + corruptReasons()).isZero();
         } finally {
             children.forEach(ChildJvm::close);
         }
@@ -276,6 +279,19 @@ class ChannelCrashTest {
 
     @Test
     void aPeerKilledWhileFreeingAPoolPayloadHasItFreedByItsRecoveryAndTheRingSlotWaitsForIt() throws Exception {
+        killedFreer(false);
+    }
+
+    /**
+     * The freer's entry is being recovered (its process is dead, its recoverer alive) for longer than
+     * the liveness timeout: the producer waits for that recovery, and takes nothing over meanwhile.
+     */
+    @Test
+    void aFreerUnderRecoveryIsWaitedForPastTheLivenessTimeoutAndNotTakenOver() throws Exception {
+        killedFreer(true);
+    }
+
+    private void killedFreer(boolean slowRecovery) throws Exception {
         directory = shm.directory("bus");
         try (Segment parent = Segment.open(ChannelProcessesTest.segmentOptions(directory), "test");
              Channel channel = Channel.declare(parent, ChannelChild.CHANNEL, ChannelProcessesTest.CHANNEL_OPTIONS);
@@ -310,6 +326,21 @@ class ChannelCrashTest {
             assertThat(parent.slotPool().isCurrent(ref)).isTrue();
 
             releaser.kill();
+            if (slowRecovery) {
+                AutoCloseable recovery = TestSegments.holdRecovery(parent, releaserPeer, LINE);
+                try {
+                    assertThat(parent.peer(releaserPeer).state()).isEqualTo(PeerState.RECOVERING);
+                    Duration pastLiveness = ChannelProcessesTest.segmentOptions(directory).livenessTimeout()
+                            .multipliedBy(5).dividedBy(2);
+                    assertThatThrownBy(() -> reuse.get(pastLiveness.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS))
+                            .as("the send waits for the recovery of the freer, however long it takes")
+                            .isInstanceOf(java.util.concurrent.TimeoutException.class);
+                    assertThat(channel.stats().corrupt()).as("a recovery under way is no damage").isZero();
+                    assertThat(parent.slotPool().isCurrent(ref)).isTrue();
+                } finally {
+                    recovery.close();
+                }
+            }
             assertThat(reuse.get(LINE.toSeconds(), java.util.concurrent.TimeUnit.SECONDS)).isEqualTo(SendOutcome.SENT);
             assertThat(parent.slotPool().isCurrent(ref)).as("freed by the releaser's recovery").isFalse();
             assertThat(parent.slotPool().stats()).allSatisfy(c -> assertThat(c.free()).isEqualTo(c.total()));

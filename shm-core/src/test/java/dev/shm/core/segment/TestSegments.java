@@ -27,4 +27,48 @@ public final class TestSegments {
                 .withSlotClasses(List.of(new SlotClass(256, 64), new SlotClass(4096, 16)))
                 .withLanes(8, 4096);
     }
+    /**
+     * Claims the recovery of peer {@code dead} for {@code segment}'s process and holds it, as a
+     * recoverer does while it works: the entry stays {@code RECOVERING}, naming this live process as
+     * its actor, until the returned hold closes, and this process's own recoveries (its monitor's) wait
+     * meanwhile. Closing gives the claim back, and the next recovery round runs it. Close it on the
+     * thread that took it.
+     *
+     * @param segment this process's segment
+     * @param dead a peer whose process was killed
+     * @param patience how long to wait for its process to count as dead
+     * @return the hold
+     * @throws Exception when the peer does not count as dead within the patience
+     */
+    public static AutoCloseable holdRecovery(Segment segment, int dead, Duration patience) throws Exception {
+        java.lang.reflect.Field lockField = Segment.class.getDeclaredField("recoveryLock");
+        java.lang.reflect.Field memoryField = Segment.class.getDeclaredField("memory");
+        lockField.setAccessible(true);
+        memoryField.setAccessible(true);
+        java.util.concurrent.locks.ReentrantLock lock = (java.util.concurrent.locks.ReentrantLock) lockField.get(segment);
+        PeerTable peers = ((SegmentMemory) memoryField.get(segment)).peers;
+        lock.lock();
+        try {
+            long deadline = System.nanoTime() + patience.toNanos();
+            PeerTable.Claim claim;
+            while ((claim = peers.claimRecovery(dead, segment.peerId())) == null) {
+                if (System.nanoTime() - deadline > 0) {
+                    throw new IllegalStateException("peer " + dead + " is not dead after " + patience + ": "
+                            + segment.peer(dead));
+                }
+                Thread.sleep(5);
+            }
+            PeerTable.Claim held = claim;
+            return () -> {
+                try {
+                    peers.abandonRecovery(dead, held);
+                } finally {
+                    lock.unlock();
+                }
+            };
+        } catch (Exception | Error e) {
+            lock.unlock();
+            throw e;
+        }
+    }
 }
