@@ -607,8 +607,8 @@ public final class Channel implements AutoCloseable {
                     ring.releaseOnReuse(slot, wrap);
                     return cursor;
                 }
-            } else if (isTag(previous, cursor) || ring.isLaterLap(previous, cursor)) {
-                return SKIPPED_MEANWHILE;
+            } else if (isTag(previous, cursor) || (!isTag(previous, wrap) && ring.isLaterLap(previous, cursor))) {
+                return SKIPPED_MEANWHILE; // (the previous lap's slow writer, the common wait, reads no cursor)
             } else {
                 // The previous lap's writer has not finished, or the header is damaged.
                 if (blockedSince == 0) {

@@ -719,9 +719,15 @@ final class Ring {
         if (peer >= segment.options().maxPeers()) {
             return false;
         }
+        // The state and the liveness come from two reads of the entry: a recovery claimed in between
+        // would pair ATTACHED with the recoverer's liveness, so the state is read again after them.
         dev.shm.core.segment.PeerInfo info = segment.peer(peer);
-        return info.state() == dev.shm.core.segment.PeerState.ATTACHED
-                && info.liveness() == dev.shm.core.segment.Liveness.ALIVE;
+        if (info.state() != dev.shm.core.segment.PeerState.ATTACHED
+                || info.liveness() != dev.shm.core.segment.Liveness.ALIVE) {
+            return false;
+        }
+        dev.shm.core.segment.PeerInfo again = segment.peer(peer);
+        return again.state() == dev.shm.core.segment.PeerState.ATTACHED && again.epoch() == info.epoch();
     }
 
     /**
@@ -925,8 +931,9 @@ final class Ring {
      * producer stalled, and the ring went on. A tag of no such lap is damage.
      */
     boolean isLaterLap(long header, long sequence) {
-        long lap = sequenceOf(tag(header), cursor());
-        return lap > sequence && ((lap - sequence) & (capacity - 1)) == 0;
+        long cursor = cursor();
+        long lap = sequenceOf(tag(header), cursor);
+        return lap > sequence && lap < cursor && ((lap - sequence) & (capacity - 1)) == 0;
     }
 
     /** Whether {@code peer}, named as a slot's writer, is no attached process: no one will finish the slot. */

@@ -325,9 +325,8 @@ class ChannelCrashTest {
             assertThat(ring.memory.get(ValueLayout.JAVA_LONG, slot + RingDescriptor.SLOT_BODY_OFFSET)).isEqualTo(ref);
             assertThat(parent.slotPool().isCurrent(ref)).isTrue();
 
-            releaser.kill();
             if (slowRecovery) {
-                AutoCloseable recovery = TestSegments.holdRecovery(parent, releaserPeer, LINE);
+                AutoCloseable recovery = TestSegments.killAndHoldRecovery(parent, releaserPeer, releaser::kill, LINE);
                 try {
                     assertThat(parent.peer(releaserPeer).state()).isEqualTo(PeerState.RECOVERING);
                     Duration pastLiveness = ChannelProcessesTest.segmentOptions(directory).livenessTimeout()
@@ -340,6 +339,8 @@ class ChannelCrashTest {
                 } finally {
                     recovery.close();
                 }
+            } else {
+                releaser.kill();
             }
             assertThat(reuse.get(LINE.toSeconds(), java.util.concurrent.TimeUnit.SECONDS)).isEqualTo(SendOutcome.SENT);
             assertThat(parent.slotPool().isCurrent(ref)).as("freed by the releaser's recovery").isFalse();

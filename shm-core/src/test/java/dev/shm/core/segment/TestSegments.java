@@ -28,19 +28,22 @@ public final class TestSegments {
                 .withLanes(8, 4096);
     }
     /**
-     * Claims the recovery of peer {@code dead} for {@code segment}'s process and holds it, as a
-     * recoverer does while it works: the entry stays {@code RECOVERING}, naming this live process as
-     * its actor, until the returned hold closes, and this process's own recoveries (its monitor's) wait
-     * meanwhile. Closing gives the claim back, and the next recovery round runs it. Close it on the
-     * thread that took it.
+     * Kills peer {@code dead} with {@code kill}, claims its recovery for {@code segment}'s process and
+     * holds it, as a recoverer does while it works: the entry stays {@code RECOVERING}, naming this
+     * live process as its actor, until the returned hold closes. This process's own recoveries (its
+     * monitor's) take the same lock, from before the kill, so none of them gets there first; they wait
+     * until the hold closes, which gives the claim back for the next recovery round to run. Close it
+     * on the thread that took it.
      *
      * @param segment this process's segment
-     * @param dead a peer whose process was killed
+     * @param dead the peer to kill
+     * @param kill kills its process
      * @param patience how long to wait for its process to count as dead
      * @return the hold
      * @throws Exception when the peer does not count as dead within the patience
      */
-    public static AutoCloseable holdRecovery(Segment segment, int dead, Duration patience) throws Exception {
+    public static AutoCloseable killAndHoldRecovery(Segment segment, int dead, Runnable kill, Duration patience)
+            throws Exception {
         java.lang.reflect.Field lockField = Segment.class.getDeclaredField("recoveryLock");
         java.lang.reflect.Field memoryField = Segment.class.getDeclaredField("memory");
         lockField.setAccessible(true);
@@ -49,12 +52,14 @@ public final class TestSegments {
         PeerTable peers = ((SegmentMemory) memoryField.get(segment)).peers;
         lock.lock();
         try {
+            kill.run();
             long deadline = System.nanoTime() + patience.toNanos();
             PeerTable.Claim claim;
             while ((claim = peers.claimRecovery(dead, segment.peerId())) == null) {
-                if (System.nanoTime() - deadline > 0) {
-                    throw new IllegalStateException("peer " + dead + " is not dead after " + patience + ": "
-                            + segment.peer(dead));
+                PeerInfo info = segment.peer(dead);
+                if (info.state() == PeerState.EMPTY || System.nanoTime() - deadline > 0) {
+                    throw new IllegalStateException("peer " + dead + " cannot be claimed for recovery within "
+                            + patience + ": " + info);
                 }
                 Thread.sleep(5);
             }
