@@ -1065,5 +1065,5 @@ final class Ring {
                 + "; counted in its corrupt");
     }
 
-    private static final System.Logger LOG = System.getLogger("dev.shm.core.ring");
+    static final System.Logger LOG = System.getLogger("dev.shm.core.ring");
 }

@@ -43,13 +43,11 @@ public final class RingRecovery implements Segment.RecoveryParticipant {
             } catch (ShmException | IllegalArgumentException | IndexOutOfBoundsException e) {
                 // A damaged ring's structure: the other channels are recovered all the same.
                 segment.counters().increment(dev.shm.core.counters.SegmentCounters.CORRUPT_FRAMES_REJECTED);
-                LOG.log(System.Logger.Level.WARNING, "channel '" + entry.name() + "': the recovery of dead peer "
+                Ring.LOG.log(System.Logger.Level.WARNING, "channel '" + entry.name() + "': the recovery of dead peer "
                         + dead + " failed on damage and was counted in the segment's corrupt frames rejected: " + e);
             }
         }
     }
-
-    private static final System.Logger LOG = System.getLogger("dev.shm.core.ring");
 
     @Override
     public void detached() {
