@@ -363,7 +363,7 @@ public final class Channel implements AutoCloseable {
                 begin(sequence, slot);
                 memory.set(ValueLayout.JAVA_LONG, slot + SLOT_BODY_OFFSET, ref);
                 memory.set(ValueLayout.JAVA_LONG, slot + SLOT_BODY_OFFSET + 8, length);
-                memory.set(ValueLayout.JAVA_LONG, ring.releaseWordAt(slot), word(sequence, NO_PEER, PENDING));
+                memory.set(ValueLayout.JAVA_LONG, ring.releaseWord(sequence), word(sequence, NO_PEER, PENDING));
                 // The type last: recovery trusts the reference and release word only beside a SLOT_REF.
                 VarHandle.storeStoreFence();
                 memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, SLOT_REF);

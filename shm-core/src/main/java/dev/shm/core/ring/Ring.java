@@ -38,6 +38,8 @@ final class Ring {
     final int headerLength;
     /** Where the claim words start (after the slots). */
     final long claims;
+    /** Where the release words start (after the claim words). */
+    final long releases;
     final boolean singleProducer;
     final Segment segment;
     final SlotPool pool;
@@ -72,6 +74,7 @@ final class Ring {
         this.maxGroups = memory.get(ValueLayout.JAVA_INT, MAX_GROUPS_OFFSET);
         this.headerLength = memory.get(ValueLayout.JAVA_INT, HEADER_LENGTH_OFFSET);
         this.claims = claimsOffset(capacity, slotSize, maxGroups);
+        this.releases = releasesOffset(capacity, slotSize, maxGroups);
         this.singleProducer = (memory.get(ValueLayout.JAVA_INT, FLAGS_OFFSET) & FLAG_SINGLE_PRODUCER) != 0;
         this.segment = segment;
         this.livenessNanos = segment == null ? 0 : segment.options().livenessTimeout().toNanos();
@@ -124,9 +127,9 @@ final class Ring {
         return claims + 8 * ((long) g * capacity + (sequence & mask));
     }
 
-    /** Where a {@code SLOT_REF} frame's release word lives: after its reference and its length. */
-    long releaseWordAt(long slot) {
-        return slot + SLOT_BODY_OFFSET + 16;
+    /** Where the release word of the {@code SLOT_REF} frame of {@code sequence}'s slot lives. */
+    long releaseWord(long sequence) {
+        return releases + 8 * (sequence & mask);
     }
 
     long header(long slot) {
@@ -621,7 +624,7 @@ final class Ring {
     void releaseIfDone(long sequence) {
         VarHandle.fullFence();
         long slot = slot(sequence);
-        long releaseAt = releaseWordAt(slot);
+        long releaseAt = releaseWord(sequence);
         long rw = (long) LONG.getAcquire(memory, releaseAt);
         if (!isTag(rw, sequence) || state(rw) != PENDING) {
             return;
@@ -665,7 +668,7 @@ final class Ring {
         if (memory.get(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET) != SLOT_REF) {
             return;
         }
-        long releaseAt = releaseWordAt(slot);
+        long releaseAt = releaseWord(previous);
         long waitingSince = 0; // when this call first saw the word it waits on, or 0
         long waitingOn = 0;
         while (true) {
@@ -735,9 +738,10 @@ final class Ring {
      * seen, {@code PENDING}, or {@code RELEASING} naming a peer that is gone (whose release this call
      * finishes). The word goes through {@code RELEASING} (naming this peer) while the pool slot is
      * freed, and the ring slot is not reused meanwhile ({@link #releaseOnReuse}): a peer that dies in
-     * between leaves a word that its recovery finds, with the reference still beside it
-     * ({@link #recover}). A gone peer may have freed the pool slot before it died (the pool's own
-     * recovery finishes a half-done free): its reference then names no slot allocated to the ring.
+     * between leaves a word that its recovery finds, with the reference still in the slot
+     * ({@link #recover}). The words live outside the slots, so no payload can look like one. A gone
+     * peer may have freed the pool slot before it died (the pool's own recovery finishes a half-done
+     * free): its reference then names no slot allocated to the ring.
      *
      * @param reclaimed whether a slot this call frees counts as reclaimed (recovery of a dead freer):
      *     counted before the word says {@code RELEASED}, so whoever sees that sees the count
@@ -747,7 +751,7 @@ final class Ring {
         // Read before the compare-and-set: once the release word moves on, the next lap's producer
         // may write its own reference here.
         long ref = (long) LONG.getAcquire(memory, slot + SLOT_BODY_OFFSET);
-        long releaseAt = releaseWordAt(slot);
+        long releaseAt = releaseWord(tag(rw));
         long releasing = word(tag(rw), me, RELEASING);
         if (!LONG.compareAndSet(memory, releaseAt, rw, releasing)) {
             return false;
@@ -960,7 +964,7 @@ final class Ring {
             long slot = headerLength + (long) i * slotSize;
             // A pool slot it was freeing (first: a skip below resets the frame's type).
             if (memory.get(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET) == SLOT_REF) {
-                long rw = (long) LONG.getAcquire(memory, releaseWordAt(slot));
+                long rw = (long) LONG.getAcquire(memory, releaseWord(i));
                 if (state(rw) == RELEASING && peer(rw) == dead) {
                     release(slot, rw, true);
                 }
@@ -970,7 +974,7 @@ final class Ring {
                 long sequence = RingDescriptor.sequenceOf(tag(h), cursor + capacity);
                 // A SLOT_REF of this lap (its release word pending for this sequence; the type may be a
                 // previous lap's, which its producer freed before it marked the slot).
-                long rw = (long) LONG.getAcquire(memory, releaseWordAt(slot));
+                long rw = (long) LONG.getAcquire(memory, releaseWord(i));
                 if (memory.get(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET) == SLOT_REF && isTag(rw, sequence)
                         && state(rw) == PENDING) {
                     long ref = memory.get(ValueLayout.JAVA_LONG, slot + SLOT_BODY_OFFSET);

@@ -8,8 +8,8 @@ import java.nio.ByteOrder;
 
 /**
  * The binary layout of a channel's ring (version {@value #VERSION}): a header, a table of consumer
- * groups, {@code capacity} slots of {@code slotSize} bytes, then one claim word per slot for each
- * group. All integers little-endian.
+ * groups, {@code capacity} slots of {@code slotSize} bytes, one claim word per slot for each group,
+ * then one release word per slot. All integers little-endian.
  *
  * <pre>
  * Ring header (512 bytes, then maxGroups x 256 bytes of groups; slots start at headerLength)
@@ -29,11 +29,16 @@ import java.nio.ByteOrder;
  *
  * Slot (slotSize bytes)
  *  0 header word [tag:48][peer:8][state:8]   8 frame type   12 inline length
- *  16 body: inline bytes | SLOT_REF: ref, length, release word | MEMFD_REF: lease, generation, length
+ *  16 body: inline bytes | SLOT_REF: ref, length | MEMFD_REF: lease, generation, length
  *
  * Claim words (after the slots: maxGroups arrays of capacity words, group by group)
  *  [tag:48][peer:8][state:8] of the last sequence of that slot the group claimed; a tag of an
  *  earlier lap means the message in the slot is open for the group
+ *
+ * Release words (after the claim words: capacity words)
+ *  [tag:48][peer:8][state:8] of the last SLOT_REF frame of that slot: who frees its pool slot. Out
+ *  of the slot, where no payload byte can ever look like one (until version 7 it sat in the
+ *  SLOT_REF's body, and the next lap's inline bytes could)
  * </pre>
  *
  * <p>A <em>tag</em> is a sequence's low 48 bits: the words of a slot say which lap they belong to,
@@ -44,7 +49,7 @@ public final class RingDescriptor {
     /** {@code "shmRING1"} read as a little-endian long. */
     public static final long MAGIC = 0x31474e4952_6d6873L;
     /** The layout version. */
-    public static final int VERSION = 7;
+    public static final int VERSION = 8;
 
     public static final int MAGIC_OFFSET = 0;
     public static final int VERSION_OFFSET = 8;
@@ -185,7 +190,7 @@ public final class RingDescriptor {
     public static final int INLINE = 1;
     public static final int SLOT_REF = 2;
     public static final int MEMFD_REF = 3;
-    public static final int SLOT_REF_LENGTH = 24;
+    public static final int SLOT_REF_LENGTH = 16;
     public static final int MEMFD_REF_LENGTH = 16;
 
     /** No peer, in header and claim words. */
@@ -224,15 +229,27 @@ public final class RingDescriptor {
     }
 
     /**
+     * Returns where the release words start: after the claim words.
+     *
+     * @param capacity slots
+     * @param slotSize bytes per slot
+     * @param maxGroups group entries
+     * @return the offset in the ring structure
+     */
+    public static long releasesOffset(int capacity, int slotSize, int maxGroups) {
+        return claimsOffset(capacity, slotSize, maxGroups) + 8L * capacity * maxGroups;
+    }
+
+    /**
      * Returns the total length of a ring structure.
      *
      * @param capacity slots
      * @param slotSize bytes per slot
      * @param maxGroups group entries
-     * @return header, slots and claim words
+     * @return header, slots, claim words and release words
      */
     public static long length(int capacity, int slotSize, int maxGroups) {
-        return claimsOffset(capacity, slotSize, maxGroups) + 8L * capacity * maxGroups;
+        return releasesOffset(capacity, slotSize, maxGroups) + 8L * capacity;
     }
 
     static long word(long sequence, int peer, int state) {

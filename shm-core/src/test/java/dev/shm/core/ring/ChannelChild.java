@@ -419,7 +419,7 @@ public final class ChannelChild {
         Segment segment = Segment.open(options, "releaser");
         Channel channel = Channel.declare(segment, CHANNEL, ChannelProcessesTest.CHANNEL_OPTIONS);
         Ring ring = ChannelProcessesTest.ring(channel);
-        long releaseAt = ring.releaseWordAt(ring.slot(sequence));
+        long releaseAt = ring.releaseWord(sequence);
         long pending = RingDescriptor.word(sequence, RingDescriptor.NO_PEER, RingDescriptor.PENDING);
         if (!Ring.LONG.compareAndSet(ring.memory, releaseAt, pending,
                 RingDescriptor.word(sequence, ring.me, RingDescriptor.RELEASING))) {

@@ -326,7 +326,7 @@ class ChannelCorruptionTest {
                 ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, SLOT_REF);
                 ring.memory.set(ValueLayout.JAVA_LONG, slot + SLOT_BODY_OFFSET, held);
                 ring.memory.set(ValueLayout.JAVA_LONG, slot + SLOT_BODY_OFFSET + 8, 200L);
-                ring.memory.set(ValueLayout.JAVA_LONG, ring.releaseWordAt(slot), word(1 - small.capacity(), NO_PEER, RELEASED));
+                ring.memory.set(ValueLayout.JAVA_LONG, ring.releaseWord(1), word(1 - small.capacity(), NO_PEER, RELEASED));
                 Ring.LONG.setVolatile(ring.memory, slot, word(1, dead, WRITING));
                 if (!single) {
                     Ring.LONG.setVolatile(ring.memory, (long) CURSOR_OFFSET, 2L); // it had claimed sequence 1

@@ -1026,7 +1026,7 @@ class ChannelTest {
             long sequence = ring.cursor() - 1;
             long slot = ring.slot(sequence);
             long ref = ring.memory.get(ValueLayout.JAVA_LONG, slot + RingDescriptor.SLOT_BODY_OFFSET);
-            ring.memory.set(ValueLayout.JAVA_LONG, ring.releaseWordAt(slot),
+            ring.memory.set(ValueLayout.JAVA_LONG, ring.releaseWord(sequence),
                     RingDescriptor.word(sequence, freer.applyAsInt(a), RingDescriptor.RELEASING));
             assertThat(drain(billing)).hasSize(1);
             assertThat(a.slotPool().isCurrent(ref)).as("the word says another peer frees it").isTrue();
@@ -1040,6 +1040,37 @@ class ChannelTest {
             assertThat(a.slotPool().stats()).allSatisfy(c -> assertThat(c.free()).isEqualTo(c.total()));
             assertThat(orders.stats().corrupt()).isEqualTo(1);
             return took;
+        }
+    }
+
+    @Test
+    void aReleaseThatComesLateNeverWritesIntoTheNextLapsInlineBytes() throws Exception {
+        // A group frees a pool payload after it moved its done on past the message: a producer may
+        // have reused the ring slot by then (freeing the payload itself) and written an inline
+        // message there. Until layout version 8 the release word sat in the SLOT_REF's body, where
+        // those bytes could read as the word pending again (a 17-byte payload whose byte 16 is 1 did,
+        // in the channel soak): the late release won it, and its compare-and-set wrote into the
+        // published message (and counted its first bytes, taken for a reference, as corrupt).
+        try (Segment a = Segment.open(options, "a")) {
+            Channel orders = Channel.declare(a, "orders", small);
+            Subscription billing = orders.subscribe("billing", true);
+            Ring ring = ChannelProcessesTest.ring(orders);
+            assertThat(orders.send(bytes(300, 1))).isEqualTo(SendOutcome.SENT);
+            long sequence = ring.cursor() - 1;
+            assertThat(drain(billing)).hasSize(1);
+            for (int i = 0; i < small.capacity() - 1; i++) {
+                assertThat(orders.send(bytes(20, i))).isEqualTo(SendOutcome.SENT);
+                assertThat(drain(billing)).hasSize(1);
+            }
+            byte[] lookalike = bytes(17, 5);
+            lookalike[16] = (byte) RingDescriptor.PENDING;
+            assertThat(orders.send(lookalike)).isEqualTo(SendOutcome.SENT);
+            assertThat(ring.slot(ring.cursor() - 1)).isEqualTo(ring.slot(sequence));
+
+            ring.releaseIfDone(sequence); // the late one
+            assertThat(drain(billing)).containsExactly(lookalike);
+            assertThat(orders.stats().corrupt()).isZero();
+            assertThat(a.slotPool().stats()).allSatisfy(c -> assertThat(c.free()).isEqualTo(c.total()));
         }
     }
 
