@@ -339,19 +339,9 @@ public final class Channel implements AutoCloseable {
             return SendOutcome.FULL;
         }
         if (length <= pool.largestSlotSize()) {
-            long ref = pool.allocate(length);
+            long ref = pooledCopy(source, offset, headLength, tail, tailLength);
             if (ref < 0) {
                 return SendOutcome.NO_BUFFER;
-            }
-            MemorySegment data = pool.data(ref);
-            try {
-                MemorySegment.copy(source, offset, data, 0, headLength);
-                if (tail != null) {
-                    MemorySegment.copy(tail, 0, data, headLength, tailLength);
-                }
-            } catch (RuntimeException e) { // the caller's memory failed: the slot goes back
-                pool.free(ref);
-                throw e;
             }
             while (true) {
                 long sequence = claim(timeoutNanos);
@@ -373,10 +363,36 @@ public final class Channel implements AutoCloseable {
                 if (publish(sequence, slot)) {
                     return SendOutcome.SENT;
                 }
-                pool.transfer(ref, me);
+                // The slot was taken from this producer (damage): the pool slot is this process's again,
+                // unless whoever took the ring slot freed it; then the payload goes into another one.
+                if (!pool.transfer(ref, me)) {
+                    ref = pooledCopy(source, offset, headLength, tail, tailLength);
+                    if (ref < 0) {
+                        return SendOutcome.NO_BUFFER;
+                    }
+                }
             }
         }
         return sendMemfd(source, offset, headLength, tail, tailLength, timeoutNanos);
+    }
+
+    /** A pool slot of this process holding the payload, or a negative outcome of {@link SlotPool#allocate}. */
+    private long pooledCopy(MemorySegment source, long offset, long headLength, MemorySegment tail, long tailLength) {
+        long ref = pool.allocate(tail == null ? headLength : headLength + tailLength);
+        if (ref < 0) {
+            return ref;
+        }
+        MemorySegment data = pool.data(ref);
+        try {
+            MemorySegment.copy(source, offset, data, 0, headLength);
+            if (tail != null) {
+                MemorySegment.copy(tail, 0, data, headLength, tailLength);
+            }
+        } catch (RuntimeException e) { // the caller's memory failed: the slot goes back
+            pool.free(ref);
+            throw e;
+        }
+        return ref;
     }
 
     private SendOutcome sendMemfd(MemorySegment source, long offset, long headLength, MemorySegment tail,

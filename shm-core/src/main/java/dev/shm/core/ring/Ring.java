@@ -686,7 +686,25 @@ final class Ring {
                                 + peer(rw) + ", which is not attached; finished here");
                     }
                 } else if (!wait) {
-                    return;
+                    // Recovery waits on no peer that may be dead and not yet recovered (the thread that
+                    // would recover it may be this one). Yet once this slot is a skip, the next lap's
+                    // producer writes its reference where the freer's recovery would read the one to
+                    // free. So a freer whose process died is finished here (its recovery, under way or to
+                    // come, then finds the word released), a running one is waited for (a few stores,
+                    // up to the liveness timeout), and only a stalled one is left to go on by itself.
+                    int freer = peer(rw);
+                    if (processDied(freer)) {
+                        release(slot, rw, true);
+                    } else if (!runsNormally(freer)) {
+                        return;
+                    } else if (waitingSince == 0 || rw != waitingOn) {
+                        waitingSince = System.nanoTime();
+                        waitingOn = rw;
+                    } else if (System.nanoTime() - waitingSince > livenessNanos) {
+                        return;
+                    } else {
+                        Thread.onSpinWait();
+                    }
                 } else if (waitingSince == 0 || rw != waitingOn) {
                     waitingSince = System.nanoTime();
                     waitingOn = rw;
@@ -711,6 +729,17 @@ final class Ring {
                 return;
             }
         }
+    }
+
+    /** Whether {@code peer}'s entry names a process that died (its recovery is under way, or to come). */
+    private boolean processDied(int peer) {
+        if (peer >= segment.options().maxPeers()) {
+            return false;
+        }
+        dev.shm.core.segment.PeerInfo info = segment.peer(peer);
+        return info.state() == dev.shm.core.segment.PeerState.RECOVERING
+                || (info.state() == dev.shm.core.segment.PeerState.ATTACHED
+                        && info.liveness() == dev.shm.core.segment.Liveness.DEAD);
     }
 
     /**
@@ -747,7 +776,7 @@ final class Ring {
      *     counted before the word says {@code RELEASED}, so whoever sees that sees the count
      * @return whether this call won the word
      */
-    private boolean release(long slot, long rw, boolean reclaimed) {
+    boolean release(long slot, long rw, boolean reclaimed) {
         // Read before the compare-and-set: once the release word moves on, the next lap's producer
         // may write its own reference here.
         long ref = (long) LONG.getAcquire(memory, slot + SLOT_BODY_OFFSET);
@@ -757,6 +786,19 @@ final class Ring {
             return false;
         }
         try {
+            long h = state(rw) == RELEASING ? header(slot) : 0;
+            if (state(rw) == RELEASING && !isTag(h, tag(rw)) && !isTag(h, tag(rw) + capacity)) {
+                // Another's release, finished here: the reference was read after that peer won the word,
+                // and the slot has left the word's lap and the next since. (Only a recovery that filled
+                // the next lap with a skip while the freer was stalled lets producers go on without the
+                // freer: see releaseLap.) The read above may have seen a later lap's bytes, a published
+                // message's reference or payload: nothing is freed. (A freer that resumes frees the
+                // reference it read before it won.)
+                LOG.log(System.Logger.Level.WARNING, "channel '" + name + "' (peer " + me + "): the release word 0x"
+                        + Long.toHexString(rw) + " of the slot at offset " + slot + " outlived its lap (header 0x"
+                        + Long.toHexString(h) + "); its pool slot was not freed here");
+                return true;
+            }
             if (pool.ownerOf(ref) == SlotPoolDescriptor.NO_PEER) {
                 if (pool.release(ref) == 0 && reclaimed) {
                     pool.countReclaimed(ref);
@@ -962,25 +1004,28 @@ final class Ring {
         boolean woke = false;
         for (int i = 0; i < capacity; i++) {
             long slot = headerLength + (long) i * slotSize;
-            // A pool slot it was freeing (first: a skip below resets the frame's type).
-            if (memory.get(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET) == SLOT_REF) {
-                long rw = (long) LONG.getAcquire(memory, releaseWord(i));
-                if (state(rw) == RELEASING && peer(rw) == dead) {
-                    release(slot, rw, true);
-                }
+            long releaseAt = releaseWord(i);
+            // A pool slot it was freeing (first: a skip below resets the frame's type). Also beside the
+            // skip that a recovery made of the next lap while the freer was stalled (releaseLap leaves
+            // the word to it): release frees only while the slot is at the word's lap or the next.
+            long rw = (long) LONG.getAcquire(memory, releaseAt);
+            if (state(rw) == RELEASING && peer(rw) == dead) {
+                release(slot, rw, true);
             }
             long h = header(slot);
             if (state(h) == WRITING && peer(h) == dead) {
                 long sequence = RingDescriptor.sequenceOf(tag(h), cursor + capacity);
                 // A SLOT_REF of this lap (its release word pending for this sequence; the type may be a
                 // previous lap's, which its producer freed before it marked the slot).
-                long rw = (long) LONG.getAcquire(memory, releaseWord(i));
+                rw = (long) LONG.getAcquire(memory, releaseAt);
                 if (memory.get(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET) == SLOT_REF && isTag(rw, sequence)
                         && state(rw) == PENDING) {
                     long ref = memory.get(ValueLayout.JAVA_LONG, slot + SLOT_BODY_OFFSET);
                     if (pool.ownerOf(ref) == SlotPoolDescriptor.NO_PEER && pool.release(ref) == 0) {
                         pool.countReclaimed(ref); // handed to the ring, never published
                     }
+                    // Never published: nobody else finishes it, and the word says so.
+                    LONG.compareAndSet(memory, releaseAt, rw, word(sequence, NO_PEER, RELEASED));
                 }
                 if (sequence < cursor) {
                     if (fillSkip(sequence, h, false)) {

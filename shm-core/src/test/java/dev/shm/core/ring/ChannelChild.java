@@ -44,6 +44,7 @@ public final class ChannelChild {
                         Integer.parseInt(args[5]), Path.of(args[6]), Long.parseLong(args[7]));
                 case "claim-and-hold" -> claimAndHold(options, Boolean.parseBoolean(args[2]));
                 case "release-and-hold" -> releaseAndHold(options, Long.parseLong(args[2]));
+                case "attach" -> attach(options);
                 case "sp-stream" -> singleProducerStream(options, Integer.parseInt(args[2]), Integer.parseInt(args[3]),
                         args[4], Integer.parseInt(args[5]));
                 case "starved" -> starved(options, SubscriptionMode.valueOf(args[2]), Long.parseLong(args[3]),
@@ -407,6 +408,13 @@ public final class ChannelChild {
             sequence = (long) claim.invoke(channel, Duration.ofSeconds(30).toNanos());
         }
         say("CLAIMED " + sequence);
+        Thread.sleep(Duration.ofMinutes(5));
+    }
+
+    /** Attaches to the segment, which then recovers the peers that die (its monitor does), and stays until killed. */
+    private static void attach(SegmentOptions options) throws Exception {
+        Segment segment = Segment.open(options, "bystander");
+        say("READY " + segment.peerId());
         Thread.sleep(Duration.ofMinutes(5));
     }
 

@@ -354,6 +354,151 @@ class ChannelCrashTest {
         }
     }
 
+    /**
+     * The next lap's producer (another process) waits on a freer that holds the previous lap's release
+     * word, and dies there; its recovery makes a skip of its sequence without waiting on the freer for
+     * long (a recovery waits on no peer that may be dead). The freer runs on past that, then dies: its
+     * own recovery frees the payload, beside the skip.
+     */
+    @Test
+    void aFreerThatOutlastsTheRecoveryOfTheProducerWaitingOnItHasThePayloadFreedByItsOwnRecovery() throws Exception {
+        producerDiesWaitingOnAFreer(false);
+    }
+
+    /**
+     * As above, but the freer died first and its recovery is held up: the producer's recovery finishes
+     * the dead freer's release, since once the slot is a skip the ring goes on over it, and the next
+     * lap's producer writes its own reference where the freer's recovery would read the one to free.
+     */
+    @Test
+    void aDeadFreerIsFinishedByTheRecoveryOfTheProducerWaitingOnIt() throws Exception {
+        producerDiesWaitingOnAFreer(true);
+    }
+
+    private void producerDiesWaitingOnAFreer(boolean freerDiesFirst) throws Exception {
+        directory = shm.directory("bus");
+        int capacity = ChannelProcessesTest.CHANNEL_OPTIONS.capacity();
+        try (Segment parent = Segment.open(ChannelProcessesTest.segmentOptions(directory), "test");
+             Channel channel = Channel.declare(parent, ChannelChild.CHANNEL, ChannelProcessesTest.CHANNEL_OPTIONS);
+             Subscription billing = channel.subscribe("billing", true)) {
+            Ring ring = ChannelProcessesTest.ring(channel);
+            MemorySegment pooled = MemorySegment.ofArray(new byte[300]);
+            MemorySegment inline = MemorySegment.ofArray(new byte[20]);
+            assertThat(channel.send(pooled, 0, 300)).isEqualTo(SendOutcome.SENT);
+            long sequence = ring.cursor() - 1;
+            long slot = ring.slot(sequence);
+            long ref = ring.memory.get(ValueLayout.JAVA_LONG, slot + RingDescriptor.SLOT_BODY_OFFSET);
+            ChildJvm releaser = child("release-and-hold", Long.toString(sequence));
+            int releaserPeer = Integer.parseInt(releaser.awaitLine("RELEASING", LINE));
+            assertThat(billing.poll(m -> { }, 10)).isEqualTo(1);
+            for (int i = 0; i < capacity - 1; i++) {
+                assertThat(channel.send(inline, 0, 20)).isEqualTo(SendOutcome.SENT);
+                assertThat(billing.poll(m -> { }, 10)).isEqualTo(1);
+            }
+            // The next lap's producer claims the slot, then waits on the freer.
+            ChildJvm claimer = child("claim-and-hold", "false");
+            long next = sequence + capacity;
+            awaitHeader(ring, slot, next, RingDescriptor.WRITING);
+            AutoCloseable heldRecovery = null;
+            if (freerDiesFirst) {
+                // This process holds the freer's recovery; another one recovers the producer.
+                child("attach").awaitLine("READY", LINE);
+                heldRecovery = TestSegments.killAndHoldRecovery(parent, releaserPeer, releaser::kill, LINE);
+            }
+            try {
+                claimer.kill();
+                awaitHeader(ring, slot, next, RingDescriptor.SKIP);
+                if (freerDiesFirst) {
+                    assertThat(parent.slotPool().isCurrent(ref)).as("freed by the producer's recovery").isFalse();
+                    // The ring goes on over the slot before the freer's recovery runs.
+                    for (int i = 0; i < capacity; i++) {
+                        assertThat(channel.send(i % 2 == 0 ? pooled : inline, 0, i % 2 == 0 ? 300 : 20))
+                                .isEqualTo(SendOutcome.SENT);
+                        assertThat(billing.poll(m -> { }, 10)).isEqualTo(1);
+                    }
+                } else {
+                    assertThat(parent.slotPool().isCurrent(ref)).as("left to the freer, which runs").isTrue();
+                }
+            } finally {
+                if (heldRecovery != null) {
+                    heldRecovery.close();
+                }
+            }
+            if (!freerDiesFirst) {
+                releaser.kill();
+            }
+            long deadline = System.nanoTime() + LINE.toNanos();
+            while (parent.slotPool().isCurrent(ref) || parent.peer(releaserPeer).state() != PeerState.EMPTY) {
+                assertThat(System.nanoTime() - deadline).as("the freer's recovery").isNegative();
+                Thread.sleep(5);
+            }
+            assertThat(parent.slotPool().stats()).allSatisfy(c -> assertThat(c.free()).isEqualTo(c.total()));
+            assertThat(parent.slotPool().stats().getFirst().reclaimed()).as("counted as reclaimed").isEqualTo(1);
+            assertThat(channel.send(pooled, 0, 300)).isEqualTo(SendOutcome.SENT);
+            assertThat(billing.poll(m -> { }, 10)).isEqualTo(1);
+            assertThat(parent.slotPool().stats()).allSatisfy(c -> assertThat(c.free()).isEqualTo(c.total()));
+            assertThat(channel.stats().corrupt()).isZero();
+        } finally {
+            children.forEach(ChildJvm::close);
+        }
+    }
+
+    /**
+     * A release finished for another peer (its recovery, or a takeover) reads the frame's reference
+     * only once it won the word: by then a recovery may have made a skip of the next lap while the
+     * freer was stalled, and the lap after may be in the slot, its producer between its reference and
+     * its release word. That reference is a published message's, and stays.
+     */
+    @Test
+    void aReleaseFinishedForAnotherPeerFreesNothingOnceTheSlotLeftTheWordsLap() throws Exception {
+        directory = shm.directory("bus");
+        int capacity = 8;
+        try (Segment parent = Segment.open(ChannelProcessesTest.segmentOptions(directory), "test");
+             Channel channel = Channel.declare(parent, "laps", ChannelProcessesTest.CHANNEL_OPTIONS.withCapacity(capacity));
+             Subscription billing = channel.subscribe("billing", true)) {
+            Ring ring = ChannelProcessesTest.ring(channel);
+            MemorySegment pooled = MemorySegment.ofArray(new byte[300]);
+            pooled.fill((byte) 7);
+            assertThat(channel.send(pooled, 0, 300)).isEqualTo(SendOutcome.SENT);
+            long sequence = ring.cursor() - 1;
+            long slot = ring.slot(sequence);
+            assertThat(billing.poll(m -> { }, 10)).isEqualTo(1);
+            for (int i = 0; i < 2 * capacity - 1; i++) {
+                assertThat(channel.send(MemorySegment.ofArray(new byte[20]), 0, 20)).isEqualTo(SendOutcome.SENT);
+                assertThat(billing.poll(m -> { }, 10)).isEqualTo(1);
+            }
+            assertThat(channel.send(pooled, 0, 300)).isEqualTo(SendOutcome.SENT);
+            long later = ring.cursor() - 1;
+            assertThat(ring.slot(later)).isEqualTo(slot);
+            long ref = ring.memory.get(ValueLayout.JAVA_LONG, slot + RingDescriptor.SLOT_BODY_OFFSET);
+            long releaseAt = ring.releaseWord(later);
+            long pending = ring.memory.get(ValueLayout.JAVA_LONG, releaseAt);
+
+            // The word two laps back, as a stalled freer left it, won in the producer's window.
+            long stale = RingDescriptor.word(sequence, parent.peerId() + 1, RingDescriptor.RELEASING);
+            ring.memory.set(ValueLayout.JAVA_LONG, releaseAt, stale);
+            assertThat(ring.release(slot, stale, true)).isTrue();
+            assertThat(parent.slotPool().isCurrent(ref)).as("the published message's payload").isTrue();
+
+            ring.memory.set(ValueLayout.JAVA_LONG, releaseAt, pending); // the producer's next store
+            List<byte[]> received = new ArrayList<>();
+            assertThat(billing.poll(m -> received.add(m.toByteArray()), 10)).isEqualTo(1);
+            assertThat(received.getFirst()).containsOnly((byte) 7).hasSize(300);
+            assertThat(parent.slotPool().stats()).allSatisfy(c -> assertThat(c.free()).isEqualTo(c.total()));
+            assertThat(channel.stats().corrupt()).isZero();
+        }
+    }
+
+    private static void awaitHeader(Ring ring, long slot, long sequence, int state) throws InterruptedException {
+        long deadline = System.nanoTime() + LINE.toNanos();
+        long h;
+        while (!RingDescriptor.isTag(h = ring.header(slot), sequence) || RingDescriptor.state(h) != state) {
+            assertThat(System.nanoTime() - deadline).as("sequence %d in state %d; header 0x%x", sequence, state, h)
+                    .isNegative();
+            Thread.sleep(2);
+        }
+    }
+
     private static Channel.GroupStats group(Channel.Stats stats, String name) {
         return stats.groups().stream().filter(g -> g.name().equals(name)).findFirst().orElseThrow();
     }
