@@ -287,7 +287,7 @@ class ShmAutoConfigurationTests {
         runner.withPropertyValues("shm.channels.orders.slot-size=16B").run(context -> {
             FailureAnalysis analysis = analyze(context, new InvalidShmPropertyFailureAnalyzer());
             assertThat(analysis.getDescription()).contains("'shm.channels.orders.slot-size'", "'16B'");
-            assertThat(analysis.getAction()).contains("use at least 40B");
+            assertThat(analysis.getAction()).contains("use at least 32B");
         });
     }
 
