@@ -660,9 +660,11 @@ final class Ring {
     }
 
     /**
-     * {@link #releaseOnReuse}; without {@code wait}, a release that another attached peer has begun
-     * is left to it (recovery must not wait on a peer that may be dead and not yet recovered: the
-     * thread that would recover it is the one waiting).
+     * {@link #releaseOnReuse}; without {@code wait} (recovery, which must not wait on a peer that may
+     * be dead and not yet recovered: the thread that would recover it may be the one waiting), a
+     * release begun by a peer whose process died is finished here, one begun by a running peer is
+     * waited for up to the liveness timeout (then taken over, as damage), and one begun by a stalled
+     * peer is left to it.
      */
     private void releaseLap(long slot, long previous, boolean wait) {
         if (memory.get(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET) != SLOT_REF) {
@@ -679,47 +681,38 @@ final class Ring {
             if (state(rw) == PENDING) {
                 release(slot, rw, false);
             } else if (state(rw) == RELEASING) {
-                if (writerGone(peer(rw))) {
+                int freer = peer(rw);
+                if (writerGone(freer)) {
                     // Recovery finishes a dead freer's release before its entry empties: damaged.
                     if (release(slot, rw, false)) {
                         countCorrupt("the release of sequence " + previous + "'s pool slot was left by peer "
-                                + peer(rw) + ", which is not attached; finished here");
+                                + freer + ", which is not attached; finished here");
                     }
-                } else if (!wait) {
+                } else if (!wait && processDied(freer)) {
                     // Recovery waits on no peer that may be dead and not yet recovered (the thread that
                     // would recover it may be this one). Yet once this slot is a skip, the next lap's
-                    // producer writes its reference where the freer's recovery would read the one to
-                    // free. So a freer whose process died is finished here (its recovery, under way or to
-                    // come, then finds the word released), a running one is waited for (a few stores,
-                    // up to the liveness timeout), and only a stalled one is left to go on by itself.
-                    int freer = peer(rw);
-                    if (processDied(freer)) {
-                        release(slot, rw, true);
-                    } else if (!runsNormally(freer)) {
-                        return;
-                    } else if (waitingSince == 0 || rw != waitingOn) {
-                        waitingSince = System.nanoTime();
-                        waitingOn = rw;
-                    } else if (System.nanoTime() - waitingSince > livenessNanos) {
-                        return;
-                    } else {
-                        Thread.onSpinWait();
-                    }
+                    // producer writes its own bytes where the freer's recovery would read the reference
+                    // to free: so a freer whose process died is finished here (its recovery, under way
+                    // or to come, then finds the word released).
+                    release(slot, rw, true);
+                } else if (!wait && !runsNormally(freer)) {
+                    return; // a stalled freer, left to go on by itself (it read its reference already)
                 } else if (waitingSince == 0 || rw != waitingOn) {
                     waitingSince = System.nanoTime();
                     waitingOn = rw;
                 } else if (System.nanoTime() - waitingSince > livenessNanos) {
-                    if (runsNormally(peer(rw))) {
+                    if (runsNormally(freer)) {
                         // A running peer's release is a few stores: one that names it for the liveness
                         // timeout is damage, taken over.
                         if (release(slot, rw, false)) {
                             countCorrupt("the release of sequence " + previous + "'s pool slot stayed with peer "
-                                    + peer(rw) + ", which runs normally, for the liveness timeout; taken over");
+                                    + freer + ", which runs normally, for the liveness timeout; taken over");
                         }
                     } else {
                         // A dead peer's release waits for its recovery (which may take longer than the
                         // timeout under load), a stalled one's for it to go on (nothing is taken from a
-                        // stalled peer): looked at again a liveness timeout later.
+                        // stalled peer): looked at again a liveness timeout later. (Recovery, which does
+                        // not wait on either, looks again at once.)
                         waitingSince = System.nanoTime();
                     }
                 } else {
@@ -731,15 +724,17 @@ final class Ring {
         }
     }
 
-    /** Whether {@code peer}'s entry names a process that died (its recovery is under way, or to come). */
+    /**
+     * Whether {@code peer}'s entry names a process that died (its recovery is under way, or to come):
+     * under recovery, or attached or leaving with its lock gone.
+     */
     private boolean processDied(int peer) {
         if (peer >= segment.options().maxPeers()) {
             return false;
         }
         dev.shm.core.segment.PeerInfo info = segment.peer(peer);
         return info.state() == dev.shm.core.segment.PeerState.RECOVERING
-                || (info.state() == dev.shm.core.segment.PeerState.ATTACHED
-                        && info.liveness() == dev.shm.core.segment.Liveness.DEAD);
+                || info.liveness() == dev.shm.core.segment.Liveness.DEAD;
     }
 
     /**

@@ -379,8 +379,8 @@ public final class RingDescriptor {
         long whole = length(capacity, slotSize, maxGroups);
         if (memory.byteSize() < whole) {
             throw new ChannelException(Reason.TRUNCATED_PAYLOAD, subject + " is truncated: its structure has "
-                    + memory.byteSize() + " bytes, its " + capacity + " slots of " + slotSize + " bytes and their"
-                    + " claim words for " + maxGroups + " groups need " + whole);
+                    + memory.byteSize() + " bytes, its " + capacity + " slots of " + slotSize + " bytes, their"
+                    + " claim words for " + maxGroups + " groups and their release words need " + whole);
         }
     }
 }
