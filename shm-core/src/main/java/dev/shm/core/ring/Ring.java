@@ -47,6 +47,11 @@ final class Ring {
     final int me;
     /** The segment's liveness timeout: the longest a live peer's release word may stand (0 when read from outside). */
     private final long livenessNanos;
+    /**
+     * How long recovery waits on a running peer's release (half a heartbeat interval): recovery runs on
+     * the monitor thread, which also writes this process's heartbeat.
+     */
+    private final long recoveryPatienceNanos;
     /** The channel's directory entry: with the group's index, the owner of the group's counters. */
     private final int entry;
     private final int[] counterIds = new int[CHANNEL_COUNTERS];
@@ -78,6 +83,7 @@ final class Ring {
         this.singleProducer = (memory.get(ValueLayout.JAVA_INT, FLAGS_OFFSET) & FLAG_SINGLE_PRODUCER) != 0;
         this.segment = segment;
         this.livenessNanos = segment == null ? 0 : segment.options().livenessTimeout().toNanos();
+        this.recoveryPatienceNanos = segment == null ? 0 : segment.options().heartbeatInterval().toNanos() / 2;
         this.pool = pool;
         this.counters = counters;
         this.me = me;
@@ -663,8 +669,9 @@ final class Ring {
      * {@link #releaseOnReuse}; without {@code wait} (recovery, which must not wait on a peer that may
      * be dead and not yet recovered: the thread that would recover it may be the one waiting), a
      * release begun by a peer whose process died is finished here, one begun by a running peer is
-     * waited for up to the liveness timeout (then taken over, as damage), and one begun by a stalled
-     * peer is left to it.
+     * waited for half a heartbeat interval at most (recovery runs on the monitor thread, which writes
+     * this process's heartbeat), and one begun by a stalled peer, or not finished by then, is left to
+     * its peer.
      */
     private void releaseLap(long slot, long previous, boolean wait) {
         if (memory.get(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET) != SLOT_REF) {
@@ -695,8 +702,12 @@ final class Ring {
                     // to free: so a freer whose process died is finished here (its recovery, under way
                     // or to come, then finds the word released).
                     release(slot, rw, true);
-                } else if (!wait && !runsNormally(freer)) {
-                    return; // a stalled freer, left to go on by itself (it read its reference already)
+                } else if (!wait && (!runsNormally(freer)
+                        || (waitingSince != 0 && rw == waitingOn && System.nanoTime() - waitingSince > recoveryPatienceNanos))) {
+                    // A stalled freer, or a running one that has not finished within the patience: left to
+                    // go on by itself (it read its reference before it won the word). If it dies first, its
+                    // recovery finds the word (release words do not depend on the slot's type).
+                    return;
                 } else if (waitingSince == 0 || rw != waitingOn) {
                     waitingSince = System.nanoTime();
                     waitingOn = rw;
@@ -711,8 +722,7 @@ final class Ring {
                     } else {
                         // A dead peer's release waits for its recovery (which may take longer than the
                         // timeout under load), a stalled one's for it to go on (nothing is taken from a
-                        // stalled peer): looked at again a liveness timeout later. (Recovery, which does
-                        // not wait on either, looks again at once.)
+                        // stalled peer): looked at again a liveness timeout later.
                         waitingSince = System.nanoTime();
                     }
                 } else {
