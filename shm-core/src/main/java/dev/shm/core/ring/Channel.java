@@ -364,10 +364,12 @@ public final class Channel implements AutoCloseable {
                     return SendOutcome.SENT;
                 }
                 // The slot was taken from this producer (damage): the pool slot is this process's again,
-                // unless whoever took the ring slot freed it (or won its release word first); then the
-                // payload goes into another one.
-                if (!Ring.LONG.compareAndSet(memory, ring.releaseWord(sequence), word(sequence, NO_PEER, PENDING),
-                        word(sequence, NO_PEER, RELEASED)) || !pool.transfer(ref, me)) {
+                // unless someone won its release word (and frees it) or freed it; then the payload goes
+                // into another one. (A word another lap's producer overwrote names it no more.)
+                long releaseAt = ring.releaseWord(sequence);
+                boolean taken = !Ring.LONG.compareAndSet(memory, releaseAt, word(sequence, NO_PEER, PENDING),
+                        word(sequence, NO_PEER, RELEASED)) && isTag((long) Ring.LONG.getVolatile(memory, releaseAt), sequence);
+                if (taken || !pool.transfer(ref, me)) {
                     ref = pooledCopy(source, offset, headLength, tail, tailLength);
                     if (ref < 0) {
                         return SendOutcome.NO_BUFFER;
