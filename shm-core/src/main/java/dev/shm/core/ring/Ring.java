@@ -791,14 +791,14 @@ final class Ring {
             return false;
         }
         try {
-            long h = state(rw) == RELEASING ? header(slot) : 0;
+            long h = state(rw) == RELEASING ? header(slot) : 0; // a PENDING word never outlives its lap
             if (state(rw) == RELEASING && !isTag(h, tag(rw)) && !isTag(h, tag(rw) + capacity)) {
                 // Another's release, finished here: the reference was read after that peer won the word,
                 // and the slot has left the word's lap and the next since. (Only a recovery that filled
-                // the next lap with a skip while the freer was stalled lets producers go on without the
-                // freer: see releaseLap.) The read above may have seen a later lap's bytes, a published
-                // message's reference or payload: nothing is freed. (A freer that resumes frees the
-                // reference it read before it won.)
+                // the next lap with a skip while the freer was stalled or slow lets producers go on
+                // without the freer: see releaseLap.) The read above may have seen a later lap's bytes,
+                // a published message's reference or payload: nothing is freed. (A freer that resumes
+                // frees the reference it read before it won.)
                 LOG.log(System.Logger.Level.WARNING, "channel '" + name + "' (peer " + me + "): the release word 0x"
                         + Long.toHexString(rw) + " of the slot at offset " + slot + " outlived its lap (header 0x"
                         + Long.toHexString(h) + "); its pool slot was not freed here");
