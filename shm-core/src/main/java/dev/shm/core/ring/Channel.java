@@ -81,6 +81,11 @@ public final class Channel implements AutoCloseable {
     /** The ring's memory and inline capacity, read once: the hot paths' first loads (one load less each). */
     private final MemorySegment memory;
     private final int inlineCapacity;
+    /**
+     * For tests: run by a pool send between its frame's stores and the publication, where only damage
+     * takes a slot from a live producer (ChannelCorruptionTest). Null otherwise.
+     */
+    Runnable beforePoolPublish;
 
     private record PendingMemfd(long sequence, LeaseTable.Lease lease, MemfdBuffer buffer) {
     }
@@ -351,22 +356,29 @@ public final class Channel implements AutoCloseable {
                 }
                 long slot = ring.slot(sequence);
                 begin(sequence, slot);
+                // The release entry first: whoever frees the payload reads the reference there, stored
+                // before the word says pending.
+                long releaseAt = ring.releaseWord(sequence);
+                ring.takeReleaseEntry(slot, sequence);
+                memory.set(ValueLayout.JAVA_LONG, releaseAt + RingDescriptor.RELEASE_REF_OFFSET, ref);
+                Ring.LONG.setRelease(memory, releaseAt, word(sequence, NO_PEER, PENDING));
                 memory.set(ValueLayout.JAVA_LONG, slot + SLOT_BODY_OFFSET, ref);
                 memory.set(ValueLayout.JAVA_LONG, slot + SLOT_BODY_OFFSET + 8, length);
-                memory.set(ValueLayout.JAVA_LONG, ring.releaseWord(sequence), word(sequence, NO_PEER, PENDING));
-                // The type last: recovery trusts the reference and release word only beside a SLOT_REF.
+                // The type last: a release of the previous lap trusts a pending word only beside a SLOT_REF.
                 VarHandle.storeStoreFence();
                 memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, SLOT_REF);
                 noteRef(sequence, true);
                 // From here the ring, not this process, holds the slot: its release word decides who frees it.
                 pool.transfer(ref, SlotPoolDescriptor.NO_PEER);
+                if (beforePoolPublish != null) {
+                    beforePoolPublish.run();
+                }
                 if (publish(sequence, slot)) {
                     return SendOutcome.SENT;
                 }
                 // The slot was taken from this producer (damage): the pool slot is this process's again,
                 // unless someone won its release word (and frees it) or freed it; then the payload goes
                 // into another one. (A word another lap's producer overwrote names it no more.)
-                long releaseAt = ring.releaseWord(sequence);
                 boolean taken = !Ring.LONG.compareAndSet(memory, releaseAt, word(sequence, NO_PEER, PENDING),
                         word(sequence, NO_PEER, RELEASED)) && isTag((long) Ring.LONG.getVolatile(memory, releaseAt), sequence);
                 if (taken || !pool.transfer(ref, me)) {

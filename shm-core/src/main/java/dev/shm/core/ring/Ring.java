@@ -38,7 +38,7 @@ final class Ring {
     final int headerLength;
     /** Where the claim words start (after the slots). */
     final long claims;
-    /** Where the release words start (after the claim words). */
+    /** Where the release entries start (after the claim words). */
     final long releases;
     final boolean singleProducer;
     final Segment segment;
@@ -133,9 +133,12 @@ final class Ring {
         return claims + 8 * ((long) g * capacity + (sequence & mask));
     }
 
-    /** Where the release word of the {@code SLOT_REF} frame of {@code sequence}'s slot lives. */
+    /**
+     * Where the release entry of the {@code SLOT_REF} frame of {@code sequence}'s slot lives: its word,
+     * then, {@link RingDescriptor#RELEASE_REF_OFFSET} on, the pool slot reference it frees.
+     */
     long releaseWord(long sequence) {
-        return releases + 8 * (sequence & mask);
+        return releases + RELEASE_ENTRY_LENGTH * (sequence & mask);
     }
 
     long header(long slot) {
@@ -658,11 +661,35 @@ final class Ring {
 
     /**
      * Frees the pool slot of the frame a producer is about to overwrite, if nobody did, and waits
-     * while someone else frees it: the frame's reference must stay in place until the freer is done
-     * (its recovery reads it there). A freer that is gone without recovery is taken over.
+     * while someone else frees it: the entry's reference must stay in place until the freer is done
+     * (its recovery reads it there). A freer that is gone without recovery is taken over. Only the
+     * slot's type is read when the previous lap sent no pool payload.
      */
     void releaseOnReuse(long slot, long previous) {
-        releaseLap(slot, previous, true);
+        if (memory.get(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET) == SLOT_REF) {
+            releaseLap(slot, previous, true);
+        }
+    }
+
+    /**
+     * Makes the release entry of {@code sequence}'s slot this producer's, before it stores a pool
+     * payload's reference there: the previous lap's release done ({@link #releaseOnReuse}), and a
+     * release of any earlier lap that a peer is still finishing waited for. A recovery that made a
+     * skip of a lap while that lap's freer was stalled or slow left the freer's word as it was; the
+     * lap after may then reach the entry before the freer is done. The word then names {@code
+     * sequence}, released, until the producer stores it pending: nobody who read an earlier word can
+     * win it any more.
+     */
+    void takeReleaseEntry(long slot, long sequence) {
+        long releaseAt = releaseWord(sequence);
+        while (true) {
+            releaseLap(slot, sequence - capacity, true);
+            long rw = (long) LONG.getAcquire(memory, releaseAt);
+            if (state(rw) != RELEASING
+                    && LONG.compareAndSet(memory, releaseAt, rw, word(sequence, NO_PEER, RELEASED))) {
+                return;
+            }
+        }
     }
 
     /**
@@ -671,42 +698,40 @@ final class Ring {
      * release begun by a peer whose process died is finished here, one begun by a running peer is
      * waited for half a heartbeat interval at most (recovery runs on the monitor thread, which writes
      * this process's heartbeat), and one begun by a stalled peer, or not finished by then, is left to
-     * its peer.
+     * its peer. A word {@code RELEASING} is dealt with whatever its lap (see {@link #takeReleaseEntry});
+     * a pending one only for {@code previous}, beside a {@code SLOT_REF} (the callers read the type
+     * first, but for {@link #takeReleaseEntry}, which must wait out any lap's freer).
      */
     private void releaseLap(long slot, long previous, boolean wait) {
-        if (memory.get(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET) != SLOT_REF) {
-            return;
-        }
         long releaseAt = releaseWord(previous);
         long waitingSince = 0; // when this call first saw the word it waits on, or 0
         long waitingOn = 0;
         while (true) {
             long rw = (long) LONG.getAcquire(memory, releaseAt);
-            if (!isTag(rw, previous)) {
-                return;
-            }
             if (state(rw) == PENDING) {
+                if (!isTag(rw, previous) || memory.get(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET) != SLOT_REF) {
+                    return;
+                }
                 release(slot, rw, false);
             } else if (state(rw) == RELEASING) {
                 int freer = peer(rw);
                 if (writerGone(freer)) {
                     // Recovery finishes a dead freer's release before its entry empties: damaged.
                     if (release(slot, rw, false)) {
-                        countCorrupt("the release of sequence " + previous + "'s pool slot was left by peer "
+                        countCorrupt("the release of sequence " + tag(rw) + "'s pool slot was left by peer "
                                 + freer + ", which is not attached; finished here");
                     }
                 } else if (!wait && processDied(freer)) {
                     // Recovery waits on no peer that may be dead and not yet recovered (the thread that
-                    // would recover it may be this one). Yet once this slot is a skip, the next lap's
-                    // producer writes its own bytes where the freer's recovery would read the reference
-                    // to free: so a freer whose process died is finished here (its recovery, under way
-                    // or to come, then finds the word released).
+                    // would recover it may be this one); the release of one whose process died is
+                    // finished here (its recovery, under way or to come, then finds the word released).
                     release(slot, rw, true);
                 } else if (!wait && (!runsNormally(freer)
                         || (waitingSince != 0 && rw == waitingOn && System.nanoTime() - waitingSince > recoveryPatienceNanos))) {
                     // A stalled freer, or a running one that has not finished within the patience: left to
-                    // go on by itself (it read its reference before it won the word). If it dies first, its
-                    // recovery finds the word (release words do not depend on the slot's type).
+                    // go on by itself. Its entry keeps the reference (producers wait on the word), and if
+                    // it dies first, its recovery finds the word (release entries do not depend on the
+                    // slot's type or lap).
                     return;
                 } else if (waitingSince == 0 || rw != waitingOn) {
                     waitingSince = System.nanoTime();
@@ -716,7 +741,7 @@ final class Ring {
                         // A running peer's release is a few stores: one that names it for the liveness
                         // timeout is damage, taken over.
                         if (release(slot, rw, false)) {
-                            countCorrupt("the release of sequence " + previous + "'s pool slot stayed with peer "
+                            countCorrupt("the release of sequence " + tag(rw) + "'s pool slot stayed with peer "
                                     + freer + ", which runs normally, for the liveness timeout; taken over");
                         }
                     } else {
@@ -771,37 +796,29 @@ final class Ring {
      * Frees a frame's pool slot, if this call wins the frame's release word: {@code rw} is the word
      * seen, {@code PENDING}, or {@code RELEASING} naming a peer that is gone (whose release this call
      * finishes). The word goes through {@code RELEASING} (naming this peer) while the pool slot is
-     * freed, and the ring slot is not reused meanwhile ({@link #releaseOnReuse}): a peer that dies in
-     * between leaves a word that its recovery finds, with the reference still in the slot
-     * ({@link #recover}). The words live outside the slots, so no payload can look like one. A gone
-     * peer may have freed the pool slot before it died (the pool's own recovery finishes a half-done
-     * free): its reference then names no slot allocated to the ring.
+     * freed; the reference is read from the entry only then, as no producer writes an entry whose word
+     * is {@code RELEASING} ({@link #takeReleaseEntry}). A peer that dies in between leaves a word that
+     * its recovery finds, with the reference beside it ({@link #recover}). A gone peer may have freed
+     * the pool slot before it died (the pool's own recovery finishes a half-done free): its reference's
+     * generation then names no slot allocated to the ring.
      *
+     * @param slot the ring slot, for what is logged
      * @param reclaimed whether a slot this call frees counts as reclaimed (recovery of a dead freer):
      *     counted before the word says {@code RELEASED}, so whoever sees that sees the count
      * @return whether this call won the word
      */
     boolean release(long slot, long rw, boolean reclaimed) {
-        // Read before the compare-and-set: once the release word moves on, the next lap's producer
-        // may write its own reference here.
-        long ref = (long) LONG.getAcquire(memory, slot + SLOT_BODY_OFFSET);
         long releaseAt = releaseWord(tag(rw));
         long releasing = word(tag(rw), me, RELEASING);
         if (!LONG.compareAndSet(memory, releaseAt, rw, releasing)) {
             return false;
         }
+        long ref = 0;
         try {
-            long h = state(rw) == RELEASING ? header(slot) : 0; // a PENDING word never outlives its lap
-            if (state(rw) == RELEASING && !isTag(h, tag(rw)) && !isTag(h, tag(rw) + capacity)) {
-                // Another's release, finished here: the reference was read after that peer won the word,
-                // and the slot has left the word's lap and the next since. (Only a recovery that filled
-                // the next lap with a skip while the freer was stalled or slow lets producers go on
-                // without the freer: see releaseLap.) The read above may have seen a later lap's bytes,
-                // a published message's reference or payload: nothing is freed. (A freer that resumes
-                // frees the reference it read before it won.)
-                LOG.log(System.Logger.Level.WARNING, "channel '" + name + "' (peer " + me + "): the release word 0x"
-                        + Long.toHexString(rw) + " of the slot at offset " + slot + " outlived its lap (header 0x"
-                        + Long.toHexString(h) + "); its pool slot was not freed here");
+            ref = (long) LONG.getAcquire(memory, releaseAt + RELEASE_REF_OFFSET);
+            if ((long) LONG.getAcquire(memory, releaseAt) != releasing) {
+                // Taken over (this thread stopped for the liveness timeout after it won the word): the
+                // reference read may be a later lap's, and the taker freed this one.
                 return true;
             }
             if (pool.ownerOf(ref) == SlotPoolDescriptor.NO_PEER) {
@@ -810,17 +827,17 @@ final class Ring {
                 }
             } else if (state(rw) == PENDING) {
                 // the reference was damaged: the slot it named cannot be found
-                countCorrupt("the pool slot reference 0x" + Long.toHexString(ref) + " of the slot at offset " + slot
-                        + " names no current slot (release word 0x" + Long.toHexString(rw) + ")");
+                countCorrupt("the pool slot reference 0x" + Long.toHexString(ref) + " of the release entry of the slot"
+                        + " at offset " + slot + " names no current slot (release word 0x" + Long.toHexString(rw) + ")");
             }
         } catch (CorruptionException damaged) {
             // the pool's table is damaged where the reference points: nothing to free there
             countCorrupt("the pool slot 0x" + Long.toHexString(ref) + " of the slot at offset " + slot
                     + " lies in damaged pool memory: " + damaged.getMessage());
         } finally {
-            // Never left RELEASING by a live peer on the way out: producers of the next lap wait on that.
+            // Never left RELEASING by a live peer on the way out: producers of later laps wait on that.
             // A compare-and-set: a peer that stopped for the liveness timeout in between had its release
-            // taken over, and the ring slot may hold the next lap's word by the time it goes on.
+            // taken over, and the entry may hold a later lap's word by the time it goes on.
             LONG.compareAndSet(memory, releaseAt, releasing, word(tag(rw), NO_PEER, RELEASED));
         }
         return true;
@@ -954,7 +971,9 @@ final class Ring {
         if (!LONG.compareAndSet(memory, slot, seen, word(sequence, me, WRITING))) {
             return false;
         }
-        releaseLap(slot, sequence - capacity, wait);
+        if (memory.get(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET) == SLOT_REF) {
+            releaseLap(slot, sequence - capacity, wait);
+        }
         memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, NONE);
         LONG.setRelease(memory, slot, word(sequence, NO_PEER, SKIP));
         return true;
@@ -1010,9 +1029,9 @@ final class Ring {
         for (int i = 0; i < capacity; i++) {
             long slot = headerLength + (long) i * slotSize;
             long releaseAt = releaseWord(i);
-            // A pool slot it was freeing (first: a skip below resets the frame's type). Also beside the
-            // skip that a recovery made of the next lap while the freer was stalled (releaseLap leaves
-            // the word to it): release frees only while the slot is at the word's lap or the next.
+            // A pool slot it was freeing, of whatever lap: the entry keeps the reference until the word
+            // moves on (a recovery that made a skip of the next lap while the freer was stalled or slow
+            // left the word to it, and producers of later laps wait on it).
             long rw = (long) LONG.getAcquire(memory, releaseAt);
             if (state(rw) == RELEASING && peer(rw) == dead) {
                 release(slot, rw, true);
@@ -1020,12 +1039,11 @@ final class Ring {
             long h = header(slot);
             if (state(h) == WRITING && peer(h) == dead) {
                 long sequence = RingDescriptor.sequenceOf(tag(h), cursor + capacity);
-                // A SLOT_REF of this lap (its release word pending for this sequence; the type may be a
-                // previous lap's, which its producer freed before it marked the slot).
+                // A SLOT_REF of this lap: its release word pending for this sequence, the entry's
+                // reference stored before it (the slot's type and body may still be a previous lap's).
                 rw = (long) LONG.getAcquire(memory, releaseAt);
-                if (memory.get(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET) == SLOT_REF && isTag(rw, sequence)
-                        && state(rw) == PENDING) {
-                    long ref = memory.get(ValueLayout.JAVA_LONG, slot + SLOT_BODY_OFFSET);
+                if (isTag(rw, sequence) && state(rw) == PENDING) {
+                    long ref = memory.get(ValueLayout.JAVA_LONG, releaseAt + RELEASE_REF_OFFSET);
                     if (pool.ownerOf(ref) == SlotPoolDescriptor.NO_PEER && pool.release(ref) == 0) {
                         pool.countReclaimed(ref); // handed to the ring, never published
                     }

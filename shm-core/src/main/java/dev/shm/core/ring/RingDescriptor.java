@@ -9,7 +9,7 @@ import java.nio.ByteOrder;
 /**
  * The binary layout of a channel's ring (version {@value #VERSION}): a header, a table of consumer
  * groups, {@code capacity} slots of {@code slotSize} bytes, one claim word per slot for each group,
- * then one release word per slot. All integers little-endian.
+ * then one release entry per slot. All integers little-endian.
  *
  * <pre>
  * Ring header (512 bytes, then maxGroups x 256 bytes of groups; slots start at headerLength)
@@ -35,10 +35,14 @@ import java.nio.ByteOrder;
  *  [tag:48][peer:8][state:8] of the last sequence of that slot the group claimed; a tag of an
  *  earlier lap means the message in the slot is open for the group
  *
- * Release words (after the claim words: capacity words)
- *  [tag:48][peer:8][state:8] of the last SLOT_REF frame of that slot: who frees its pool slot. Out
- *  of the slot, where no payload byte can ever look like one (until version 7 it sat in the
- *  SLOT_REF's body, and the next lap's inline bytes could)
+ * Release entries (after the claim words: capacity entries of 16 bytes)
+ *  0 word [tag:48][peer:8][state:8] of the last SLOT_REF frame of that slot: who frees its pool slot
+ *  8 the pool slot reference of that frame (a copy of the body's), which stays while the word is
+ *    RELEASING: no producer writes an entry whose word names a peer still freeing it.
+ *  Out of the slot, where no payload byte can ever look like one (until version 7 the word sat in
+ *  the SLOT_REF's body, and the next lap's inline bytes could; until version 8 the freer read the
+ *  reference in the body, which the lap after a skip could overwrite before a stalled freer's
+ *  recovery read it)
  * </pre>
  *
  * <p>A <em>tag</em> is a sequence's low 48 bits: the words of a slot say which lap they belong to,
@@ -49,7 +53,7 @@ public final class RingDescriptor {
     /** {@code "shmRING1"} read as a little-endian long. */
     public static final long MAGIC = 0x31474e4952_6d6873L;
     /** The layout version. */
-    public static final int VERSION = 8;
+    public static final int VERSION = 9;
 
     public static final int MAGIC_OFFSET = 0;
     public static final int VERSION_OFFSET = 8;
@@ -191,6 +195,9 @@ public final class RingDescriptor {
     public static final int SLOT_REF = 2;
     public static final int MEMFD_REF = 3;
     public static final int SLOT_REF_LENGTH = 16;
+    /** A release entry: the word, then the reference it frees. */
+    public static final int RELEASE_ENTRY_LENGTH = 16;
+    public static final int RELEASE_REF_OFFSET = 8;
     public static final int MEMFD_REF_LENGTH = 16;
 
     /** No peer, in header and claim words. */
@@ -229,7 +236,7 @@ public final class RingDescriptor {
     }
 
     /**
-     * Returns where the release words start: after the claim words.
+     * Returns where the release entries start: after the claim words.
      *
      * @param capacity slots
      * @param slotSize bytes per slot
@@ -246,10 +253,10 @@ public final class RingDescriptor {
      * @param capacity slots
      * @param slotSize bytes per slot
      * @param maxGroups group entries
-     * @return header, slots, claim words and release words
+     * @return header, slots, claim words and release entries
      */
     public static long length(int capacity, int slotSize, int maxGroups) {
-        return releasesOffset(capacity, slotSize, maxGroups) + 8L * capacity;
+        return releasesOffset(capacity, slotSize, maxGroups) + (long) RELEASE_ENTRY_LENGTH * capacity;
     }
 
     static long word(long sequence, int peer, int state) {
@@ -380,7 +387,7 @@ public final class RingDescriptor {
         if (memory.byteSize() < whole) {
             throw new ChannelException(Reason.TRUNCATED_PAYLOAD, subject + " is truncated: its structure has "
                     + memory.byteSize() + " bytes, its " + capacity + " slots of " + slotSize + " bytes, their"
-                    + " claim words for " + maxGroups + " groups and their release words need " + whole);
+                    + " claim words for " + maxGroups + " groups and their release entries need " + whole);
         }
     }
 }
