@@ -340,14 +340,14 @@ class ShmAutoConfigurationTests {
                     "first extent of each slot class need");
             assertThat(analysis.getAction()).contains("raise it to at least 21MB", "shm.segments.main.slot-classes");
         });
-        // Slot classes that fit, and a ring of 65,536 slots of 1 KB (64 MB, and its claim words) that does not.
+        // Slot classes that fit, and a ring of 65,536 slots of 1 KB (64 MB, with its claim words and release entries) that does not.
         runner.withPropertyValues(small(shm.directory("rings"), "main"))
                 .withPropertyValues("shm.channels.orders.capacity=65536", "shm.channels.orders.slot-size=1KB")
                 .run(context -> {
                     FailureAnalysis analysis = analyze(context, new InvalidShmPropertyFailureAnalyzer());
                     assertThat(analysis.getDescription()).contains("'shm.segments.main.size'", "'8388608B'",
                             "rings of its channels [orders]");
-                    assertThat(analysis.getAction()).contains("raise it to at least 67MB",
+                    assertThat(analysis.getAction()).contains("raise it to at least 68MB",
                             "lower the capacity or slot-size");
                 });
     }
