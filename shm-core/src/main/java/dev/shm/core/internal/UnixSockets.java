@@ -42,6 +42,8 @@ public final class UnixSockets {
     private static final int SHUT_RDWR = 2;
     private static final int MSG_DONTWAIT = 0x40;
     private static final int SOL_SOCKET = 1;
+    /** {@code SO_SNDTIMEO} (Linux, every architecture that runs this code). */
+    private static final int SO_SNDTIMEO = 21;
     private static final int SCM_RIGHTS = 1;
     private static final int MSG_CTRUNC = 0x8;
     private static final int MSG_TRUNC = 0x20;
@@ -114,6 +116,8 @@ public final class UnixSockets {
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
     private static final MethodHandle POLL = downcall("poll",
             FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT), CAPTURE_ERRNO);
+    private static final MethodHandle SETSOCKOPT = downcall("setsockopt",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT), CAPTURE_ERRNO);
 
     private UnixSockets() {
     }
@@ -213,15 +217,47 @@ public final class UnixSockets {
     }
 
     /**
-     * Connects to a listening socket.
+     * Bounds how long a send on {@code fd} waits for room ({@code SO_SNDTIMEO}): a peer that does
+     * not read fills its socket's queue, and {@code sendmsg} then fails with {@code EAGAIN} once the
+     * time is up instead of blocking for good. It bounds {@code connect} to a listener whose backlog
+     * is full the same way.
+     *
+     * @param fd the socket
+     * @param timeoutMillis at least 1 (0 would mean "for ever")
+     * @param subject what the socket is, for the message
+     * @throws ErrnoException {@code setsockopt(<subject>, SO_SNDTIMEO)}
+     */
+    public static void sendTimeout(int fd, long timeoutMillis, String subject) {
+        if (timeoutMillis < 1) {
+            throw new IllegalArgumentException("a send timeout of " + timeoutMillis + " ms; at least 1 ms");
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = captureState(arena);
+            MemorySegment timeval = arena.allocate(16, 8); // long tv_sec; long tv_usec
+            timeval.set(JAVA_LONG, 0, timeoutMillis / 1000);
+            timeval.set(JAVA_LONG, 8, (timeoutMillis % 1000) * 1000);
+            if ((int) SETSOCKOPT.invokeExact(state, fd, SOL_SOCKET, SO_SNDTIMEO, timeval, 16) < 0) {
+                throw error("setsockopt(" + subject + ", SO_SNDTIMEO)", state);
+            }
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * Connects to a listening socket, waiting at most {@code timeoutMillis} for a place in its
+     * backlog; later sends on the socket wait as long at most ({@link #sendTimeout}).
      *
      * @param path the socket file
+     * @param timeoutMillis at least 1
      * @return the connected descriptor, close-on-exec
-     * @throws ErrnoException {@code connect(<path>)}, e.g. {@code ENOENT} or {@code ECONNREFUSED}
+     * @throws ErrnoException {@code connect(<path>)}, e.g. {@code ENOENT}, {@code ECONNREFUSED}, or
+     *     {@code EAGAIN} when the backlog stayed full for the timeout
      */
-    public static int connect(String path) {
+    public static int connect(String path, long timeoutMillis) {
         int fd = socket(0);
         try (Arena arena = Arena.ofConfined()) {
+            sendTimeout(fd, timeoutMillis, path);
             MemorySegment state = captureState(arena);
             MemorySegment address = sockaddr(arena, path);
             int rc;
@@ -280,7 +316,8 @@ public final class UnixSockets {
      * @param fd the descriptor to pass
      * @param data the message bytes; at least one byte (Linux drops descriptors sent with no data)
      * @param subject what the socket is, for the message
-     * @throws ErrnoException {@code sendmsg(<subject>)}, e.g. {@code EPIPE} when the peer is gone
+     * @throws ErrnoException {@code sendmsg(<subject>)}, e.g. {@code EPIPE} when the peer is gone, or
+     *     {@code EAGAIN} when the peer's queue stayed full for the socket's {@link #sendTimeout}
      */
     public static void send(int socket, int fd, byte[] data, String subject) {
         if (data.length == 0) {

@@ -1,7 +1,10 @@
 package dev.shm.core.memory;
 
+import dev.shm.core.ErrnoException;
 import dev.shm.core.Platform;
 import dev.shm.core.ShmException;
+import dev.shm.core.ShmTimeoutException;
+import dev.shm.core.internal.Errno;
 import dev.shm.core.internal.Libc;
 import dev.shm.core.internal.UnixSockets;
 import java.nio.file.Path;
@@ -14,18 +17,47 @@ import java.time.Duration;
  * {@code /proc/<pid>/fd/<fd>} cannot be opened. See {@link MemfdBuffer#sendTo} and
  * {@link MemfdBuffer#receive}.
  *
+ * <p>Nothing waits for good on a peer that stopped reading: a send waits at most the socket's
+ * {@linkplain #sendTimeout() send timeout} ({@value #DEFAULT_SEND_TIMEOUT_SECONDS} s unless set) for
+ * room in the peer's queue, and a connect as long for a place in the listener's backlog; either then
+ * fails with a {@link ShmTimeoutException}.
+ *
  * <p>Thread-safety: one thread may send while another receives; do not send (or receive) from two
  * threads at once. {@link #close()} may be called from any thread: it wakes a thread that waits in
  * {@link #receive}, and the descriptor is released only after that thread has returned.
  */
 public final class FdSocket implements AutoCloseable {
 
+    /** The send timeout of a socket that was not given one, in seconds. */
+    public static final int DEFAULT_SEND_TIMEOUT_SECONDS = 10;
+    /** The send timeout of a socket that was not given one. */
+    public static final Duration DEFAULT_SEND_TIMEOUT = Duration.ofSeconds(DEFAULT_SEND_TIMEOUT_SECONDS);
+
     private final GuardedFd fd;
     private final String subject;
+    private volatile Duration sendTimeout;
 
-    FdSocket(int fd, String subject) {
+    /** Takes {@code fd}, whose send timeout is already {@code sendTimeout}; closes it if this fails. */
+    FdSocket(int fd, String subject, Duration sendTimeout) {
         this.fd = new GuardedFd(fd, "FdSocket[" + subject + "]");
         this.subject = subject;
+        this.sendTimeout = sendTimeout;
+    }
+
+    /**
+     * Wraps a socket that {@link FdSocketServer} accepted, with the default send timeout.
+     *
+     * @param fd the connected descriptor, closed if this fails
+     * @param subject the socket's path
+     */
+    static FdSocket accepted(int fd, String subject) {
+        try {
+            UnixSockets.sendTimeout(fd, DEFAULT_SEND_TIMEOUT.toMillis(), subject);
+        } catch (RuntimeException e) {
+            Libc.closeQuietly(fd);
+            throw e;
+        }
+        return new FdSocket(fd, subject, DEFAULT_SEND_TIMEOUT);
     }
 
     /**
@@ -55,16 +87,75 @@ public final class FdSocket implements AutoCloseable {
     }
 
     /**
-     * Connects to a socket that an {@link FdSocketServer} listens on.
+     * Connects to a socket that an {@link FdSocketServer} listens on, with the
+     * {@linkplain #DEFAULT_SEND_TIMEOUT default send timeout}.
      *
      * @param path the socket file
      * @return the connected socket
      * @throws dev.shm.core.ErrnoException {@code connect(<path>)}: {@code ENOENT} when nobody
      *     created it, {@code ECONNREFUSED} when nobody listens
+     * @throws ShmTimeoutException when the listener's backlog stayed full (nobody accepts)
      */
     public static FdSocket connect(Path path) {
+        return connect(path, DEFAULT_SEND_TIMEOUT);
+    }
+
+    /**
+     * Connects to a socket that an {@link FdSocketServer} listens on, waiting at most {@code timeout}
+     * for a place in its backlog; the socket's sends then wait as long at most ({@link #sendTimeout}).
+     *
+     * @param path the socket file
+     * @param timeout at least 1 ms
+     * @return the connected socket
+     * @throws dev.shm.core.ErrnoException {@code connect(<path>)}: {@code ENOENT} when nobody
+     *     created it, {@code ECONNREFUSED} when nobody listens
+     * @throws ShmTimeoutException when the listener's backlog stayed full (nobody accepts) for {@code timeout}
+     */
+    public static FdSocket connect(Path path, Duration timeout) {
         Platform.ensureSupported();
-        return new FdSocket(UnixSockets.connect(path.toString()), path.toString());
+        long millis = checkedMillis(timeout);
+        try {
+            return new FdSocket(UnixSockets.connect(path.toString(), millis), path.toString(), timeout);
+        } catch (ErrnoException e) {
+            if (e.errno() == Errno.EAGAIN) {
+                throw new ShmTimeoutException("a place in the backlog of " + path
+                        + " (the process listening there does not accept connections)", timeout);
+            }
+            throw e;
+        }
+    }
+
+    /**
+     * Returns how long a send waits at most for room in the peer's queue.
+     *
+     * @return the send timeout
+     */
+    public Duration sendTimeout() {
+        return sendTimeout;
+    }
+
+    /**
+     * Sets how long a send waits at most for room in the peer's queue (one that does not read fills it).
+     *
+     * @param timeout at least 1 ms
+     * @throws IllegalStateException when the socket was closed
+     */
+    public void sendTimeout(Duration timeout) {
+        long millis = checkedMillis(timeout);
+        int socket = fd.acquire();
+        try {
+            UnixSockets.sendTimeout(socket, millis, subject);
+            sendTimeout = timeout;
+        } finally {
+            fd.release();
+        }
+    }
+
+    private static long checkedMillis(Duration timeout) {
+        if (timeout.isNegative() || timeout.toMillis() < 1) {
+            throw new IllegalArgumentException("timeout=" + timeout + " must be at least 1 ms");
+        }
+        return timeout.toMillis();
     }
 
     /**
@@ -74,11 +165,19 @@ public final class FdSocket implements AutoCloseable {
      * @param descriptor the descriptor to pass
      * @param data the message, at least one byte
      * @throws dev.shm.core.ErrnoException {@code sendmsg(<path>)}, e.g. {@code EPIPE} when the peer is gone
+     * @throws ShmTimeoutException when the peer's queue stayed full (it does not read) for the
+     *     {@linkplain #sendTimeout() send timeout}; nothing was sent
      */
     public void send(int descriptor, byte[] data) {
         int socket = fd.acquire();
         try {
             UnixSockets.send(socket, descriptor, data, subject);
+        } catch (ErrnoException e) {
+            if (e.errno() == Errno.EAGAIN) {
+                throw new ShmTimeoutException("room on " + this + " (the process at the other end does not read it)",
+                        sendTimeout);
+            }
+            throw e;
         } finally {
             fd.release();
         }

@@ -90,7 +90,8 @@ public final class FdSocketServer implements AutoCloseable {
      * Waits for a connection.
      *
      * @param timeout how long to wait
-     * @return the connected socket, or {@code null} when nobody connected in time
+     * @return the connected socket (with the {@linkplain FdSocket#DEFAULT_SEND_TIMEOUT default send
+     *     timeout}), or {@code null} when nobody connected in time
      * @throws IllegalStateException when the server was closed
      */
     public FdSocket accept(Duration timeout) {
@@ -107,7 +108,7 @@ public final class FdSocketServer implements AutoCloseable {
                 }
                 int connection = UnixSockets.accept(listener, path.toString());
                 if (connection >= 0) {
-                    return new FdSocket(connection, path.toString());
+                    return FdSocket.accepted(connection, path.toString());
                 }
             }
         } finally {

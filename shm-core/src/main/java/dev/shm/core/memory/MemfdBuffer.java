@@ -258,6 +258,8 @@ public final class MemfdBuffer extends MemoryRegion implements AutoCloseable {
      *
      * @param socket a connected socket
      * @throws IllegalStateException when the buffer is not sealed (the receiver would refuse it) or closed
+     * @throws dev.shm.core.ShmTimeoutException when the other process did not read its socket within
+     *     the socket's {@linkplain FdSocket#sendTimeout() send timeout} (its queue stayed full)
      */
     public void sendTo(FdSocket socket) {
         ensureOpen();

@@ -2,6 +2,7 @@ package dev.shm.core.memory;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.shm.core.ShmTimeoutException;
 import dev.shm.core.testing.ChildJvm;
 import dev.shm.core.testing.ShmDirectory;
 import java.nio.file.Path;
@@ -118,6 +119,46 @@ class CrossProcessMemoryTest {
              ChildJvm child = ChildJvm.start(MemoryChild.class, "open-memfd", String.valueOf(PID),
                      String.valueOf(buffer.fd()), "8192")) {
             assertThat(child.awaitLine("REFUSED", LINE)).startsWith("NOT_SEALED memfd:loose");
+            assertThat(child.awaitExit(LINE)).isZero();
+        }
+    }
+
+    /**
+     * A child that connects and never reads: the hand-overs fill its queue, and the first one that
+     * finds no room waits the socket's send timeout, then fails with a {@link ShmTimeoutException}
+     * instead of blocking for good.
+     */
+    @Test
+    void aHandOverToAProcessThatDoesNotReadTimesOut() {
+        Path socket = dir.resolve("unread.sock");
+        try (FdSocketServer server = FdSocketServer.bind(socket);
+             ChildJvm child = ChildJvm.start(MemoryChild.class, "connect-and-hold", socket.toString());
+             MemfdBuffer buffer = MemfdBuffer.create("unread", 4096);
+             FdSocket connection = server.accept(LINE)) {
+            assertThat(connection).as("the child connects").isNotNull();
+            child.awaitLine("CONNECTED", LINE);
+            assertThat(connection.sendTimeout()).isEqualTo(FdSocket.DEFAULT_SEND_TIMEOUT);
+            Duration timeout = Duration.ofMillis(200);
+            connection.sendTimeout(timeout);
+            int sent = 0;
+            long started;
+            ShmTimeoutException timedOut = null;
+            do {
+                assertThat(sent).as("hand-overs queued before the queue is full").isLessThan(100_000);
+                started = System.nanoTime();
+                try {
+                    buffer.sendTo(connection);
+                    sent++;
+                } catch (ShmTimeoutException e) {
+                    timedOut = e;
+                }
+            } while (timedOut == null);
+            Duration waited = Duration.ofNanos(System.nanoTime() - started);
+            assertThat(sent).as("hand-overs queued").isPositive();
+            assertThat(waited).as("the last send waited for room").isGreaterThanOrEqualTo(Duration.ofMillis(150))
+                    .isLessThan(LINE);
+            assertThat(timedOut).hasMessageContaining("200 ms").hasMessageContaining("does not read it");
+            child.send("DONE");
             assertThat(child.awaitExit(LINE)).isZero();
         }
     }

@@ -13,6 +13,8 @@ import java.io.RandomAccessFile;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Stream;
@@ -185,6 +187,40 @@ class MemfdBufferTest {
                 received.putLong(8, 22);
                 assertThat(buffer.getLong(8)).isEqualTo(22);
             }
+        }
+    }
+
+    /**
+     * A listener that never accepts: connections fill its backlog, and the next connect waits its
+     * timeout, then fails with a {@link ShmTimeoutException}; once one is accepted, a connect gets in.
+     */
+    @Test
+    void aConnectToAListenerThatDoesNotAcceptTimesOut() {
+        Path socket = dir.resolve("full");
+        List<FdSocket> waiting = new ArrayList<>();
+        try (FdSocketServer server = FdSocketServer.bind(socket)) {
+            Duration timeout = Duration.ofMillis(100);
+            ShmTimeoutException timedOut = null;
+            do {
+                assertThat(waiting).as("connections the backlog takes").hasSizeLessThan(1000);
+                try {
+                    waiting.add(FdSocket.connect(socket, timeout));
+                } catch (ShmTimeoutException e) {
+                    timedOut = e;
+                }
+            } while (timedOut == null);
+            assertThat(waiting).as("the backlog took some").isNotEmpty();
+            assertThat(waiting.getFirst().sendTimeout()).isEqualTo(timeout);
+            assertThat(timedOut).hasMessageContaining("100 ms").hasMessageContaining("does not accept connections");
+            try (FdSocket accepted = server.accept(Duration.ofSeconds(5));
+                 FdSocket late = FdSocket.connect(socket, Duration.ofSeconds(5))) {
+                assertThat(accepted).isNotNull();
+                assertThat(late.sendTimeout()).isEqualTo(Duration.ofSeconds(5));
+            }
+            assertThatThrownBy(() -> waiting.getFirst().sendTimeout(Duration.ZERO))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("at least 1 ms");
+        } finally {
+            waiting.forEach(FdSocket::close);
         }
     }
 

@@ -32,6 +32,7 @@ public final class MemoryChild {
                 case "grow-file" -> growFile(Path.of(args[1]), Long.parseLong(args[2]));
                 case "resize-sealed-memfd" -> resizeSealedMemfd(Long.parseLong(args[1]), Integer.parseInt(args[2]));
                 case "receive-memfd" -> receiveMemfd(Path.of(args[1]), Long.parseLong(args[2]));
+                case "connect-and-hold" -> connectAndHold(Path.of(args[1]));
                 case "open-memfd" -> openMemfd(Long.parseLong(args[1]), Integer.parseInt(args[2]), Long.parseLong(args[3]));
                 case "open-file" -> openFile(Path.of(args[1]), MapMode.valueOf(args[2]));
                 case "create-memfd" -> createMemfd();
@@ -132,6 +133,14 @@ public final class MemoryChild {
             await("CLOSED");
             buffer.putLong(16, buffer.getLong(0) + 1);
             say("STILL " + buffer.getLong(16));
+        }
+    }
+
+    /** Connects, then reads nothing from the socket until told {@code DONE}. */
+    private static void connectAndHold(Path socket) {
+        try (FdSocket _ = FdSocket.connect(socket)) {
+            say("CONNECTED");
+            await("DONE");
         }
     }
 
