@@ -440,7 +440,12 @@ final class Ring {
         long low = Math.max(cursor - capacity, initialSequence());
         for (long sequence = low; sequence < cursor; sequence++) {
             long slot = slot(sequence);
-            if (isTag(header(slot), sequence) && memory.get(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET) == SLOT_REF) {
+            // Published: a producer still writing the sequence (its header bears the tag too, the type
+            // may be the previous lap's) may have stored its release word, yet not handed the pool slot
+            // to the ring, nor published the message for groups that joined later or are optional.
+            long h = header(slot);
+            if (isTag(h, sequence) && state(h) == PUBLISHED
+                    && memory.get(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET) == SLOT_REF) {
                 releaseIfDone(sequence);
             }
         }
@@ -715,7 +720,14 @@ final class Ring {
                 release(slot, rw, false);
             } else if (state(rw) == RELEASING) {
                 int freer = peer(rw);
-                if (writerGone(freer)) {
+                if (((tag(rw) - previous) & mask) != 0) {
+                    // A word of another slot's sequence (damage): every release would address that slot's
+                    // entry, and this loop would wait for good. Its reference is not trusted either.
+                    if (LONG.compareAndSet(memory, releaseAt, rw, word(previous, NO_PEER, RELEASED))) {
+                        countCorrupt("the release word 0x" + Long.toHexString(rw) + " of the slot at offset " + slot
+                                + " names another slot's sequence; replaced, nothing freed");
+                    }
+                } else if (writerGone(freer)) {
                     // Recovery finishes a dead freer's release before its entry empties: damaged.
                     if (release(slot, rw, false)) {
                         countCorrupt("the release of sequence " + tag(rw) + "'s pool slot was left by peer "
@@ -794,8 +806,8 @@ final class Ring {
 
     /**
      * Frees a frame's pool slot, if this call wins the frame's release word: {@code rw} is the word
-     * seen, {@code PENDING}, or {@code RELEASING} naming a peer that is gone (whose release this call
-     * finishes). The word goes through {@code RELEASING} (naming this peer) while the pool slot is
+     * seen, {@code PENDING}, or {@code RELEASING} naming a peer whose release this call finishes (gone,
+     * dead, or running yet holding it past the liveness timeout: a takeover). The word goes through {@code RELEASING} (naming this peer) while the pool slot is
      * freed; the reference is read from the entry only then, as no producer writes an entry whose word
      * is {@code RELEASING} ({@link #takeReleaseEntry}). A peer that dies in between leaves a word that
      * its recovery finds, with the reference beside it ({@link #recover}). A gone peer may have freed
@@ -828,7 +840,8 @@ final class Ring {
             } else if (state(rw) == PENDING) {
                 // the reference was damaged: the slot it named cannot be found
                 countCorrupt("the pool slot reference 0x" + Long.toHexString(ref) + " of the release entry of the slot"
-                        + " at offset " + slot + " names no current slot (release word 0x" + Long.toHexString(rw) + ")");
+                        + " at offset " + slot + " is not the ring's (no current slot, or one its producer holds; release"
+                        + " word 0x" + Long.toHexString(rw) + ")");
             }
         } catch (CorruptionException damaged) {
             // the pool's table is damaged where the reference points: nothing to free there

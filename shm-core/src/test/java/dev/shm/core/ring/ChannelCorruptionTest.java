@@ -302,6 +302,37 @@ class ChannelCorruptionTest {
         }
     }
 
+    /**
+     * A release word that says {@code RELEASING} with another slot's sequence: a release would address
+     * that slot's entry, so a producer that waited for it to end would wait for good. The producer
+     * that reaches the slot replaces it, counted, and frees nothing by its reference.
+     */
+    @Test
+    void aReleaseWordNamingAnotherSlotsSequenceIsReplacedNotWaitedOn() throws Exception {
+        for (int peer : new int[] {NO_PEER, 3}) { // no such peer; a peer not attached
+            try (Segment segment = Segment.open(options, "a");
+                 Channel channel = Channel.declare(segment, "orders", small);
+                 Subscription subscription = channel.subscribe("billing", true)) {
+                Ring ring = ChannelProcessesTest.ring(channel);
+                assertThat(channel.send(bytes(300, 0))).isEqualTo(SendOutcome.SENT); // sequence 0, a pool slot
+                assertThat(receive(subscription, 1)).containsExactly(bytes(300, 0));
+                Ring.LONG.setVolatile(ring.memory, ring.releaseWord(0), word(5, peer, RELEASING));
+                for (int i = 1; i < small.capacity(); i++) {
+                    assertThat(channel.send(bytes(20, i))).isEqualTo(SendOutcome.SENT);
+                    assertThat(receive(subscription, 1)).containsExactly(bytes(20, i));
+                }
+                java.util.concurrent.CompletableFuture<SendOutcome> reuse = java.util.concurrent.CompletableFuture
+                        .supplyAsync(() -> channel.send(bytes(300, 16)));
+                assertThat(reuse.get(BOUND.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS))
+                        .as("the send into slot 0 goes on").isEqualTo(SendOutcome.SENT);
+                assertThat(receive(subscription, 1)).containsExactly(bytes(300, 16));
+                assertThat(channel.stats().corrupt()).isEqualTo(1);
+                long inUse = segment.slotPool().stats().stream().mapToLong(c -> c.total() - c.free()).sum();
+                assertThat(inUse).as("pool slots still in use").isZero();
+            }
+        }
+    }
+
     @Test
     void aSlotReferenceLongerThanItsSlotIsRejectedAndTheSlotStillFreed() throws Exception {
         damaged(300, (ring, slot) -> ring.memory.set(ValueLayout.JAVA_LONG, slot + SLOT_BODY_OFFSET + 8, 1L << 40), false);
@@ -396,6 +427,7 @@ class ChannelCorruptionTest {
                 ring.memory.set(ValueLayout.JAVA_INT, slot + SLOT_TYPE_OFFSET, SLOT_REF);
                 ring.memory.set(ValueLayout.JAVA_LONG, slot + SLOT_BODY_OFFSET, held);
                 ring.memory.set(ValueLayout.JAVA_LONG, slot + SLOT_BODY_OFFSET + 8, 200L);
+                ring.memory.set(ValueLayout.JAVA_LONG, ring.releaseWord(1) + RELEASE_REF_OFFSET, held);
                 ring.memory.set(ValueLayout.JAVA_LONG, ring.releaseWord(1), word(1 - small.capacity(), NO_PEER, RELEASED));
                 Ring.LONG.setVolatile(ring.memory, slot, word(1, dead, WRITING));
                 if (!single) {

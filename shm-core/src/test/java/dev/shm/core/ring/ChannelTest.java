@@ -1043,6 +1043,35 @@ class ChannelTest {
         }
     }
 
+    /**
+     * A recovery (of any peer) frees the pool payloads of the last lap that every required group is
+     * done with. With no required group that must read it (here an optional group alone), a pool send
+     * its producer has not published yet is such a message by the groups, and its release word is
+     * already pending: recovery must leave it to the groups that read it, not free a payload its
+     * producer still holds (counted corrupt, and leaked) or is about to publish.
+     */
+    @Test
+    void aRecoveryWhileAPoolSendIsUnpublishedFreesNothingOfIt() throws Exception {
+        try (Segment segment = Segment.open(options, "a");
+             Channel channel = Channel.declare(segment, "orders", small);
+             Subscription audit = channel.subscribe("audit", false)) {
+            Ring ring = ChannelProcessesTest.ring(channel);
+            boolean[] ran = new boolean[1];
+            channel.beforePoolPublish = () -> {
+                ran[0] = true;
+                ring.recover(3); // peer 3: nobody attached, nothing of it in the ring
+            };
+            assertThat(channel.send(bytes(300, 1))).isEqualTo(SendOutcome.SENT);
+            assertThat(ran[0]).as("the hook ran").isTrue();
+            channel.beforePoolPublish = null;
+            assertThat(drain(audit)).containsExactly(bytes(300, 1));
+            assertThat(channel.stats().corrupt()).isZero();
+            assertThat(channel.stats().groups().getFirst().lost()).isZero();
+            long inUse = segment.slotPool().stats().stream().mapToLong(c -> c.total() - c.free()).sum();
+            assertThat(inUse).as("freed once the group read it").isZero();
+        }
+    }
+
     @Test
     void aReleaseThatComesLateNeverWritesIntoTheNextLapsInlineBytes() throws Exception {
         // A group frees a pool payload after it moved its done on past the message: a producer may
