@@ -52,6 +52,11 @@ final class Ring {
      * the monitor thread, which also writes this process's heartbeat.
      */
     private final long recoveryPatienceNanos;
+    /**
+     * For tests: run by {@link #release} between winning a release word and reading the reference
+     * beside it (ChannelTest). Null otherwise.
+     */
+    Runnable releaseWonHook;
     /** The channel's directory entry: with the group's index, the owner of the group's counters. */
     private final int entry;
     private final int[] counterIds = new int[CHANNEL_COUNTERS];
@@ -824,6 +829,9 @@ final class Ring {
         long releasing = word(tag(rw), me, RELEASING);
         if (!LONG.compareAndSet(memory, releaseAt, rw, releasing)) {
             return false;
+        }
+        if (releaseWonHook != null) {
+            releaseWonHook.run();
         }
         long ref = 0;
         try {

@@ -307,34 +307,40 @@ class ChannelCorruptionTest {
      * that slot's entry, so a producer that waited for it to end would wait for good. The producer
      * that reaches the slot replaces it, counted, and frees nothing by its reference. Beside it, the
      * same word of an earlier lap of this slot, naming a peer that is gone: its release is finished
-     * (counted too), by the reference its entry kept, which the group had freed already.
+     * (counted too), by the reference its entry kept, which the group had freed already. With several
+     * producers and with one.
      */
     @Test
     void aReleaseWordNamingAnotherSlotsSequenceIsReplacedNotWaitedOn() throws Exception {
         for (long tag : new long[] {5, -small.capacity()}) { // another slot's; an earlier lap of this one
             for (int peer : new int[] {NO_PEER, 3}) { // no such peer; a peer not attached
-                String what = "tag " + tag + ", peer " + peer;
-                try (Segment segment = Segment.open(options, "a");
-                     Channel channel = Channel.declare(segment, "orders", small);
-                     Subscription subscription = channel.subscribe("billing", true)) {
-                    Ring ring = ChannelProcessesTest.ring(channel);
-                    assertThat(channel.send(bytes(300, 0))).isEqualTo(SendOutcome.SENT); // sequence 0, a pool slot
-                    assertThat(receive(subscription, 1)).containsExactly(bytes(300, 0));
-                    Ring.LONG.setVolatile(ring.memory, ring.releaseWord(0), word(tag, peer, RELEASING));
-                    for (int i = 1; i < small.capacity(); i++) {
-                        assertThat(channel.send(bytes(20, i))).isEqualTo(SendOutcome.SENT);
-                        assertThat(receive(subscription, 1)).containsExactly(bytes(20, i));
-                    }
-                    java.util.concurrent.CompletableFuture<SendOutcome> reuse = java.util.concurrent.CompletableFuture
-                            .supplyAsync(() -> channel.send(bytes(300, 16)));
-                    assertThat(reuse.get(BOUND.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS))
-                            .as(what + ": the send into slot 0 goes on").isEqualTo(SendOutcome.SENT);
-                    assertThat(receive(subscription, 1)).as(what).containsExactly(bytes(300, 16));
-                    assertThat(channel.stats().corrupt()).as(what).isEqualTo(1);
-                    long inUse = segment.slotPool().stats().stream().mapToLong(c -> c.total() - c.free()).sum();
-                    assertThat(inUse).as(what + ": pool slots still in use").isZero();
-                }
+                releasingWordMet(tag, peer, false);
+                releasingWordMet(tag, peer, true);
             }
+        }
+    }
+
+    private void releasingWordMet(long tag, int peer, boolean single) throws Exception {
+        String what = "tag " + tag + ", peer " + peer + (single ? ", single producer" : "");
+        try (Segment segment = Segment.open(options, "a");
+             Channel channel = Channel.declare(segment, "orders", small.withSingleProducer(single));
+             Subscription subscription = channel.subscribe("billing", true)) {
+            Ring ring = ChannelProcessesTest.ring(channel);
+            assertThat(channel.send(bytes(300, 0))).isEqualTo(SendOutcome.SENT); // sequence 0, a pool slot
+            assertThat(receive(subscription, 1)).containsExactly(bytes(300, 0));
+            Ring.LONG.setVolatile(ring.memory, ring.releaseWord(0), word(tag, peer, RELEASING));
+            for (int i = 1; i < small.capacity(); i++) {
+                assertThat(channel.send(bytes(20, i))).isEqualTo(SendOutcome.SENT);
+                assertThat(receive(subscription, 1)).containsExactly(bytes(20, i));
+            }
+            java.util.concurrent.CompletableFuture<SendOutcome> reuse = java.util.concurrent.CompletableFuture
+                    .supplyAsync(() -> channel.send(bytes(300, 16)));
+            assertThat(reuse.get(BOUND.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS))
+                    .as(what + ": the send into slot 0 goes on").isEqualTo(SendOutcome.SENT);
+            assertThat(receive(subscription, 1)).as(what).containsExactly(bytes(300, 16));
+            assertThat(channel.stats().corrupt()).as(what).isEqualTo(1);
+            long inUse = segment.slotPool().stats().stream().mapToLong(c -> c.total() - c.free()).sum();
+            assertThat(inUse).as(what + ": pool slots still in use").isZero();
         }
     }
 

@@ -1044,6 +1044,42 @@ class ChannelTest {
     }
 
     /**
+     * A release that stops between winning the word and reading the reference beside it (here: a hook
+     * there) may be taken over past the liveness timeout, finished by the taker, and the entry taken
+     * by a later lap's pool send before it goes on: the reference it then reads is that lap's. It
+     * checks that the word is still its own, and frees nothing.
+     */
+    @Test
+    void aReleaseTakenOverBeforeItReadsTheReferenceFreesNothing() throws Exception {
+        try (Segment segment = Segment.open(options, "a");
+             Channel channel = Channel.declare(segment, "orders", small)) {
+            Ring ring = ChannelProcessesTest.ring(channel);
+            var pool = segment.slotPool();
+            assertThat(channel.send(bytes(300, 1))).isEqualTo(SendOutcome.SENT); // sequence 0; no group frees it
+            long releaseAt = ring.releaseWord(0);
+            long first = ring.memory.get(ValueLayout.JAVA_LONG, releaseAt + RingDescriptor.RELEASE_REF_OFFSET);
+            long later = pool.allocate(300); // the later lap's payload, handed to the ring
+            assertThat(pool.transfer(later, dev.shm.core.pool.SlotPoolDescriptor.NO_PEER)).isTrue();
+            ring.releaseWonHook = () -> {
+                ring.releaseWonHook = null;
+                assertThat(pool.release(first)).as("the taker frees the first lap's payload").isZero();
+                ring.memory.set(ValueLayout.JAVA_LONG, releaseAt, RingDescriptor.word(0, RingDescriptor.NO_PEER,
+                        RingDescriptor.RELEASED));
+                ring.memory.set(ValueLayout.JAVA_LONG, releaseAt + RingDescriptor.RELEASE_REF_OFFSET, later);
+                ring.memory.set(ValueLayout.JAVA_LONG, releaseAt, RingDescriptor.word(small.capacity(),
+                        RingDescriptor.NO_PEER, RingDescriptor.PENDING));
+            };
+            assertThat(ring.release(ring.slot(0), RingDescriptor.word(0, RingDescriptor.NO_PEER, RingDescriptor.PENDING),
+                    false)).as("won").isTrue();
+            assertThat(pool.isCurrent(later)).as("the later lap's payload stays").isTrue();
+            assertThat(ring.memory.get(ValueLayout.JAVA_LONG, releaseAt)).as("its word too")
+                    .isEqualTo(RingDescriptor.word(small.capacity(), RingDescriptor.NO_PEER, RingDescriptor.PENDING));
+            assertThat(channel.stats().corrupt()).isZero();
+            assertThat(pool.release(later)).isZero();
+        }
+    }
+
+    /**
      * A recovery (of any peer) frees the pool payloads of the last lap that every required group is
      * done with. With no required group that must read it (here an optional group alone), a pool send
      * its producer has not published yet is such a message by the groups, and its release word is
