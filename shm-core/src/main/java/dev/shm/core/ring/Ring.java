@@ -812,9 +812,10 @@ final class Ring {
     /**
      * Frees a frame's pool slot, if this call wins the frame's release word: {@code rw} is the word
      * seen, {@code PENDING}, or {@code RELEASING} naming a peer whose release this call finishes (gone,
-     * dead, or running yet holding it past the liveness timeout: a takeover). The word goes through {@code RELEASING} (naming this peer) while the pool slot is
-     * freed; the reference is read from the entry only then, as no producer writes an entry whose word
-     * is {@code RELEASING} ({@link #takeReleaseEntry}). A peer that dies in between leaves a word that
+     * dead, or running yet holding it past the liveness timeout: a takeover). The word goes through
+     * {@code RELEASING} (naming this peer) while the pool slot is freed; the reference is read from the
+     * entry only then, as no producer writes an entry whose word is {@code RELEASING}
+     * ({@link #takeReleaseEntry}). A peer that dies in between leaves a word that
      * its recovery finds, with the reference beside it ({@link #recover}). A gone peer may have freed
      * the pool slot before it died (the pool's own recovery finishes a half-done free): its reference's
      * generation then names no slot allocated to the ring.
