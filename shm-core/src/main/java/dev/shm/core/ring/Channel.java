@@ -90,6 +90,17 @@ public final class Channel implements AutoCloseable {
     private record PendingMemfd(long sequence, LeaseTable.Lease lease, MemfdBuffer buffer) {
     }
 
+    /**
+     * The slot header that a producer of this channel last found in its way before a claim (a
+     * previous lap it cannot take yet), the sequence it needed, and since when: kept across sends, so
+     * that damage is still taken after the liveness timeout when each send ends sooner (its timeout,
+     * or {@code FAIL}). Null until then; racy between threads, which at worst start the count again.
+     */
+    private record Held(long sequence, long header, long since) {
+    }
+
+    private volatile Held held;
+
     private Channel(Ring ring, ChannelOptions options, Segment segment) {
         this.ring = ring;
         this.options = options;
@@ -522,7 +533,6 @@ public final class Channel implements AutoCloseable {
     private long claimSlowly(long timeoutNanos) {
         long deadline = 0;
         boolean waited = false;
-        long blockedSince = 0; // when this call first found its slot in a state it cannot take
         Idler idler = null;
         Futex.Waiter waiter = null;
         while (true) {
@@ -531,22 +541,20 @@ public final class Channel implements AutoCloseable {
             if (!cachedRoom(cursor)) {
                 refreshGating();
                 if (!hasRoom(cursor, gatingCache)) {
-                    if (options.backpressure() == Backpressure.FAIL) {
-                        return FULL;
-                    }
-                    if (options.backpressure() == Backpressure.DROP) {
-                        ring.count(DROPS);
-                        return DROPPED;
+                    if (options.backpressure() != Backpressure.BLOCK) {
+                        return refuse();
                     }
                     long now = System.nanoTime();
                     if (!waited) {
                         waited = true;
                         deadline = now + timeoutNanos;
                         ring.count(FULL_WAITS);
-                        idler = new Idler(options.waitStrategy());
-                        waiter = options.waitStrategy() == WaitStrategy.BLOCKING ? new Futex.Waiter() : null;
                     } else if (now - deadline >= 0) {
                         return TIMEOUT;
+                    }
+                    if (idler == null) { // (a wait for a held slot may have started the deadline)
+                        idler = new Idler(options.waitStrategy());
+                        waiter = options.waitStrategy() == WaitStrategy.BLOCKING ? new Futex.Waiter() : null;
                     }
                     if (waiter != null && idler.shouldSleep()) {
                         int seen = ring.sleepOnSpace();
@@ -582,40 +590,64 @@ public final class Channel implements AutoCloseable {
                     ring.wakeConsumers();
                     continue;
                 }
-                if (!free) {
-                    // The previous lap is still being skipped by recovery, or the header is damaged.
-                    if (blockedSince == 0) {
-                        blockedSince = System.nanoTime();
-                    } else if (System.nanoTime() - blockedSince > livenessNanos
-                            && damagedAfterTimeout(previous, wrap, cursor) && takeDamaged(slot, previous, cursor)) {
-                        return cursor;
-                    }
-                    Thread.onSpinWait();
-                    continue;
+                if (free) {
+                    ring.releaseOnReuse(slot, wrap);
+                    return cursor;
                 }
-                ring.releaseOnReuse(slot, wrap);
-                return cursor;
-            }
-            if (!free && !isTag(previous, cursor)) {
-                // No required group: a producer may lap a slow writer of the previous lap. Wait for it,
-                // unless the header is damaged past the liveness timeout: then claim and take the slot.
-                if (blockedSince == 0) {
-                    blockedSince = System.nanoTime();
-                    continue;
+                // The previous lap is still being skipped by recovery, or the header is damaged.
+                if (heldPastLiveness(cursor, previous) && damagedAfterTimeout(previous, wrap, cursor)
+                        && takeDamaged(slot, previous, cursor)) {
+                    return cursor;
                 }
-                if (System.nanoTime() - blockedSince <= livenessNanos || !damagedAfterTimeout(previous, wrap, cursor)) {
-                    Thread.onSpinWait();
-                    continue;
+            } else if (free || isTag(previous, cursor)
+                    || (heldPastLiveness(cursor, previous) && damagedAfterTimeout(previous, wrap, cursor))) {
+                // Free, or claimed meanwhile (the cursor's compare-and-set fails), or damaged past the
+                // liveness timeout: then claim and take the slot.
+                if (Ring.LONG.compareAndSet(memory, (long) CURSOR_OFFSET, cursor, cursor + 1)
+                        && takeClaimed(cursor) == cursor) {
+                    return cursor;
                 }
-            }
-            if (!Ring.LONG.compareAndSet(memory, (long) CURSOR_OFFSET, cursor, cursor + 1)) {
                 continue;
             }
-            if (takeClaimed(cursor) == cursor) {
-                return cursor;
+            // Held by the previous lap: without a required group a producer may lap a slow writer. The
+            // send waits for it as on a full ring, and ends as there (nothing is claimed yet); damage
+            // that reads as a live peer's writer holds the slot for as long as that peer lives.
+            if (options.backpressure() != Backpressure.BLOCK) {
+                return refuse();
             }
-            blockedSince = 0;
+            long now = System.nanoTime();
+            if (!waited) {
+                waited = true;
+                deadline = now + timeoutNanos;
+                ring.count(FULL_WAITS);
+            } else if (now - deadline >= 0) {
+                return TIMEOUT;
+            }
+            Thread.onSpinWait();
         }
+    }
+
+    /** {@code FULL}, or {@code DROPPED} (counted) for a {@code DROP} channel: a send that does not wait. */
+    private long refuse() {
+        if (options.backpressure() == Backpressure.DROP) {
+            ring.count(DROPS);
+            return DROPPED;
+        }
+        return FULL;
+    }
+
+    /**
+     * Whether {@code header} has been in the way of {@code sequence}'s claim for longer than the
+     * liveness timeout, unchanged, as this channel's producers saw it ({@link #held}, across sends).
+     */
+    private boolean heldPastLiveness(long sequence, long header) {
+        Held h = held;
+        long now = System.nanoTime();
+        if (h == null || h.sequence() != sequence || h.header() != header) {
+            held = new Held(sequence, header, now);
+            return false;
+        }
+        return now - h.since() > livenessNanos;
     }
 
     /** {@link #takeClaimed}: the sequence was filled with a skip meanwhile; claim another. */

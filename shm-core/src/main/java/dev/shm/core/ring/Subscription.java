@@ -312,6 +312,13 @@ public final class Subscription implements AutoCloseable {
                         continue;
                     }
                     if (!required) {
+                        if (ring.cursor() <= n) {
+                            // Nothing sent at n yet, so no later lap overran it: the previous lap's
+                            // writer has not marked it yet, or the header, the group's next or its done
+                            // is damaged. Wait here (before, a done damaged past the cursor sent this
+                            // loop on past the cursor for good, counting each sequence lost).
+                            break;
+                        }
                         long oldest = overrun(n);
                         if (Ring.LONG.compareAndSet(memory, nextAt, n, oldest)) {
                             // The batch's end moves next on from here: from the start it read, the

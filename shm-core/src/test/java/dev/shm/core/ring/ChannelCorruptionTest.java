@@ -392,6 +392,137 @@ class ChannelCorruptionTest {
         }
     }
 
+    /**
+     * Without a required group a producer may lap a slow writer, so a previous lap's {@code WRITING}
+     * mark naming a live peer (here damage naming this very process) holds the slot for as long as
+     * that peer lives. Each send still ends as on a full ring: a blocking one at its timeout, a
+     * {@code FAIL} one at once with {@code FULL}, a {@code DROP} one at once, counted.
+     */
+    @Test
+    @org.junit.jupiter.api.Timeout(30)
+    @SuppressWarnings("try") // the first producer is closed inside its try block: another takes over
+    void aPreviousLapsWriterMarkNamingALivePeerEndsEachSendByItsBackpressure() throws Exception {
+        for (boolean singleProducer : new boolean[] {false, true}) {
+            String name = singleProducer ? "sp" : "mp";
+            ChannelOptions declared = small.withSingleProducer(singleProducer);
+            try (Segment segment = Segment.open(options, "a");
+                 Channel first = Channel.declare(segment, name, declared);
+                 Subscription audit = first.subscribe("audit", false)) {
+                for (int i = 0; i < small.capacity(); i++) {
+                    assertThat(first.send(bytes(20, i))).isEqualTo(SendOutcome.SENT);
+                }
+                assertThat(receive(audit, small.capacity())).hasSize(small.capacity());
+                first.close(); // the next producers did not write the previous lap: they read its headers
+                Ring ring = ChannelProcessesTest.ring(first);
+                header(ring, ring.slot(small.capacity()), word(0, segment.peerId(), WRITING));
+
+                try (Channel blocking = Channel.declare(segment, name, declared);
+                     Channel failing = Channel.declare(segment, name, declared.withBackpressure(Backpressure.FAIL));
+                     Channel dropping = Channel.declare(segment, name, declared.withBackpressure(Backpressure.DROP))) {
+                    long start = System.nanoTime();
+                    MemorySegment payload = MemorySegment.ofArray(bytes(30, 99));
+                    assertThat(blocking.send(payload, 0, 30, 150, java.util.concurrent.TimeUnit.MILLISECONDS))
+                            .isEqualTo(SendOutcome.TIMEOUT);
+                    Duration waited = Duration.ofNanos(System.nanoTime() - start);
+                    assertThat(waited).as("waited for its timeout, not for good")
+                            .isBetween(Duration.ofMillis(150), Duration.ofSeconds(5));
+                    start = System.nanoTime();
+                    assertThat(failing.send(bytes(30, 99))).isEqualTo(SendOutcome.FULL);
+                    assertThat(dropping.send(bytes(30, 99))).isEqualTo(SendOutcome.DROPPED);
+                    assertThat(Duration.ofNanos(System.nanoTime() - start)).as("no wait").isLessThan(LIVENESS);
+                    Channel.Stats stats = blocking.stats();
+                    assertThat(stats.drops()).isEqualTo(1);
+                    assertThat(stats.fullWaits()).isEqualTo(1);
+                    assertThat(stats.corrupt()).as("a live peer's mark is not taken for damage").isZero();
+                    assertThat(stats.cursor()).as("nothing claimed").isEqualTo(small.capacity());
+
+                    // The peer's mark is finished (as its writer would publish it): the slot is free again.
+                    header(ring, ring.slot(small.capacity()), word(0, segment.peerId(), PUBLISHED));
+                    assertThat(failing.send(bytes(31, 100))).isEqualTo(SendOutcome.SENT);
+                    assertThat(receive(audit, 1)).containsExactly(bytes(31, 100));
+                }
+            }
+        }
+    }
+
+    /**
+     * A producer takes a damaged header after the liveness timeout even when no one send lasts that
+     * long: the wait is counted across sends, from the first that found the header in its way.
+     */
+    @Test
+    @SuppressWarnings("try") // the first producer is closed inside its try block: another takes over
+    void aDamagedHeaderIsTakenAfterTheLivenessTimeoutAcrossSendsThatEachEndSooner() throws Exception {
+        for (boolean singleProducer : new boolean[] {false, true}) {
+            String name = singleProducer ? "sp" : "mp";
+            ChannelOptions declared = small.withSingleProducer(singleProducer);
+            try (Segment segment = Segment.open(options, "a");
+                 Channel first = Channel.declare(segment, name, declared);
+                 Subscription subscription = first.subscribe("billing", true)) {
+                for (int i = 0; i < small.capacity(); i++) {
+                    assertThat(first.send(bytes(20, i))).isEqualTo(SendOutcome.SENT);
+                }
+                assertThat(receive(subscription, small.capacity())).hasSize(small.capacity());
+                first.close();
+                Ring ring = ChannelProcessesTest.ring(first);
+                header(ring, ring.slot(small.capacity()), word(0, 7, WRITING)); // peer 7: an empty entry
+
+                try (Channel failing = Channel.declare(segment, name, declared.withBackpressure(Backpressure.FAIL))) {
+                    long start = System.nanoTime();
+                    assertThat(failing.send(bytes(30, 99))).as("held: refused at once").isEqualTo(SendOutcome.FULL);
+                    int refused = 1;
+                    SendOutcome outcome = SendOutcome.FULL;
+                    while (outcome == SendOutcome.FULL && System.nanoTime() - start < BOUND.toNanos()) {
+                        java.util.concurrent.locks.LockSupport.parkNanos(5_000_000);
+                        outcome = failing.send(bytes(30, 99));
+                        refused += outcome == SendOutcome.FULL ? 1 : 0;
+                    }
+                    assertThat(outcome).isEqualTo(SendOutcome.SENT);
+                    assertThat(Duration.ofNanos(System.nanoTime() - start)).isGreaterThanOrEqualTo(LIVENESS);
+                    assertThat(refused).as("sends refused before the timeout").isGreaterThan(1);
+                    assertThat(receive(subscription, 1)).containsExactly(bytes(30, 99));
+                    assertThat(failing.stats().corrupt()).isEqualTo(1);
+                }
+            }
+        }
+    }
+
+    /**
+     * An optional group's done damaged past the cursor: a member polls nothing (it did not run on past
+     * the cursor, counting every sequence lost, for good), and reads again from there once the
+     * producers get there.
+     */
+    @Test
+    @org.junit.jupiter.api.Timeout(30)
+    void anOptionalGroupsDoneDamagedPastTheCursorWaitsThereInsteadOfRunningOn() throws Exception {
+        try (Segment segment = Segment.open(options, "a");
+             Channel channel = Channel.declare(segment, "orders", small);
+             Subscription audit = channel.subscribe("audit", false, SubscriptionMode.SHARED)) {
+            for (int i = 0; i < 3; i++) {
+                assertThat(channel.send(bytes(20, i))).isEqualTo(SendOutcome.SENT);
+            }
+            assertThat(receive(audit, 3)).hasSize(3);
+            Ring ring = ChannelProcessesTest.ring(channel);
+            assertThat(ring.groupName(0)).isEqualTo("audit");
+            long damagedDone = ring.cursor() + 20;
+            Ring.LONG.setVolatile(ring.memory, ring.group(0) + GROUP_DONE_OFFSET, damagedDone);
+
+            assertThat(audit.poll(m -> { }, 10)).isZero();
+            assertThat(channel.stats().groups().getFirst().lost()).as("nothing counted lost past the cursor")
+                    .isLessThanOrEqualTo(small.capacity());
+            List<Long> sequences = new ArrayList<>();
+            for (int i = 0; i < 30; i++) {
+                assertThat(channel.send(bytes(20, 100 + i))).isEqualTo(SendOutcome.SENT);
+            }
+            long deadline = System.nanoTime() + BOUND.toNanos();
+            while (sequences.size() < 10 && System.nanoTime() < deadline) {
+                audit.poll(m -> sequences.add(m.sequence()), 30);
+            }
+            assertThat(sequences).as("read again from the damaged done on")
+                    .containsExactlyElementsOf(java.util.stream.LongStream.range(damagedDone, damagedDone + 10).boxed()
+                            .toList());
+        }
+    }
+
     @Test
     void aSingleProducerOverwritesADamagedHeaderOfALapItPublishedItself() throws Exception {
         // The producer published the previous lap and every group is done with it: the slot is its
