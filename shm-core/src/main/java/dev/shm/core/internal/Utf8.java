@@ -8,7 +8,9 @@ import java.nio.charset.StandardCharsets;
 
 /**
  * Short UTF-8 strings in fixed-size fields of shared memory: written cut at a character boundary,
- * read as untrusted input (a corrupt length is clamped, malformed bytes replaced).
+ * read as untrusted input (a corrupt length is clamped, malformed bytes and control characters
+ * replaced, so that no name read from shared memory can break or forge a log line, or send escape
+ * sequences to a terminal that prints it).
  *
  * <p>Internal API: not for use outside shm-core.
  */
@@ -55,7 +57,8 @@ public final class Utf8 {
     }
 
     /**
-     * Reads a field written by {@link #write}.
+     * Reads a field written by {@link #write}, with each control character ({@link Character#isISOControl})
+     * replaced by U+FFFD: names that the library writes have none ({@link #hasControl}).
      *
      * @param memory the memory
      * @param offset the field's offset
@@ -67,13 +70,40 @@ public final class Utf8 {
         int n = Math.max(0, Math.min(length, capacity));
         byte[] bytes = new byte[n];
         MemorySegment.copy(memory, ValueLayout.JAVA_BYTE, offset, bytes, 0, n);
+        String text;
         try {
-            return StandardCharsets.UTF_8.newDecoder()
+            text = StandardCharsets.UTF_8.newDecoder()
                     .onMalformedInput(CodingErrorAction.REPLACE)
                     .onUnmappableCharacter(CodingErrorAction.REPLACE)
                     .decode(java.nio.ByteBuffer.wrap(bytes)).toString();
         } catch (CharacterCodingException impossible) {
-            return new String(bytes, StandardCharsets.UTF_8);
+            text = new String(bytes, StandardCharsets.UTF_8);
         }
+        if (!hasControl(text)) {
+            return text;
+        }
+        char[] chars = text.toCharArray();
+        for (int i = 0; i < chars.length; i++) {
+            if (Character.isISOControl(chars[i])) {
+                chars[i] = '\uFFFD';
+            }
+        }
+        return new String(chars);
+    }
+
+    /**
+     * Whether {@code text} holds a control character ({@link Character#isISOControl}): names that
+     * the library stores in shared memory must not, as {@link #read} replaces them.
+     *
+     * @param text the text
+     * @return whether it holds one
+     */
+    public static boolean hasControl(String text) {
+        for (int i = 0; i < text.length(); i++) {
+            if (Character.isISOControl(text.charAt(i))) {
+                return true;
+            }
+        }
+        return false;
     }
 }

@@ -273,7 +273,7 @@ final class Ring {
     int joinGroup(String groupName, boolean required, boolean exclusive) {
         if (!isGroupName(groupName)) {
             throw new IllegalArgumentException("a group name holds 1 to " + GROUP_NAME_CAPACITY
-                    + " UTF-8 bytes; group=" + groupName);
+                    + " UTF-8 bytes and no control character; group=" + groupName);
         }
         long deadline = System.nanoTime() + segment.options().livenessTimeout().toNanos();
         while (true) {

@@ -102,7 +102,8 @@ public final class RingDescriptor {
     public static final int GROUP_NAME_CAPACITY = 48;
 
     /**
-     * Whether {@code name} fits a group's name field: 1 to {@link #GROUP_NAME_CAPACITY} UTF-8 bytes.
+     * Whether {@code name} fits a group's name field: 1 to {@link #GROUP_NAME_CAPACITY} UTF-8 bytes,
+     * and no control character (names read from shared memory have them replaced).
      *
      * @param name the name, or {@code null}
      * @return whether it is a valid group name
@@ -112,7 +113,7 @@ public final class RingDescriptor {
             return false;
         }
         int length = name.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
-        return length <= GROUP_NAME_CAPACITY;
+        return length <= GROUP_NAME_CAPACITY && !dev.shm.core.internal.Utf8.hasControl(name);
     }
     public static final int GROUP_START_OFFSET = 64;
     public static final int GROUP_REDELIVERIES_OFFSET = 72;

@@ -96,6 +96,10 @@ public final class Directory {
             throw new IllegalArgumentException("a directory name holds 1 to " + NAME_CAPACITY + " UTF-8 bytes; name="
                     + name + " has " + bytes.length);
         }
+        if (Utf8.hasControl(name)) {
+            throw new IllegalArgumentException("a directory name holds no control character; this one, of "
+                    + name.length() + " characters, does");
+        }
         if (params.length > DirectoryDescriptor.MAX_PARAMS || paramNames.length != params.length) {
             throw new IllegalArgumentException("up to " + DirectoryDescriptor.MAX_PARAMS
                     + " parameters, each with a name; got " + params.length + " values and " + paramNames.length

@@ -523,6 +523,34 @@ class ChannelCorruptionTest {
         }
     }
 
+    /**
+     * A name read from shared memory is untrusted text that reaches logs, stats and the CLI: control
+     * characters (a line break that forges a log line, a terminal escape) are replaced; and the
+     * library refuses to store names with them, so that nothing it wrote reads back otherwise.
+     */
+    @Test
+    @SuppressWarnings("try") // the subscription only makes the group exist
+    void controlCharactersInNamesAreRefusedAndReplacedWhenRead() throws Exception {
+        try (Segment segment = Segment.open(options, "a");
+             Channel channel = Channel.declare(segment, "orders", small);
+             Subscription audit = channel.subscribe("audit", false)) {
+            org.assertj.core.api.Assertions.assertThatIllegalArgumentException()
+                    .isThrownBy(() -> channel.subscribe("au\ndit", false)).withMessageContaining("control character");
+            org.assertj.core.api.Assertions.assertThatIllegalArgumentException()
+                    .isThrownBy(() -> Channel.declare(segment, "ord\u001Bers", small))
+                    .withMessageContaining("control character");
+            assertThat(RingDescriptor.isGroupName("caf\u00E9")).isTrue();
+            assertThat(RingDescriptor.isGroupName("caf\u0085")).isFalse();
+
+            Ring ring = ChannelProcessesTest.ring(channel);
+            byte[] forged = "a\nWARNING: forged\u001B[2J".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            MemorySegment.copy(forged, 0, ring.memory, ValueLayout.JAVA_BYTE, ring.group(0) + GROUP_NAME_OFFSET,
+                    forged.length);
+            ring.memory.set(ValueLayout.JAVA_INT, ring.group(0) + GROUP_NAME_LENGTH_OFFSET, forged.length);
+            assertThat(channel.stats().groups().getFirst().name()).isEqualTo("a\uFFFDWARNING: forged\uFFFD[2J");
+        }
+    }
+
     @Test
     void aSingleProducerOverwritesADamagedHeaderOfALapItPublishedItself() throws Exception {
         // The producer published the previous lap and every group is done with it: the slot is its

@@ -299,7 +299,7 @@ public final class ShmOptions {
                 : c.getGroup() != null && !c.getGroup().isBlank() ? c.getGroup() : applicationName;
         if (!RingDescriptor.isGroupName(group)) {
             throw new InvalidShmPropertyException("shm.channels." + name + ".group", group, "a consumer group name has "
-                    + "1 to " + RingDescriptor.GROUP_NAME_CAPACITY + " UTF-8 bytes",
+                    + "1 to " + RingDescriptor.GROUP_NAME_CAPACITY + " UTF-8 bytes and no control character",
                     "set a shorter 'group' (it defaults to spring.application.name)");
         }
         return group;

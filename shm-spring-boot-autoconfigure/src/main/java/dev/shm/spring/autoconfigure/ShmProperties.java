@@ -286,7 +286,7 @@ public class ShmProperties {
         /** How consumers share messages: publish-subscribe (one group per application) or point-to-point (one group for all). */
         private ChannelType type = ChannelType.PUBLISH_SUBSCRIBE;
 
-        /** Consumer group of this application for a publish-subscribe channel; defaults to spring.application.name. */
+        /** Consumer group of this application for a publish-subscribe channel (1 to 48 UTF-8 bytes, no control character); defaults to spring.application.name. */
         private String group;
 
         /** Number of ring slots, a power of two; every process must declare the channel alike. */

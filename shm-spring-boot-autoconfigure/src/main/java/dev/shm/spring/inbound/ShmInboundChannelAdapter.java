@@ -73,7 +73,7 @@ public class ShmInboundChannelAdapter extends MessageProducerSupport implements 
     public void setGroup(String group) {
         if (!RingDescriptor.isGroupName(group)) {
             throw new IllegalArgumentException("group=" + group + " must have 1 to "
-                    + RingDescriptor.GROUP_NAME_CAPACITY + " UTF-8 bytes");
+                    + RingDescriptor.GROUP_NAME_CAPACITY + " UTF-8 bytes and no control character");
         }
         this.group = group;
     }
