@@ -58,7 +58,8 @@ public final class Utf8 {
 
     /**
      * Reads a field written by {@link #write}, with each control character ({@link Character#isISOControl})
-     * replaced by U+FFFD: names that the library writes have none ({@link #hasControl}).
+     * replaced by U+FFFD: the names that the library looks up (directory entries, groups) are refused
+     * with one ({@link #hasControl}); the others (a peer's, a counter's label) are only shown.
      *
      * @param memory the memory
      * @param offset the field's offset

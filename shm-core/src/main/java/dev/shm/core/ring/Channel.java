@@ -595,19 +595,27 @@ public final class Channel implements AutoCloseable {
                     return cursor;
                 }
                 // The previous lap is still being skipped by recovery, or the header is damaged.
-                if (heldPastLiveness(cursor, previous) && damagedAfterTimeout(previous, wrap, cursor)
-                        && takeDamaged(slot, previous, cursor)) {
-                    return cursor;
+                if (heldPastLiveness(cursor, previous) && damagedAfterTimeout(previous, wrap, cursor)) {
+                    if (takeDamaged(slot, previous, cursor)) {
+                        return cursor;
+                    }
+                    continue; // the header changed meanwhile (recovery's skip): look again
                 }
-            } else if (free || isTag(previous, cursor)
-                    || (heldPastLiveness(cursor, previous) && damagedAfterTimeout(previous, wrap, cursor))) {
-                // Free, or claimed meanwhile (the cursor's compare-and-set fails), or damaged past the
-                // liveness timeout: then claim and take the slot.
-                if (Ring.LONG.compareAndSet(memory, (long) CURSOR_OFFSET, cursor, cursor + 1)
-                        && takeClaimed(cursor) == cursor) {
-                    return cursor;
+            } else {
+                boolean damaged = !free && !isTag(previous, cursor)
+                        && heldPastLiveness(cursor, previous) && damagedAfterTimeout(previous, wrap, cursor);
+                if (free || isTag(previous, cursor) || damaged) {
+                    // Free, or claimed meanwhile (the cursor's compare-and-set fails), or damaged past the
+                    // liveness timeout: then claim and take the slot (a damaged header at once, if unchanged).
+                    if (Ring.LONG.compareAndSet(memory, (long) CURSOR_OFFSET, cursor, cursor + 1)
+                            && takeClaimed(cursor, damaged, previous) == cursor) {
+                        return cursor;
+                    }
+                    continue;
                 }
-                continue;
+                if (ring.cursor() != cursor) {
+                    continue; // the header was read a lap or more after the cursor: look again
+                }
             }
             // Held by the previous lap: without a required group a producer may lap a slow writer. The
             // send waits for it as on a full ring, and ends as there (nothing is claimed yet); damage
@@ -623,7 +631,11 @@ public final class Channel implements AutoCloseable {
             } else if (now - deadline >= 0) {
                 return TIMEOUT;
             }
-            Thread.onSpinWait();
+            if (idler == null) {
+                idler = new Idler(options.waitStrategy());
+                waiter = options.waitStrategy() == WaitStrategy.BLOCKING ? new Futex.Waiter() : null;
+            }
+            idler.idle(); // (no futex sleep: nobody wakes a producer when a writer publishes)
         }
     }
 
@@ -658,14 +670,18 @@ public final class Channel implements AutoCloseable {
      * previous lap is done with it: returns {@code cursor}, or {@link #SKIPPED_MEANWHILE} when the
      * sequence was filled with a skip while this thread stalled past the liveness timeout (and maybe
      * reused by later laps since: such a header is no damage; taken, it would lose that lap's message
-     * and put this one behind every group).
+     * and put this one behind every group). When {@code damaged}, the claim judged {@code judged}, the
+     * slot's header, damaged past the liveness timeout: unchanged, it is taken at once.
      */
-    long takeClaimed(long cursor) {
+    long takeClaimed(long cursor, boolean damaged, long judged) {
         long slot = ring.slot(cursor);
         long wrap = cursor - ring.capacity;
         long blockedSince = 0;
         while (true) {
             long previous = ring.header(slot);
+            if (damaged && previous == judged && takeDamaged(slot, previous, cursor)) {
+                return cursor;
+            }
             if (isTag(previous, wrap) && (state(previous) == PUBLISHED || state(previous) == SKIP)) {
                 if (Ring.LONG.compareAndSet(memory, slot, previous, word(cursor, me, WRITING))) {
                     ring.releaseOnReuse(slot, wrap);

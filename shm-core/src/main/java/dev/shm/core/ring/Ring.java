@@ -304,7 +304,7 @@ final class Ring {
     int createGroup(String groupName, boolean required) {
         if (!isGroupName(groupName)) {
             throw new IllegalArgumentException("a group name holds 1 to " + GROUP_NAME_CAPACITY
-                    + " UTF-8 bytes; group=" + groupName);
+                    + " UTF-8 bytes and no control character; group=" + groupName);
         }
         return segment.withDirectoryLock(() -> tryJoin(groupName, required, false, false));
     }

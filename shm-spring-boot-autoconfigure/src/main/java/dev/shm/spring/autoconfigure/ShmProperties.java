@@ -307,7 +307,7 @@ public class ShmProperties {
         /** Number of members of the consumer group this application runs, each with a thread of its own: they compete for messages, so per-producer order no longer holds. 1 when exclusive. */
         private int concurrency = 1;
 
-        /** What a send does when the slowest required group is a whole ring behind. */
+        /** What a send does when the slowest required group is a whole ring behind, or the slot it needs is still held by the previous lap. */
         private BackpressureMode backpressure = BackpressureMode.BLOCK;
 
         /** Longest a send waits for room (a ring slot, and a pool slot for a large message) with the block backpressure. */

@@ -246,7 +246,7 @@ public final class ShmMetrics implements MeterBinder, AutoCloseable {
                 functionCounter(wanted, "shm.messages.sent", tags, "Messages published to the channel, by any process.",
                         st -> channelValue(st, ch, Channel.Stats::published));
                 functionCounter(wanted, "shm.messages.dropped", tags,
-                        "Sends dropped because the ring was full (backpressure drop).",
+                        "Sends dropped because the ring was full, or the slot they needed still held (backpressure drop).",
                         st -> channelValue(st, ch, Channel.Stats::drops));
                 for (Channel.GroupStats group : channel.groups()) {
                     String g = group.name();

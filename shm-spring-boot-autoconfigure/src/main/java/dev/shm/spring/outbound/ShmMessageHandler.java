@@ -88,7 +88,8 @@ public class ShmMessageHandler extends AbstractMessageHandler implements Disposa
         SendOutcome outcome = sender.send(message);
         if (outcome == SendOutcome.FULL || outcome == SendOutcome.TIMEOUT) {
             throw new MessageDeliveryException(message, "shm channel '" + channelName + "' is full (" + outcome
-                    + "): its slowest required consumer group is a whole ring behind");
+                    + "): its slowest required consumer group is a whole ring behind, or the slot the message needs"
+                    + " is still held by the ring's previous lap (a slow or stalled producer, or damage)");
         }
     }
 
