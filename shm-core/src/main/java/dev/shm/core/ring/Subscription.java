@@ -331,6 +331,27 @@ public final class Subscription implements AutoCloseable {
                         runFrom = NO_RUN;
                         continue;
                     }
+                    if (ring.isLaterLap(h, n)) {
+                        // A required group's slot cannot move on before the group is done with it: its
+                        // next or done was damaged a lap or more behind. Read on from the oldest
+                        // message in the ring (it may hand out again messages the group had read).
+                        // Before, the header of that later lap, a message other groups still needed,
+                        // was taken for damage and replaced by a skip, one slot a liveness timeout.
+                        long oldest = ring.cursor() - ring.capacity;
+                        ring.countCorrupt("group '" + group() + "' stood at sequence " + n + ", a lap or more behind"
+                                + " its slot (0x" + Long.toHexString(h) + "); moved on to " + oldest);
+                        long doneNow = ring.done(group);
+                        if (doneNow < oldest) {
+                            Ring.LONG.compareAndSet(memory, doneAt, doneNow, oldest);
+                        }
+                        if (Ring.LONG.compareAndSet(memory, nextAt, n, oldest)) {
+                            start = oldest; // as for an overrun above
+                        }
+                        n = oldest;
+                        runFrom = NO_RUN;
+                        finished = true; // done moves on over the claim words that say handled, at the end
+                        continue;
+                    }
                     checkDamaged(n, h); // a required group's slot cannot have moved on: damaged
                     break;
                 }

@@ -530,6 +530,56 @@ class ChannelCorruptionTest {
     }
 
     /**
+     * A required group's next and done damaged two laps behind: its member finds a later lap in the
+     * slot, which producers could only write once the group was done with it, so the group's
+     * position is the damage. It moves on to the oldest message in the ring (counted; its claim words
+     * there say it handled them, so none is handed out again) and its done with it, so producers go
+     * on; the later lap's messages, which another required group still needs, stay intact (before,
+     * the member took their headers for damage and replaced them with skips, one a liveness timeout).
+     */
+    @Test
+    @org.junit.jupiter.api.Timeout(30)
+    void aRequiredGroupDamagedALapBehindMovesOnAndDestroysNoMessage() throws Exception {
+        try (Segment segment = Segment.open(options, "a");
+             Channel channel = Channel.declare(segment, "orders", small);
+             Subscription billing = channel.subscribe("billing", true, SubscriptionMode.SHARED);
+             Subscription audit = channel.subscribe("audit", true, SubscriptionMode.SHARED)) {
+            int capacity = small.capacity();
+            for (int i = 0; i < 3 * capacity; i++) {
+                assertThat(channel.send(bytes(20, i))).isEqualTo(SendOutcome.SENT);
+                if (i < 2 * capacity) {
+                    assertThat(receive(audit, 1)).hasSize(1);
+                }
+                assertThat(receive(billing, 1)).hasSize(1);
+            }
+            // audit stands at two laps, the third unread; billing read everything, and is set two laps back.
+            Ring ring = ChannelProcessesTest.ring(channel);
+            assertThat(ring.groupName(0)).isEqualTo("billing");
+            Ring.LONG.setVolatile(ring.memory, ring.group(0) + GROUP_NEXT_OFFSET, (long) capacity);
+            Ring.LONG.setVolatile(ring.memory, ring.group(0) + GROUP_DONE_OFFSET, (long) capacity);
+
+            List<Long> billed = new ArrayList<>();
+            long deadline = System.nanoTime() + 3 * LIVENESS.toNanos(); // billing alone, past the liveness timeout
+            while (System.nanoTime() < deadline) {
+                billing.poll(m -> billed.add(m.sequence()), 64);
+            }
+            assertThat(billed).as("the third lap's claim words say billing handled it").isEmpty();
+            assertThat(ring.done(0)).as("moved on to the oldest message in the ring").isEqualTo(3L * capacity);
+            List<Long> audited = new ArrayList<>();
+            deadline = System.nanoTime() + BOUND.toNanos();
+            while (System.nanoTime() < deadline && audited.size() < capacity) {
+                audit.poll(m -> audited.add(m.sequence()), 64);
+            }
+            List<Long> thirdLap = java.util.stream.LongStream.range(2L * capacity, 3L * capacity).boxed().toList();
+            assertThat(audited).as("the other group's messages are intact").isEqualTo(thirdLap);
+            assertThat(channel.stats().corrupt()).isEqualTo(1);
+            assertThat(channel.send(bytes(20, 99))).isEqualTo(SendOutcome.SENT);
+            assertThat(receive(billing, 1)).containsExactly(bytes(20, 99));
+            assertThat(receive(audit, 1)).containsExactly(bytes(20, 99));
+        }
+    }
+
+    /**
      * A name read from shared memory is untrusted text that reaches logs, stats and the CLI: control
      * characters (a line break that forges a log line, a terminal escape) are replaced; and the
      * library refuses to store names with them, so that nothing it wrote reads back otherwise.
