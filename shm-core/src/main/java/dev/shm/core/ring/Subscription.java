@@ -302,7 +302,7 @@ public final class Subscription implements AutoCloseable {
                 long h = ring.header(slot);
                 if (!isTag(h, n)) {
                     if (isTag(h, n - ring.capacity)) {
-                        checkHole(n, h);
+                        checkHole(n, h, false);
                         break; // not published yet
                     }
                     long done = ring.done(group);
@@ -451,6 +451,32 @@ public final class Subscription implements AutoCloseable {
             }
         }
         return delivered;
+    }
+
+    /**
+     * A required group's member that stands at {@code n}, at or past {@code cursor} (read before this),
+     * with nothing to read. The group's done cannot lie a lap behind that cursor (producers claim no
+     * sequence a lap past done), nor behind an exclusive member's own position ({@code ownPosition}:
+     * it moves done past each message itself, and only recovery of a dead member moves it otherwise,
+     * forward). Such a done is damage, and it would hold producers, who find no room, while the
+     * members find nothing to read: it is counted and moved up (for a shared group, to a lap behind
+     * the cursor and on over the claim words that say handled).
+     */
+    private void checkDoneBehind(long n, long cursor, boolean ownPosition) {
+        if (!required) {
+            return;
+        }
+        long done = ring.done(group);
+        long floor = ownPosition ? n : cursor - ring.capacity;
+        if (done == Ring.UNSET || done >= floor || !Ring.LONG.compareAndSet(memory, doneAt, done, floor)) {
+            return;
+        }
+        ring.countCorrupt("group '" + group() + "': its done was " + done + ", behind its member at " + n
+                + "; moved to " + floor);
+        if (!ownPosition) {
+            advanceDone(NO_RUN, n);
+        }
+        ring.wakeProducers();
     }
 
     /**
@@ -717,7 +743,7 @@ public final class Subscription implements AutoCloseable {
      */
     private boolean notThereYet(long n, long h) {
         if (isTag(h, n - ring.capacity)) {
-            checkHole(n, h);
+            checkHole(n, h, true);
             return true;
         }
         if (isTag(h, n) && state(h) == WRITING) {
@@ -756,12 +782,14 @@ public final class Subscription implements AutoCloseable {
      * from a single producer, which publishes before it moves the cursor, the header was damaged (a skip
      * counted as corrupt).
      */
-    private void checkHole(long n, long h) {
+    private void checkHole(long n, long h, boolean ownPosition) {
         if (skipsCheck(n)) {
             return;
         }
-        if (ring.cursor() <= n) {
+        long cursor = ring.cursor();
+        if (cursor <= n) {
             holeSequence = -1;
+            checkDoneBehind(n, cursor, ownPosition);
             return;
         }
         if (stuckPastLiveness(n)) {

@@ -580,6 +580,51 @@ class ChannelCorruptionTest {
     }
 
     /**
+     * A required group's done damaged behind while its member stands at the cursor: producers find no
+     * room and the member nothing to read, for good. The member's empty polls see the damage (behind
+     * its own position, for an exclusive member; a lap behind the cursor, for a shared one), count it
+     * and move done up; producers go on, and no message is handed out twice.
+     */
+    @Test
+    @org.junit.jupiter.api.Timeout(30)
+    @SuppressWarnings("try") // the first producer is closed inside its try block: another takes over
+    void aRequiredGroupsDoneDamagedBehindItsCaughtUpMemberIsMovedUp() throws Exception {
+        for (SubscriptionMode mode : SubscriptionMode.values()) {
+            for (boolean singleProducer : new boolean[] {false, true}) {
+                ChannelOptions declared = small.withSingleProducer(singleProducer);
+                try (Segment segment = Segment.open(options, "a");
+                     Channel first = Channel.declare(segment, "orders", declared);
+                     Subscription billing = first.subscribe("billing", true, mode)) {
+                    int capacity = small.capacity();
+                    for (int i = 0; i < capacity + 3; i++) {
+                        assertThat(first.send(bytes(20, i))).isEqualTo(SendOutcome.SENT);
+                        assertThat(receive(billing, 1)).hasSize(1);
+                    }
+                    first.close();
+                    Ring ring = ChannelProcessesTest.ring(first);
+                    Ring.LONG.setVolatile(ring.memory, ring.group(0) + GROUP_DONE_OFFSET, 1L);
+
+                    try (Channel channel = Channel.declare(segment, "orders", declared.withBackpressure(Backpressure.FAIL))) {
+                        assertThat(channel.send(bytes(20, 98))).as("no room").isEqualTo(SendOutcome.FULL);
+                        List<byte[]> received = new ArrayList<>();
+                        SendOutcome outcome = SendOutcome.FULL;
+                        long deadline = System.nanoTime() + BOUND.toNanos();
+                        while (outcome != SendOutcome.SENT && System.nanoTime() < deadline) {
+                            billing.poll(m -> received.add(m.toByteArray()), 8); // empty polls, which look
+                            outcome = channel.send(bytes(20, 99));
+                        }
+                        assertThat(outcome).as(mode + ", single producer " + singleProducer).isEqualTo(SendOutcome.SENT);
+                        assertThat(received).as("nothing handed out again").isEmpty();
+                        assertThat(receive(billing, 1)).containsExactly(bytes(20, 99));
+                        assertThat(channel.stats().corrupt()).isEqualTo(1);
+                        assertThat(ring.done(0)).isEqualTo(capacity + 4);
+                    }
+                }
+            }
+        }
+    }
+
+    /**
      * A name read from shared memory is untrusted text that reaches logs, stats and the CLI: control
      * characters (a line break that forges a log line, a terminal escape) are replaced; and the
      * library refuses to store names with them, so that nothing it wrote reads back otherwise.
