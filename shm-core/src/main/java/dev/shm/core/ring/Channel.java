@@ -538,88 +538,64 @@ public final class Channel implements AutoCloseable {
         while (true) {
             long cursor = ring.singleProducer ? localCursor : ring.cursor();
             long wrap = cursor - ring.capacity;
+            boolean full = false;
             if (!cachedRoom(cursor)) {
                 refreshGating();
-                if (!hasRoom(cursor, gatingCache)) {
-                    if (options.backpressure() != Backpressure.BLOCK) {
-                        return refuse();
-                    }
-                    long now = System.nanoTime();
-                    if (!waited) {
-                        waited = true;
-                        deadline = now + timeoutNanos;
-                        ring.count(FULL_WAITS);
-                    } else if (now - deadline >= 0) {
-                        return TIMEOUT;
-                    }
-                    if (idler == null) { // (a wait for a held slot may have started the deadline)
-                        idler = new Idler(options.waitStrategy());
-                        waiter = options.waitStrategy() == WaitStrategy.BLOCKING ? new Futex.Waiter() : null;
-                    }
-                    if (waiter != null && idler.shouldSleep()) {
-                        int seen = ring.sleepOnSpace();
-                        if (!hasRoom(cursor, ring.gating())) {
-                            ring.awaitSpace(waiter, seen, Math.min(deadline - now, 10_000_000L));
-                        } else {
-                            ring.awaitSpace(waiter, seen + 1, 1); // cancel: room appeared
-                        }
-                    } else {
-                        idler.idle();
-                    }
-                    continue;
-                }
+                full = !hasRoom(cursor, gatingCache);
             }
-            long slot = ring.slot(cursor);
-            if (ring.singleProducer && cursor >= ownLapsFrom) {
-                // This channel published the previous lap itself, and there is room: the slot is free.
-                if (heldRef(cursor)) {
-                    ring.releaseOnReuse(slot, wrap);
-                }
-                return cursor;
-            }
-            long previous = ring.header(slot);
-            boolean free = isTag(previous, wrap) && (state(previous) == PUBLISHED || state(previous) == SKIP);
-            if (ring.singleProducer) {
-                if (isTag(previous, cursor) && (state(previous) == PUBLISHED || state(previous) == SKIP)) {
-                    // The producer before this one published this sequence (or turned it into a skip)
-                    // and died before it moved the cursor over it: move the cursor on, and read the
-                    // headers for a lap from there (that slot's last lap was not this channel's).
-                    localCursor = cursor + 1;
-                    ownLapsFrom = localCursor + ring.capacity;
-                    Ring.LONG.setVolatile(memory, (long) CURSOR_OFFSET, localCursor);
-                    ring.wakeConsumers();
-                    continue;
-                }
-                if (free) {
-                    ring.releaseOnReuse(slot, wrap);
+            if (!full) {
+                long slot = ring.slot(cursor);
+                if (ring.singleProducer && cursor >= ownLapsFrom) {
+                    // This channel published the previous lap itself, and there is room: the slot is free.
+                    if (heldRef(cursor)) {
+                        ring.releaseOnReuse(slot, wrap);
+                    }
                     return cursor;
                 }
-                // The previous lap is still being skipped by recovery, or the header is damaged.
-                if (heldPastLiveness(cursor, previous) && damagedAfterTimeout(previous, wrap, cursor)) {
-                    if (takeDamaged(slot, previous, cursor)) {
+                long previous = ring.header(slot);
+                boolean free = isTag(previous, wrap) && (state(previous) == PUBLISHED || state(previous) == SKIP);
+                if (ring.singleProducer) {
+                    if (isTag(previous, cursor) && (state(previous) == PUBLISHED || state(previous) == SKIP)) {
+                        // The producer before this one published this sequence (or turned it into a skip)
+                        // and died before it moved the cursor over it: move the cursor on, and read the
+                        // headers for a lap from there (that slot's last lap was not this channel's).
+                        localCursor = cursor + 1;
+                        ownLapsFrom = localCursor + ring.capacity;
+                        Ring.LONG.setVolatile(memory, (long) CURSOR_OFFSET, localCursor);
+                        ring.wakeConsumers();
+                        continue;
+                    }
+                    if (free) {
+                        ring.releaseOnReuse(slot, wrap);
                         return cursor;
                     }
-                    continue; // the header changed meanwhile (recovery's skip): look again
-                }
-            } else {
-                boolean damaged = !free && !isTag(previous, cursor)
-                        && heldPastLiveness(cursor, previous) && damagedAfterTimeout(previous, wrap, cursor);
-                if (free || isTag(previous, cursor) || damaged) {
-                    // Free, or claimed meanwhile (the cursor's compare-and-set fails), or damaged past the
-                    // liveness timeout: then claim and take the slot (a damaged header at once, if unchanged).
-                    if (Ring.LONG.compareAndSet(memory, (long) CURSOR_OFFSET, cursor, cursor + 1)
-                            && takeClaimed(cursor, damaged, previous) == cursor) {
-                        return cursor;
+                    // The previous lap is still being skipped by recovery, or the header is damaged.
+                    if (heldPastLiveness(cursor, previous) && damagedAfterTimeout(previous, wrap, cursor)) {
+                        if (takeDamaged(slot, previous, cursor)) {
+                            return cursor;
+                        }
+                        continue; // the header changed meanwhile (recovery's skip): look again
                     }
-                    continue;
+                } else {
+                    boolean damaged = !free && !isTag(previous, cursor)
+                            && heldPastLiveness(cursor, previous) && damagedAfterTimeout(previous, wrap, cursor);
+                    if (free || isTag(previous, cursor) || damaged) {
+                        // Free, or claimed meanwhile (the cursor's compare-and-set fails), or damaged past the
+                        // liveness timeout: then claim and take the slot (a damaged header at once, if unchanged).
+                        if (Ring.LONG.compareAndSet(memory, (long) CURSOR_OFFSET, cursor, cursor + 1)
+                                && takeClaimed(cursor, damaged, previous) == cursor) {
+                            return cursor;
+                        }
+                        continue;
+                    }
+                    if (ring.cursor() != cursor) {
+                        continue; // the header was read a lap or more after the cursor: look again
+                    }
                 }
-                if (ring.cursor() != cursor) {
-                    continue; // the header was read a lap or more after the cursor: look again
-                }
+                // Held by the previous lap: without a required group a producer may lap a slow writer.
+                // The send waits for it as on a full ring, and ends as there (nothing is claimed yet);
+                // damage that reads as a live peer's writer holds the slot for as long as that peer lives.
             }
-            // Held by the previous lap: without a required group a producer may lap a slow writer. The
-            // send waits for it as on a full ring, and ends as there (nothing is claimed yet); damage
-            // that reads as a live peer's writer holds the slot for as long as that peer lives.
             if (options.backpressure() != Backpressure.BLOCK) {
                 return refuse();
             }
@@ -628,14 +604,23 @@ public final class Channel implements AutoCloseable {
                 waited = true;
                 deadline = now + timeoutNanos;
                 ring.count(FULL_WAITS);
+                idler = new Idler(options.waitStrategy());
+                waiter = options.waitStrategy() == WaitStrategy.BLOCKING ? new Futex.Waiter() : null;
             } else if (now - deadline >= 0) {
                 return TIMEOUT;
             }
-            if (idler == null) {
-                idler = new Idler(options.waitStrategy());
-                waiter = options.waitStrategy() == WaitStrategy.BLOCKING ? new Futex.Waiter() : null;
+            // A full ring's waiter may sleep on the futex that consumers ring as they free room; a held
+            // slot's only idles (nobody wakes a producer when a writer publishes).
+            if (full && waiter != null && idler.shouldSleep()) {
+                int seen = ring.sleepOnSpace();
+                if (!hasRoom(cursor, ring.gating())) {
+                    ring.awaitSpace(waiter, seen, Math.min(deadline - now, 10_000_000L));
+                } else {
+                    ring.awaitSpace(waiter, seen + 1, 1); // cancel: room appeared
+                }
+            } else {
+                idler.idle();
             }
-            idler.idle(); // (no futex sleep: nobody wakes a producer when a writer publishes)
         }
     }
 
