@@ -337,7 +337,7 @@ public final class Subscription implements AutoCloseable {
                         // message in the ring (it may hand out again messages the group had read).
                         // Before, the header of that later lap, a message other groups still needed,
                         // was taken for damage and replaced by a skip, one slot a liveness timeout.
-                        long oldest = ring.cursor() - ring.capacity;
+                        long oldest = lapBehind(ring.cursor());
                         ring.countCorrupt("group '" + group() + "' stood at sequence " + n + ", a lap or more behind"
                                 + " its slot (0x" + Long.toHexString(h) + "); moved on to " + oldest);
                         long doneNow = ring.done(group);
@@ -454,6 +454,15 @@ public final class Subscription implements AutoCloseable {
     }
 
     /**
+     * The lowest done a required group can have with producers at {@code cursor}: a lap behind it, or
+     * the group's start when it joined less than a lap ago (its claim words below are not its own).
+     */
+    private long lapBehind(long cursor) {
+        long start = ring.start(group);
+        return start == Ring.UNSET ? cursor - ring.capacity : Math.max(cursor - ring.capacity, start);
+    }
+
+    /**
      * A required group's member that stands at {@code n}, at or past {@code cursor} (read before this),
      * with nothing to read. The group's done cannot lie a lap behind that cursor (producers claim no
      * sequence a lap past done), nor behind an exclusive member's own position ({@code ownPosition}:
@@ -467,16 +476,24 @@ public final class Subscription implements AutoCloseable {
             return;
         }
         long done = ring.done(group);
-        long floor = ownPosition ? n : cursor - ring.capacity;
-        if (done == Ring.UNSET || done >= floor || !Ring.LONG.compareAndSet(memory, doneAt, done, floor)) {
+        if (done == Ring.UNSET || done >= n) {
             return;
         }
-        ring.countCorrupt("group '" + group() + "': its done was " + done + ", behind its member at " + n
-                + "; moved to " + floor);
-        if (!ownPosition) {
-            advanceDone(NO_RUN, n);
+        long floor = ownPosition ? n : lapBehind(cursor);
+        boolean moved = done < floor && Ring.LONG.compareAndSet(memory, doneAt, done, floor);
+        if (moved) {
+            ring.countCorrupt("group '" + group() + "': its done was " + done + ", behind its member at " + n
+                    + "; moved to " + floor);
         }
-        ring.wakeProducers();
+        if (!ownPosition) {
+            // On over the claim words that say handled: so does a done damaged exactly a lap back (a
+            // full ring, which a slow member's message at done makes too, and then it stops there).
+            ring.advanceDone(group);
+            moved |= ring.done(group) != done;
+        }
+        if (moved) {
+            ring.wakeProducers();
+        }
     }
 
     /**

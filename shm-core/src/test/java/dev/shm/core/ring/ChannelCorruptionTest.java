@@ -589,6 +589,9 @@ class ChannelCorruptionTest {
     @org.junit.jupiter.api.Timeout(30)
     @SuppressWarnings("try") // the first producer is closed inside its try block: another takes over
     void aRequiredGroupsDoneDamagedBehindItsCaughtUpMemberIsMovedUp() throws Exception {
+        // done set back below a lap behind the cursor, and exactly a lap behind it (a full ring, as a
+        // slow member's message at done makes it too, so only the claim words can tell)
+        for (long damagedDone : new long[] {1, 3}) {
         for (SubscriptionMode mode : SubscriptionMode.values()) {
             for (boolean singleProducer : new boolean[] {false, true}) {
                 ChannelOptions declared = small.withSingleProducer(singleProducer);
@@ -602,7 +605,8 @@ class ChannelCorruptionTest {
                     }
                     first.close();
                     Ring ring = ChannelProcessesTest.ring(first);
-                    Ring.LONG.setVolatile(ring.memory, ring.group(0) + GROUP_DONE_OFFSET, 1L);
+                    assertThat(ring.cursor() - damagedDone).isGreaterThanOrEqualTo(capacity);
+                    Ring.LONG.setVolatile(ring.memory, ring.group(0) + GROUP_DONE_OFFSET, damagedDone);
 
                     try (Channel channel = Channel.declare(segment, "orders", declared.withBackpressure(Backpressure.FAIL))) {
                         assertThat(channel.send(bytes(20, 98))).as("no room").isEqualTo(SendOutcome.FULL);
@@ -613,14 +617,20 @@ class ChannelCorruptionTest {
                             billing.poll(m -> received.add(m.toByteArray()), 8); // empty polls, which look
                             outcome = channel.send(bytes(20, 99));
                         }
-                        assertThat(outcome).as(mode + ", single producer " + singleProducer).isEqualTo(SendOutcome.SENT);
+                        assertThat(outcome).as(mode + ", single producer " + singleProducer + ", done " + damagedDone)
+                                .isEqualTo(SendOutcome.SENT);
                         assertThat(received).as("nothing handed out again").isEmpty();
                         assertThat(receive(billing, 1)).containsExactly(bytes(20, 99));
-                        assertThat(channel.stats().corrupt()).isEqualTo(1);
+                        // A shared group's done exactly a lap back is a full ring to look at: the claim
+                        // words move it on, uncounted (a member between its DONE and its move of done
+                        // looks the same for an instant).
+                        boolean counted = mode == SubscriptionMode.EXCLUSIVE || damagedDone < 3;
+                        assertThat(channel.stats().corrupt()).isEqualTo(counted ? 1 : 0);
                         assertThat(ring.done(0)).isEqualTo(capacity + 4);
                     }
                 }
             }
+        }
         }
     }
 
