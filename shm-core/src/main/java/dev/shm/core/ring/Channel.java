@@ -348,11 +348,7 @@ public final class Channel implements AutoCloseable {
         if (options.backpressure() != Backpressure.BLOCK && !roomNow()) {
             // Fail or drop before copying a large payload, not after: a caller that retries on FULL
             // would copy it again and again.
-            if (options.backpressure() == Backpressure.DROP) {
-                ring.count(DROPS);
-                return SendOutcome.DROPPED;
-            }
-            return SendOutcome.FULL;
+            return outcome(refuse());
         }
         if (length <= pool.largestSlotSize()) {
             long ref = pooledCopy(source, offset, headLength, tail, tailLength);

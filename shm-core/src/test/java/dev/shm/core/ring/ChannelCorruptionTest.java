@@ -58,6 +58,14 @@ class ChannelCorruptionTest {
         return received;
     }
 
+    /** Sends a whole lap of messages through {@code channel}, and has {@code subscription} read them all. */
+    private void sendAndReadALap(Channel channel, Subscription subscription) {
+        for (int i = 0; i < small.capacity(); i++) {
+            assertThat(channel.send(bytes(20, i))).isEqualTo(SendOutcome.SENT);
+        }
+        assertThat(receive(subscription, small.capacity())).hasSize(small.capacity());
+    }
+
     /**
      * Sends a damaged message (length {@code length}, sequence 0) between two good ones, damages it
      * with {@code damage}, and checks that the group receives exactly the good ones, that the
@@ -367,10 +375,7 @@ class ChannelCorruptionTest {
                  Channel first = Channel.declare(segment, singleProducer ? "sp" : "mp",
                          small.withSingleProducer(singleProducer));
                  Subscription subscription = first.subscribe("billing", true)) {
-                for (int i = 0; i < small.capacity(); i++) {
-                    assertThat(first.send(bytes(20, i))).isEqualTo(SendOutcome.SENT);
-                }
-                assertThat(receive(subscription, small.capacity())).hasSize(small.capacity());
+                sendAndReadALap(first, subscription);
                 first.close();
                 Channel channel = Channel.declare(segment, singleProducer ? "sp" : "mp",
                         small.withSingleProducer(singleProducer));
@@ -408,10 +413,7 @@ class ChannelCorruptionTest {
             try (Segment segment = Segment.open(options, "a");
                  Channel first = Channel.declare(segment, name, declared);
                  Subscription audit = first.subscribe("audit", false)) {
-                for (int i = 0; i < small.capacity(); i++) {
-                    assertThat(first.send(bytes(20, i))).isEqualTo(SendOutcome.SENT);
-                }
-                assertThat(receive(audit, small.capacity())).hasSize(small.capacity());
+                sendAndReadALap(first, audit);
                 first.close(); // the next producers did not write the previous lap: they read its headers
                 Ring ring = ChannelProcessesTest.ring(first);
                 header(ring, ring.slot(small.capacity()), word(0, segment.peerId(), WRITING));
@@ -458,10 +460,7 @@ class ChannelCorruptionTest {
             try (Segment segment = Segment.open(options, "a");
                  Channel first = Channel.declare(segment, name, declared);
                  Subscription subscription = first.subscribe("billing", true)) {
-                for (int i = 0; i < small.capacity(); i++) {
-                    assertThat(first.send(bytes(20, i))).isEqualTo(SendOutcome.SENT);
-                }
-                assertThat(receive(subscription, small.capacity())).hasSize(small.capacity());
+                sendAndReadALap(first, subscription);
                 first.close();
                 Ring ring = ChannelProcessesTest.ring(first);
                 header(ring, ring.slot(small.capacity()), word(0, 7, WRITING)); // peer 7: an empty entry
@@ -669,10 +668,7 @@ class ChannelCorruptionTest {
         try (Segment segment = Segment.open(options, "a");
              Channel channel = Channel.declare(segment, "sp", small.withSingleProducer(true));
              Subscription subscription = channel.subscribe("billing", true)) {
-            for (int i = 0; i < small.capacity(); i++) {
-                assertThat(channel.send(bytes(20, i))).isEqualTo(SendOutcome.SENT);
-            }
-            assertThat(receive(subscription, small.capacity())).hasSize(small.capacity());
+            sendAndReadALap(channel, subscription);
             Ring ring = ChannelProcessesTest.ring(channel);
             header(ring, ring.slot(small.capacity()), 0x0BAD_0BAD_0BAD_0BADL);
 
