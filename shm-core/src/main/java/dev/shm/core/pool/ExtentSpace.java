@@ -26,6 +26,8 @@ public interface ExtentSpace {
      *
      * @param length the extent's length
      * @return the extent's file offset, page-aligned; -1 when the segment's maximum size leaves no room
+     * @throws dev.shm.core.CorruptionException when the published size is damaged (not page-aligned
+     *     between the extents' start and the maximum size)
      */
     long append(long length);
 

@@ -219,6 +219,7 @@ public final class SlotPool {
      *
      * @param size the bytes needed
      * @return the slot reference (non-negative), {@link #EXHAUSTED} or {@link #TOO_LARGE}
+     * @throws CorruptionException when the class's table entry, free list or extents are damaged
      */
     public long allocate(long size) {
         int first = fittingClass(size);
@@ -232,7 +233,12 @@ public final class SlotPool {
             }
         }
         ClassView grown = classes[first];
-        if (grow(first, table.get(ValueLayout.JAVA_INT, grown.entry + INITIAL_COUNT_OFFSET)) > 0) {
+        int count = table.get(ValueLayout.JAVA_INT, grown.entry + INITIAL_COUNT_OFFSET); // grows by its first extent's size
+        if (count <= 0 || count > MAX_SLOTS) {
+            throw new CorruptionException("slot class " + first + " states initialCount=" + count + "; a class starts "
+                    + "with 1 to " + MAX_SLOTS + " slots");
+        }
+        if (grow(first, count) > 0) {
             long ref = pop(grown);
             if (ref >= 0) {
                 return ref;

@@ -203,9 +203,27 @@ final class SegmentMemory implements ExtentSpace {
         return withLock(SegmentDescriptor.EXTENT_LOCK, action);
     }
 
+    /**
+     * The published size, checked as attach checks it: a damaged one is a {@link CorruptionException},
+     * not an append at a negative or unaligned offset.
+     */
+    private long publishedSize() {
+        long size = currentSize();
+        long start = header.layout().extentsOffset();
+        if (size < start || size > header.maxSize() || size % SegmentDescriptor.EXTENT_ALIGNMENT != 0) {
+            throw new CorruptionException(subject() + ": the published size " + size + " is not a multiple of "
+                    + SegmentDescriptor.EXTENT_ALIGNMENT + " between the extents' start " + start
+                    + " and the maximum size " + header.maxSize());
+        }
+        return size;
+    }
+
     @Override
     public long append(long length) {
-        long offset = currentSize();
+        long offset = publishedSize();
+        if (length <= 0 || length > header.maxSize() - offset) {
+            return -1;
+        }
         long end = SegmentDescriptor.alignExtent(offset + length);
         if (end > header.maxSize()) {
             return -1;
@@ -226,7 +244,7 @@ final class SegmentMemory implements ExtentSpace {
     @Override
     public MemorySegment map(long offset, long length) {
         long extentsStart = header.layout().extentsOffset();
-        long published = currentSize();
+        long published = publishedSize();
         if (offset < extentsStart || length < 0 || offset > published - length) {
             throw new CorruptionException(subject() + ": the range at offset " + offset + " (" + length
                     + " bytes) lies outside the published extents " + extentsStart + ".." + published);

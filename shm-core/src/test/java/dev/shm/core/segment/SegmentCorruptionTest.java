@@ -3,16 +3,27 @@ package dev.shm.core.segment;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.shm.core.CorruptionException;
+import dev.shm.core.pool.SlotPool;
+import dev.shm.core.pool.SlotPoolDescriptor;
+import dev.shm.core.segment.SegmentDescriptor.Layout;
 import dev.shm.core.segment.SegmentException.Reason;
 import dev.shm.core.testing.ChildJvm;
 import dev.shm.core.testing.ShmDirectory;
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.function.Consumer;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeEach;
@@ -122,6 +133,42 @@ class SegmentCorruptionTest {
         Files.writeString(options.path(), "not a segment\n".repeat(400));
         assertThatThrownBy(() -> Segment.open(options, "reader"))
                 .isInstanceOfSatisfying(SegmentException.class, e -> assertThat(e.reason()).isEqualTo(Reason.BAD_MAGIC));
+    }
+
+    @Test
+    void damageToALiveSegmentsSizeOrAClasssFirstCountIsACorruptionExceptionWhenThePoolGrows() throws IOException {
+        try (Segment segment = Segment.open(options, "grower");
+                Arena arena = Arena.ofConfined();
+                FileChannel file = FileChannel.open(options.path(), StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+            MemorySegment memory = file.map(FileChannel.MapMode.READ_WRITE, 0, file.size(), arena);
+            SlotPool pool = segment.slotPool();
+            long size = segment.currentSize();
+            for (long damaged : new long[] {-size, size + 1, Long.MIN_VALUE + 4096}) {
+                memory.set(ValueLayout.JAVA_LONG, SegmentDescriptor.CURRENT_SIZE_OFFSET, damaged);
+                assertThatThrownBy(() -> pool.grow(0, 4)).isInstanceOf(CorruptionException.class)
+                        .hasMessageContaining("the published size " + damaged);
+            }
+            memory.set(ValueLayout.JAVA_LONG, SegmentDescriptor.CURRENT_SIZE_OFFSET, size);
+            assertThat(pool.grow(0, 4)).as("the repaired size grows again").isEqualTo(64 + 4);
+
+            // A class whose slots are all taken grows by its initial count, read from the table.
+            long initialCountAt = Layout.of(options).poolOffset() + SlotPoolDescriptor.INITIAL_COUNT_OFFSET;
+            List<Long> taken = new ArrayList<>();
+            for (long ref; (ref = pool.allocateFromClass(0)) >= 0; ) {
+                taken.add(ref);
+            }
+            for (long more; (more = pool.allocateFromClass(1)) >= 0; ) {
+                taken.add(more);
+            }
+            for (int damaged : new int[] {0, -1, SlotPoolDescriptor.MAX_SLOTS + 1}) {
+                memory.set(ValueLayout.JAVA_INT, initialCountAt, damaged);
+                assertThatThrownBy(() -> pool.allocate(10)).isInstanceOf(CorruptionException.class)
+                        .hasMessageContaining("slot class 0 states initialCount=" + damaged);
+            }
+            memory.set(ValueLayout.JAVA_INT, initialCountAt, 64);
+            assertThat(pool.allocate(10)).as("the repaired count grows the class").isNotNegative();
+            assertThat(pool.stats().getFirst().total()).isEqualTo(64 + 4 + 64);
+        }
     }
 
     @Test
