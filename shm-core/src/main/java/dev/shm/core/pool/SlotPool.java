@@ -53,6 +53,7 @@ import static dev.shm.core.pool.SlotPoolDescriptor.refs;
 import static dev.shm.core.pool.SlotPoolDescriptor.state;
 
 import dev.shm.core.CorruptionException;
+import dev.shm.core.ShmException;
 import dev.shm.core.counters.Counters;
 import dev.shm.core.counters.SegmentCounters;
 import java.lang.foreign.MemorySegment;
@@ -455,8 +456,9 @@ public final class SlotPool {
      *
      * @param ref the slot reference
      * @return {@code true} when added; {@code false} for a stale or invalid reference
-     * @throws IllegalStateException when the slot holds {@value SlotPoolDescriptor#MAX_REFS} extra
-     *     references already
+     * @throws ShmException when the slot's word says it holds {@value SlotPoolDescriptor#MAX_REFS} extra
+     *     references already: that many retains not released, or a damaged word (the count is read
+     *     from shared memory, so it is not this caller's state to assert on)
      */
     public boolean retain(long ref) {
         ClassView c = view(ref);
@@ -472,8 +474,9 @@ public final class SlotPool {
                 return false;
             }
             if (refs(m) == MAX_REFS) {
-                throw new IllegalStateException("slot 0x" + Long.toHexString(ref) + " holds " + MAX_REFS
-                        + " extra references already");
+                throw new ShmException("slot 0x" + Long.toHexString(ref) + " holds " + MAX_REFS
+                        + " extra references already, the most a slot can count: release some first (or its word"
+                        + " in the segment is damaged)");
             }
             if (LONG.compareAndSet(e.meta, metaAt, m, meta(generation(m), refs(m) + 1, owner(m), ALLOCATED))) {
                 return true;

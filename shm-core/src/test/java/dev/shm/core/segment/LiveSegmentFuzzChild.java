@@ -3,16 +3,10 @@ package dev.shm.core.segment;
 import static dev.shm.core.testing.ChildSupport.say;
 
 import dev.shm.core.ShmException;
-import dev.shm.core.lane.Lane;
 import dev.shm.core.lane.LaneDescriptor;
-import dev.shm.core.lane.LaneTable;
-import dev.shm.core.memory.MemfdBuffer;
-import dev.shm.core.pool.SlotPool;
 import dev.shm.core.pool.SlotPoolDescriptor;
-import dev.shm.core.ring.Channel;
-import dev.shm.core.ring.ChannelOptions;
-import dev.shm.core.ring.Subscription;
 import dev.shm.core.segment.SegmentDescriptor.Layout;
+import dev.shm.core.testing.ChildJvm;
 import dev.shm.core.testing.ChildSupport;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -31,10 +25,11 @@ import java.util.concurrent.TimeUnit;
 /**
  * Writes random and plausible words over a live segment (its header, peer table, counters,
  * directory, lane table and lane buffers, lease table, pool classes and slot words) while this peer
- * uses it, then goes on using every part of it for longer than the liveness timeout (pool
- * allocations and frees, lane frames of all three kinds read and decoded, memfd leases, channel
- * declarations and traffic, peer reservations, recovery rounds, the inspector that the CLI uses)
- * and closes it. A damaged entry that says a peer is attached is one whose process holds no lock, so
+ * and a partner process ({@link LiveSegmentPartnerChild}) use it, then both go on using every part
+ * of it for longer than the liveness timeout ({@link SegmentUser}: pool allocations and frees, lane
+ * frames of all three kinds between them, read and decoded, memfd leases, channel declarations and
+ * traffic, peer reservations, recovery rounds, the inspector that the CLI uses); the partner
+ * detaches, then this peer. A damaged entry that says a peer is attached is one whose process holds no lock, so
  * recovery runs over damaged state too. Runs in a child JVM with a small heap, so that a crash, a
  * hang (a watchdog halts an iteration that runs too long, after printing every thread's stack) or a
  * huge allocation fails the test instead of the build. Every step must succeed or fail with an
@@ -46,10 +41,10 @@ public final class LiveSegmentFuzzChild {
 
     private static final long[] INTERESTING = {0, 1, -1, 7, 8, 64, 255, 256, 4095, 4096, 4097, 1L << 31,
             (1L << 31) - 1, -(1L << 31), 1L << 32, Long.MAX_VALUE, Long.MIN_VALUE, 1L << 40, 1L << 48, 0xFFFF, 0xFF_FFFF};
-    private static final int[] SIZES = {1, 100, 256, 257, 1000, 2000, 4096, 4097, 20_000};
     private static final Duration LIVENESS = Duration.ofMillis(100);
     private static final long EXERCISE_NANOS = TimeUnit.MILLISECONDS.toNanos(250);
     private static final long HUNG_NANOS = TimeUnit.SECONDS.toNanos(20);
+    private static final Duration PARTNER_PATIENCE = Duration.ofSeconds(18);
 
     private static volatile long iterationStarted;
     private static volatile String iterationName = "";
@@ -67,15 +62,18 @@ public final class LiveSegmentFuzzChild {
         startHangWatch();
         SplittableRandom random = new SplittableRandom(seed);
         Map<String, Integer> outcomes = new TreeMap<>();
+        ChildJvm partner = ChildJvm.builder(LiveSegmentPartnerChild.class)
+                .jvmArgs("-Xmx96m", "-XX:+ExitOnOutOfMemoryError", "-Dshm.lockPatienceMillis=2000")
+                .args(args[3])
+                .start();
         for (int i = 0; i < iterations; i++) {
             long iterationSeed = args.length > 4 ? Long.parseLong(args[4]) : random.nextLong();
             iterationName = "iteration " + i + " (seed " + seed + ", iteration seed " + iterationSeed + ")";
             iterationStarted = System.nanoTime();
-            SegmentOptions options = TestSegments.options(directory, "live" + i).withLiveness(Duration.ofMillis(10),
-                    LIVENESS);
+            SegmentOptions options = options(directory, "live" + i);
             List<String> steps = new ArrayList<>();
             try {
-                new Run(options, new SplittableRandom(iterationSeed), steps).run();
+                new Run(options, new SplittableRandom(iterationSeed), steps, partner, outcomes).run();
             } catch (Throwable t) {
                 say("FAILED " + iterationName + " after " + steps + ": " + t);
                 t.printStackTrace(System.out);
@@ -87,6 +85,7 @@ public final class LiveSegmentFuzzChild {
             }
         }
         iterationStarted = 0;
+        partner.close();
         say("FUZZED " + iterations + " " + outcomes);
         System.exit(0);
     }
@@ -121,44 +120,61 @@ public final class LiveSegmentFuzzChild {
         void run() throws Exception;
     }
 
-    /** One iteration: a segment, its traffic, the damage, more traffic, the close. */
+    /** The options of an iteration's segment, for the fuzzer and its partner alike. */
+    static SegmentOptions options(Path directory, String name) {
+        return TestSegments.options(directory, name).withLiveness(Duration.ofMillis(10), LIVENESS);
+    }
+
+    /** Adds a partner's tally, {@code {name=count, ...}}, to the outcomes. */
+    private static void merge(Map<String, Integer> outcomes, String tally) {
+        String inner = tally.replace("{", "").replace("}", "").trim();
+        if (inner.isEmpty()) {
+            return;
+        }
+        for (String entry : inner.split(", ")) {
+            int eq = entry.lastIndexOf('=');
+            outcomes.merge(entry.substring(0, eq), Integer.parseInt(entry.substring(eq + 1)), Integer::sum);
+        }
+    }
+
+    /**
+     * One iteration: a segment that this peer provides a service and a channel in, the partner
+     * attached to it (a client of the service, a member of a group), traffic, the damage, more
+     * traffic from both, the partner's detach, this peer's close.
+     */
     private static final class Run {
         private final SegmentOptions options;
         private final SplittableRandom random;
         private final List<String> steps;
+        private final ChildJvm partner;
+        private final Map<String, Integer> outcomes;
         private final Layout layout;
-        private final List<Long> held = new ArrayList<>();
-        private final List<MemfdBuffer> written = new ArrayList<>();
         private Segment segment;
-        private int service = -1;
-        private LaneTable.LanePair pair;
-        private Channel channel;
-        private Subscription subscription;
 
-        Run(SegmentOptions options, SplittableRandom random, List<String> steps) {
+        Run(SegmentOptions options, SplittableRandom random, List<String> steps, ChildJvm partner,
+                Map<String, Integer> outcomes) {
             this.options = options;
             this.random = random;
             this.steps = steps;
+            this.partner = partner;
+            this.outcomes = outcomes;
             this.layout = Layout.of(options);
         }
 
         void run() throws Exception {
             segment = Segment.open(options, "fuzzer");
+            SegmentUser user = new SegmentUser(segment, random, steps);
+            boolean attached = false;
             try {
-                step("service", () -> {
-                    service = segment.directory().declare("svc", DirectoryDescriptor.SERVICE, new String[0],
-                            new long[0], index -> new long[] {0, 0});
-                    segment.directory().provide(service);
-                });
-                step("pair", this::openPair);
-                step("channel", () -> {
-                    channel = Channel.declare(segment, "orders", ChannelOptions.defaults().withCapacity(16)
-                            .withSlotSize(128).withMaxGroups(2).withSendTimeout(Duration.ofMillis(5)));
-                    subscription = channel.subscribe("billing", true);
-                });
+                user.provide();
+                user.subscribe("billing", true);
+                partner.send("ATTACH " + options.directory() + " " + options.name() + " " + segment.peerId() + " "
+                        + random.nextLong());
+                attached = true;
+                partner.awaitLine("ATTACHED", PARTNER_PATIENCE);
                 int before = random.nextInt(0, 24);
                 for (int m = 0; m < before; m++) {
-                    act(random.nextInt(8));
+                    user.act(random.nextInt(8));
                 }
                 int edits = random.nextInt(1, 6);
                 for (int e = 0; e < edits; e++) {
@@ -166,224 +182,17 @@ public final class LiveSegmentFuzzChild {
                 }
                 long until = System.nanoTime() + EXERCISE_NANOS;
                 while (System.nanoTime() - until < 0) {
-                    act(random.nextInt(20));
+                    if (random.nextInt(1000) == 0) { // now and then more damage, while both use the segment
+                        damage();
+                    }
+                    user.act(random.nextInt(20));
                 }
             } finally {
-                for (Long ref : held) {
-                    step("free", () -> segment.slotPool().free(ref));
+                if (attached) {
+                    partner.send("DETACH");
+                    merge(outcomes, partner.awaitLine("DETACHED", PARTNER_PATIENCE));
                 }
-                if (pair != null) {
-                    step("unpair", () -> segment.lanes().close(pair));
-                }
-                if (subscription != null) {
-                    step("unsubscribe", subscription::close);
-                }
-                if (channel != null) {
-                    step("unchannel", channel::close);
-                }
-                for (MemfdBuffer buffer : written) {
-                    buffer.close();
-                }
-                RuntimeException failure = segment.monitorFailure();
-                step("detach", segment::close);
-                if (failure != null && !(failure instanceof ShmException)) {
-                    throw new AssertionError("the segment's monitor failed", failure);
-                }
-            }
-        }
-
-        /** Runs a step; a {@link ShmException} is an outcome (named in the tally), anything else fails. */
-        private void step(String name, Step step) throws Exception {
-            try {
-                step.run();
-                steps.add(name);
-            } catch (ShmException e) {
-                steps.add(name + ":" + e.getClass().getSimpleName());
-            }
-        }
-
-        private void act(int choice) throws Exception {
-            SlotPool pool = segment.slotPool();
-            switch (choice) {
-                case 0, 8 -> step("allocate", () -> {
-                    long ref = pool.allocate(SIZES[random.nextInt(SIZES.length)]);
-                    if (ref >= 0) {
-                        pool.data(ref).fill((byte) 7);
-                        held.add(ref);
-                    }
-                    if (held.size() > 12) {
-                        pool.free(held.remove(random.nextInt(held.size())));
-                    }
-                });
-                case 1, 9 -> step("free", () -> {
-                    if (!held.isEmpty()) {
-                        pool.free(held.remove(random.nextInt(held.size())));
-                    }
-                });
-                case 2, 10, 11 -> step("offer", this::offer);
-                case 3, 12, 13 -> step("read", this::read);
-                case 4 -> step("send", () -> {
-                    if (channel != null) {
-                        int length = SIZES[random.nextInt(SIZES.length)];
-                        channel.send(MemorySegment.ofArray(new byte[length]), 0, length, 5, TimeUnit.MILLISECONDS);
-                    }
-                });
-                case 5, 14 -> step("poll", () -> {
-                    if (subscription != null) {
-                        subscription.poll(message -> message.toByteArray(), 4);
-                    }
-                });
-                case 6 -> step("retain", () -> {
-                    if (!held.isEmpty()) {
-                        long ref = held.get(random.nextInt(held.size()));
-                        if (pool.retain(ref)) {
-                            pool.release(ref);
-                        }
-                    }
-                });
-                case 7 -> step("stats", () -> {
-                    pool.stats();
-                    for (int c = 0; c < pool.classCount(); c++) {
-                        pool.freeListLength(c);
-                    }
-                    pool.ownedBy(segment.peerId());
-                    segment.peers();
-                    segment.lanes().lanes();
-                    segment.leases().leases();
-                    segment.directory().entries();
-                    segment.counters().forEach((id, type, owner, label, value) -> { });
-                });
-                case 15 -> step("recover", segment::recoverDeadPeers);
-                case 16 -> step("inspect", () -> {
-                    try (SegmentInspector inspector = SegmentInspector.open(options.path())) {
-                        inspector.peers();
-                        inspector.directory();
-                        inspector.lanes();
-                        inspector.slotPool();
-                        inspector.leases();
-                        inspector.isStale();
-                        inspector.counters().forEach((id, type, owner, label, value) -> { });
-                    }
-                });
-                case 17 -> step("reserve", () -> {
-                    int id = segment.reservePeer();
-                    segment.releaseReservedPeer(id);
-                });
-                case 18 -> step("grow", () -> pool.grow(random.nextInt(pool.classCount()), random.nextInt(1, 9)));
-                default -> step("declare", () -> {
-                    Channel.declare(segment, "orders", ChannelOptions.defaults().withCapacity(16).withSlotSize(128)
-                            .withMaxGroups(2)).close();
-                    segment.directory().lookup("svc");
-                    if (service >= 0) {
-                        segment.lanes().lanesOf(service);
-                    }
-                });
-            }
-        }
-
-        private void openPair() {
-            if (service >= 0) {
-                pair = segment.lanes().open(service, segment.peerId());
-            }
-        }
-
-        private Lane lane() {
-            return random.nextBoolean() ? pair.toService() : pair.toClient();
-        }
-
-        /** A frame of one of the three kinds into either direction of the pair; what is not sent goes back. */
-        private void offer() {
-            if (pair == null) {
-                openPair();
-                return;
-            }
-            Lane lane = lane();
-            int kind = random.nextInt(3);
-            int rc;
-            if (kind == 0) {
-                int length = random.nextInt(0, lane.maxInlineLength() + 1);
-                rc = lane.offerInline(MemorySegment.ofArray(new byte[length]), 0, length);
-            } else if (kind == 1) {
-                SlotPool pool = segment.slotPool();
-                long length = random.nextInt(1, 4097);
-                long ref = pool.allocate(length);
-                if (ref < 0) {
-                    return;
-                }
-                rc = lane.offerSlot(ref, length);
-                if (rc != Lane.OK) {
-                    pool.free(ref);
-                }
-            } else {
-                int length = random.nextInt(1, 20_000);
-                LeaseTable.Leased leased = segment.leases().registerCopy("fuzz", MemorySegment.ofArray(new byte[length]),
-                        0, length, null, 0);
-                if (leased == null) {
-                    return;
-                }
-                rc = lane.offerMemfd(leased.lease().index(), leased.lease().generation(), 0, length);
-                if (rc == Lane.OK) {
-                    written.add(leased.buffer());
-                } else {
-                    segment.leases().release(leased.lease());
-                    leased.buffer().close();
-                }
-            }
-            if (rc == Lane.RESET) {
-                segment.lanes().close(pair);
-                pair = null;
-            }
-        }
-
-        /** Reads frames from either direction, decoding references as a gateway does: untrusted. */
-        private void read() {
-            if (pair == null) {
-                openPair();
-                return;
-            }
-            int rc = lane().poll(this::decode, random.nextInt(1, 5));
-            if (rc == Lane.RESET) {
-                segment.lanes().close(pair);
-                pair = null;
-            }
-        }
-
-        private void decode(short type, MemorySegment payload) {
-            payload.toArray(ValueLayout.JAVA_BYTE);
-            int me = segment.peerId();
-            if (type == LaneDescriptor.SLOT_REF) {
-                SlotPool pool = segment.slotPool();
-                long ref = Lane.slotRef(payload);
-                long length = Lane.slotLength(payload);
-                long capacity = pool.capacityOf(ref);
-                if (capacity >= 0 && length >= 0 && length <= capacity && pool.transfer(ref, me, me)) {
-                    try {
-                        pool.data(ref).asSlice(0, length).toArray(ValueLayout.JAVA_BYTE);
-                    } finally {
-                        pool.free(ref);
-                    }
-                }
-            } else if (type == LaneDescriptor.MEMFD_REF) {
-                LeaseTable leases = segment.leases();
-                LeaseTable.Lease lease = leases.lookup(Lane.memfdLease(payload), Lane.memfdGeneration(payload));
-                if (lease == null || lease.owner() != me) {
-                    return;
-                }
-                long offset = Lane.memfdOffset(payload);
-                long length = Lane.memfdLength(payload);
-                try {
-                    if (offset >= 0 && length > 0 && offset <= lease.size() && length <= lease.size() - offset
-                            && length < (64 << 20)) {
-                        MemfdBuffer buffer = leases.open(lease, offset + length);
-                        if (buffer != null) {
-                            try (buffer) {
-                                buffer.slice(offset, length).toArray(ValueLayout.JAVA_BYTE);
-                            }
-                        }
-                    }
-                } finally {
-                    leases.release(lease);
-                }
+                user.close();
             }
         }
 

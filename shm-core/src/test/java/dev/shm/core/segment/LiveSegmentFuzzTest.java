@@ -11,8 +11,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
- * Random damage to a live segment, in a child JVM with a small heap ({@link LiveSegmentFuzzChild}):
- * no crash, no hang, no huge allocation, no exception but the library's own. (SegmentCorruptionTest
+ * Random damage to a live segment that two processes use, each a child JVM with a small heap
+ * ({@link LiveSegmentFuzzChild} and its partner): no crash, no hang, no huge allocation, no
+ * exception but the library's own, in either. (SegmentCorruptionTest
  * damages files before they are attached; this damages one in use.) The seed is printed with any
  * failure; {@code -Dshm.fuzz.seed} replays a run, {@code -Dshm.fuzz.iteration} one iteration of it
  * (its iteration seed, printing its edits), {@code -Dshm.fuzz.iterations} runs more.
@@ -45,7 +46,8 @@ class LiveSegmentFuzzTest {
             System.out.println("live segment fuzz (seed " + seed + "): " + result);
             assertThat(fuzzer.awaitExit(Duration.ofSeconds(10))).as(fuzzer.output()).isZero();
             assertThat(result).as("seed " + seed).startsWith(iterations + " ");
-            assertThat(result).as("damaged segments are still used").contains("allocate=", "offer=", "read=");
+            assertThat(result).as("damaged segments are still used").contains("allocate=", "offer=", "read=",
+                    "partner.offer=", "partner.read=");
         }
     }
 }

@@ -3,6 +3,7 @@ package dev.shm.core.segment;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.shm.core.ShmException;
 import dev.shm.core.counters.SegmentCounters;
 import dev.shm.core.internal.Processes;
 import dev.shm.core.lane.Lane;
@@ -217,6 +218,21 @@ class SegmentTest {
             assertThat(pool.ownerOf(handed)).as("so the slot has no owner whose death would free it")
                     .isEqualTo(SlotPoolDescriptor.NO_PEER);
             assertThat(pool.release(handed)).isZero();
+
+            // The count lives in the segment: at its most, a retain is refused with the library's
+            // exception (a damaged word looks the same), not a JDK one a caller would not expect.
+            long busy = pool.allocate(100);
+            int retained = 0;
+            while (retained < SlotPoolDescriptor.MAX_REFS && pool.retain(busy)) {
+                retained++;
+            }
+            assertThat(retained).isEqualTo(SlotPoolDescriptor.MAX_REFS);
+            assertThatThrownBy(() -> pool.retain(busy)).isInstanceOf(ShmException.class)
+                    .hasMessageContaining("holds 65535 extra references already");
+            assertThat(reader.slotPool().referencesOf(busy)).isEqualTo(SlotPoolDescriptor.MAX_REFS + 1);
+            for (int left = SlotPoolDescriptor.MAX_REFS; left >= 0; left--) {
+                assertThat(pool.release(busy)).isEqualTo(left);
+            }
             assertThat(pool.stats().getFirst().free()).isEqualTo(pool.stats().getFirst().total());
         }
     }
