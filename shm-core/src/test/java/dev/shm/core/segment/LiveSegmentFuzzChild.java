@@ -49,6 +49,8 @@ public final class LiveSegmentFuzzChild {
     private static volatile long iterationStarted;
     private static volatile String iterationName = "";
     private static boolean trace;
+    private static String life;
+    private static ChildJvm partner;
 
     private LiveSegmentFuzzChild() {
     }
@@ -62,10 +64,8 @@ public final class LiveSegmentFuzzChild {
         startHangWatch();
         SplittableRandom random = new SplittableRandom(seed);
         Map<String, Integer> outcomes = new TreeMap<>();
-        ChildJvm partner = ChildJvm.builder(LiveSegmentPartnerChild.class)
-                .jvmArgs("-Xmx96m", "-XX:+ExitOnOutOfMemoryError", "-Dshm.lockPatienceMillis=2000")
-                .args(args[3])
-                .start();
+        life = args[3];
+        partner = startPartner();
         for (int i = 0; i < iterations; i++) {
             long iterationSeed = args.length > 4 ? Long.parseLong(args[4]) : random.nextLong();
             iterationName = "iteration " + i + " (seed " + seed + ", iteration seed " + iterationSeed + ")";
@@ -73,7 +73,7 @@ public final class LiveSegmentFuzzChild {
             SegmentOptions options = options(directory, "live" + i);
             List<String> steps = new ArrayList<>();
             try {
-                new Run(options, new SplittableRandom(iterationSeed), steps, partner, outcomes).run();
+                new Run(options, new SplittableRandom(iterationSeed), steps, outcomes).run();
             } catch (Throwable t) {
                 say("FAILED " + iterationName + " after " + steps + ": " + t);
                 t.printStackTrace(System.out);
@@ -120,6 +120,13 @@ public final class LiveSegmentFuzzChild {
         void run() throws Exception;
     }
 
+    private static ChildJvm startPartner() {
+        return ChildJvm.builder(LiveSegmentPartnerChild.class)
+                .jvmArgs("-Xmx96m", "-XX:+ExitOnOutOfMemoryError", "-Dshm.lockPatienceMillis=2000")
+                .args(life)
+                .start();
+    }
+
     /** The options of an iteration's segment, for the fuzzer and its partner alike. */
     static SegmentOptions options(Path directory, String name) {
         return TestSegments.options(directory, name).withLiveness(Duration.ofMillis(10), LIVENESS);
@@ -140,23 +147,22 @@ public final class LiveSegmentFuzzChild {
     /**
      * One iteration: a segment that this peer provides a service and a channel in, the partner
      * attached to it (a client of the service, a member of a group), traffic, the damage, more
-     * traffic from both, the partner's detach, this peer's close.
+     * traffic from both, the partner's detach, this peer's close. In one iteration of 8 the partner
+     * is killed with SIGKILL early in the traffic instead (a new one starts for the next iteration),
+     * so that its recovery runs over the damage too.
      */
     private static final class Run {
         private final SegmentOptions options;
         private final SplittableRandom random;
         private final List<String> steps;
-        private final ChildJvm partner;
         private final Map<String, Integer> outcomes;
         private final Layout layout;
         private Segment segment;
 
-        Run(SegmentOptions options, SplittableRandom random, List<String> steps, ChildJvm partner,
-                Map<String, Integer> outcomes) {
+        Run(SegmentOptions options, SplittableRandom random, List<String> steps, Map<String, Integer> outcomes) {
             this.options = options;
             this.random = random;
             this.steps = steps;
-            this.partner = partner;
             this.outcomes = outcomes;
             this.layout = Layout.of(options);
         }
@@ -165,6 +171,7 @@ public final class LiveSegmentFuzzChild {
             segment = Segment.open(options, "fuzzer");
             SegmentUser user = new SegmentUser(segment, random, steps);
             boolean attached = false;
+            boolean killed = false;
             try {
                 user.provide();
                 user.subscribe("billing", true);
@@ -181,14 +188,24 @@ public final class LiveSegmentFuzzChild {
                     damage();
                 }
                 long until = System.nanoTime() + EXERCISE_NANOS;
+                long killAt = random.nextInt(8) == 0 ? until - EXERCISE_NANOS + random.nextLong(EXERCISE_NANOS / 3)
+                        : Long.MAX_VALUE;
                 while (System.nanoTime() - until < 0) {
+                    if (!killed && killAt != Long.MAX_VALUE && System.nanoTime() - killAt >= 0) {
+                        partner.kill(); // mid-use: recovery of what it held runs from here, over the damage
+                        killed = true;
+                        steps.add("kill");
+                    }
                     if (random.nextInt(1000) == 0) { // now and then more damage, while both use the segment
                         damage();
                     }
                     user.act(random.nextInt(20));
                 }
             } finally {
-                if (attached) {
+                if (killed) {
+                    partner.close();
+                    partner = startPartner();
+                } else if (attached) {
                     partner.send("DETACH");
                     merge(outcomes, partner.awaitLine("DETACHED", PARTNER_PATIENCE));
                 }

@@ -13,7 +13,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 /**
  * Random damage to a live segment that two processes use, each a child JVM with a small heap
  * ({@link LiveSegmentFuzzChild} and its partner): no crash, no hang, no huge allocation, no
- * exception but the library's own, in either. (SegmentCorruptionTest
+ * exception but the library's own, in either, nor in recovery after the partner's SIGKILL. (SegmentCorruptionTest
  * damages files before they are attached; this damages one in use.) The seed is printed with any
  * failure; {@code -Dshm.fuzz.seed} replays a run, {@code -Dshm.fuzz.iteration} one iteration of it
  * (its iteration seed, printing its edits), {@code -Dshm.fuzz.iterations} runs more.
@@ -47,7 +47,7 @@ class LiveSegmentFuzzTest {
             assertThat(fuzzer.awaitExit(Duration.ofSeconds(10))).as(fuzzer.output()).isZero();
             assertThat(result).as("seed " + seed).startsWith(iterations + " ");
             assertThat(result).as("damaged segments are still used").contains("allocate=", "offer=", "read=",
-                    "partner.offer=", "partner.read=");
+                    "partner.offer=", "partner.read=", "kill=");
         }
     }
 }
