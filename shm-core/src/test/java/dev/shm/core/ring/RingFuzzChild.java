@@ -7,7 +7,7 @@ import dev.shm.core.ShmException;
 import dev.shm.core.segment.Segment;
 import dev.shm.core.segment.SegmentOptions;
 import dev.shm.core.segment.TestSegments;
-import dev.shm.core.testing.ChildSupport;
+import dev.shm.core.testing.Fuzzer;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
@@ -16,7 +16,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
-import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -41,73 +40,18 @@ public final class RingFuzzChild {
     private static final Duration LIVENESS = Duration.ofMillis(100);
     /** How long each iteration goes on after the damage: past the liveness timeout, so takeovers happen. */
     private static final long EXERCISE_NANOS = TimeUnit.MILLISECONDS.toNanos(250);
-    private static final long HUNG_NANOS = TimeUnit.SECONDS.toNanos(20);
-
-    private static volatile long iterationStarted;
-    private static volatile String iterationName = "";
-    /** A replay of one iteration says what it damaged. */
-    private static boolean trace;
+    private static final Duration HUNG = Duration.ofSeconds(20);
 
     private RingFuzzChild() {
     }
 
-    public static void main(String[] args) throws Exception {
-        ChildSupport.begin(Duration.ofSeconds(Long.parseLong(args[3])));
+    public static void main(String[] args) {
         Path directory = Path.of(args[0]);
-        long seed = Long.parseLong(args[1]);
-        int iterations = Integer.parseInt(args[2]);
-        trace = args.length > 4;
-        startHangWatch();
-        SplittableRandom random = new SplittableRandom(seed);
-        Map<String, Integer> outcomes = new TreeMap<>();
-        for (int i = 0; i < iterations; i++) {
-            long iterationSeed = args.length > 4 ? Long.parseLong(args[4]) : random.nextLong(); // a replay of one
-            iterationName = "iteration " + i + " (seed " + seed + ", iteration seed " + iterationSeed + ")";
-            iterationStarted = System.nanoTime();
-            SegmentOptions options = TestSegments.options(directory, "fuzz" + i)
-                    .withLiveness(Duration.ofMillis(10), LIVENESS);
-            List<String> steps = new ArrayList<>();
-            try {
-                run(options, new SplittableRandom(iterationSeed), steps);
-            } catch (Throwable t) {
-                say("FAILED " + iterationName + " after " + steps + ": " + t);
-                t.printStackTrace(System.out);
-                System.out.flush();
-                Runtime.getRuntime().halt(1);
-            }
-            for (String step : steps) {
-                outcomes.merge(step, 1, Integer::sum);
-            }
-        }
-        iterationStarted = 0;
-        say("FUZZED " + iterations + " " + outcomes);
+        Map<String, Integer> outcomes = Fuzzer.run(args, HUNG, (i, random, steps) -> run(
+                TestSegments.options(directory, "fuzz" + i).withLiveness(Duration.ofMillis(10), LIVENESS), random,
+                steps));
+        say("FUZZED " + args[2] + " " + outcomes);
         System.exit(0);
-    }
-
-    /** Halts the child, after printing every thread's stack, when an iteration runs too long. */
-    private static void startHangWatch() {
-        Thread.ofPlatform().daemon().name("hang-watch").start(() -> {
-            while (true) {
-                long started = iterationStarted;
-                if (started != 0 && System.nanoTime() - started > HUNG_NANOS) {
-                    StringBuilder dump = new StringBuilder("HUNG " + iterationName + "\n");
-                    Thread.getAllStackTraces().forEach((thread, stack) -> {
-                        dump.append(thread).append('\n');
-                        for (StackTraceElement e : stack) {
-                            dump.append("    at ").append(e).append('\n');
-                        }
-                    });
-                    System.out.println(dump);
-                    System.out.flush();
-                    Runtime.getRuntime().halt(2);
-                }
-                try {
-                    Thread.sleep(200);
-                } catch (InterruptedException e) {
-                    return;
-                }
-            }
-        });
     }
 
     private static void run(SegmentOptions options, SplittableRandom random, List<String> steps) throws Exception {
@@ -237,7 +181,7 @@ public final class RingFuzzChild {
         switch (random.nextInt(6)) {
             case 0 -> {
                 byte value = (byte) random.nextInt(256);
-                if (trace) {
+                if (Fuzzer.replaying()) {
                     say("DAMAGE at " + at + ": byte 0x" + Integer.toHexString(value & 0xFF));
                 }
                 memory.set(ValueLayout.JAVA_BYTE, at, value);
@@ -256,7 +200,7 @@ public final class RingFuzzChild {
 
     private static void store(MemorySegment memory, long at, long value) {
         long aligned = at & ~7L;
-        if (trace) {
+        if (Fuzzer.replaying()) {
             say("DAMAGE at " + aligned + ": 0x" + Long.toHexString(value));
         }
         Ring.LONG.setVolatile(memory, aligned, value);

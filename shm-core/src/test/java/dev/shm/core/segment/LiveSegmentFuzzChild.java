@@ -7,7 +7,7 @@ import dev.shm.core.lane.LaneDescriptor;
 import dev.shm.core.pool.SlotPoolDescriptor;
 import dev.shm.core.segment.SegmentDescriptor.Layout;
 import dev.shm.core.testing.ChildJvm;
-import dev.shm.core.testing.ChildSupport;
+import dev.shm.core.testing.Fuzzer;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -15,11 +15,10 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
-import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
-import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -43,81 +42,24 @@ public final class LiveSegmentFuzzChild {
             (1L << 31) - 1, -(1L << 31), 1L << 32, Long.MAX_VALUE, Long.MIN_VALUE, 1L << 40, 1L << 48, 0xFFFF, 0xFF_FFFF};
     private static final Duration LIVENESS = Duration.ofMillis(100);
     private static final long EXERCISE_NANOS = TimeUnit.MILLISECONDS.toNanos(250);
-    private static final long HUNG_NANOS = TimeUnit.SECONDS.toNanos(20);
+    private static final Duration HUNG = Duration.ofSeconds(20);
     private static final Duration PARTNER_PATIENCE = Duration.ofSeconds(18);
 
-    private static volatile long iterationStarted;
-    private static volatile String iterationName = "";
-    private static boolean trace;
     private static String life;
     private static ChildJvm partner;
 
     private LiveSegmentFuzzChild() {
     }
 
-    public static void main(String[] args) throws Exception {
-        ChildSupport.begin(Duration.ofSeconds(Long.parseLong(args[3])));
+    public static void main(String[] args) {
         Path directory = Path.of(args[0]);
-        long seed = Long.parseLong(args[1]);
-        int iterations = Integer.parseInt(args[2]);
-        trace = args.length > 4;
-        startHangWatch();
-        SplittableRandom random = new SplittableRandom(seed);
-        Map<String, Integer> outcomes = new TreeMap<>();
         life = args[3];
         partner = startPartner();
-        for (int i = 0; i < iterations; i++) {
-            long iterationSeed = args.length > 4 ? Long.parseLong(args[4]) : random.nextLong();
-            iterationName = "iteration " + i + " (seed " + seed + ", iteration seed " + iterationSeed + ")";
-            iterationStarted = System.nanoTime();
-            SegmentOptions options = options(directory, "live" + i);
-            List<String> steps = new ArrayList<>();
-            try {
-                new Run(options, new SplittableRandom(iterationSeed), steps, outcomes).run();
-            } catch (Throwable t) {
-                say("FAILED " + iterationName + " after " + steps + ": " + t);
-                t.printStackTrace(System.out);
-                System.out.flush();
-                Runtime.getRuntime().halt(1);
-            }
-            for (String step : steps) {
-                outcomes.merge(step, 1, Integer::sum);
-            }
-        }
-        iterationStarted = 0;
+        Map<String, Integer> outcomes = Fuzzer.run(args, HUNG,
+                (i, random, steps) -> new Run(options(directory, "live" + i), random, steps).run());
         partner.close();
-        say("FUZZED " + iterations + " " + outcomes);
+        say("FUZZED " + args[2] + " " + outcomes);
         System.exit(0);
-    }
-
-    /** Halts the child, after printing every thread's stack, when an iteration runs too long. */
-    private static void startHangWatch() {
-        Thread.ofPlatform().daemon().name("hang-watch").start(() -> {
-            while (true) {
-                long started = iterationStarted;
-                if (started != 0 && System.nanoTime() - started > HUNG_NANOS) {
-                    StringBuilder dump = new StringBuilder("HUNG " + iterationName + "\n");
-                    Thread.getAllStackTraces().forEach((thread, stack) -> {
-                        dump.append(thread).append('\n');
-                        for (StackTraceElement e : stack) {
-                            dump.append("    at ").append(e).append('\n');
-                        }
-                    });
-                    System.out.println(dump);
-                    System.out.flush();
-                    Runtime.getRuntime().halt(2);
-                }
-                try {
-                    Thread.sleep(200);
-                } catch (InterruptedException e) {
-                    return;
-                }
-            }
-        });
-    }
-
-    private interface Step {
-        void run() throws Exception;
     }
 
     private static ChildJvm startPartner() {
@@ -132,22 +74,22 @@ public final class LiveSegmentFuzzChild {
         return TestSegments.options(directory, name).withLiveness(Duration.ofMillis(10), LIVENESS);
     }
 
-    /** Adds a partner's tally, {@code {name=count, ...}}, to the outcomes. */
-    private static void merge(Map<String, Integer> outcomes, String tally) {
+    /** Adds a partner's tally, {@code {name=count, ...}}, to an iteration's steps. */
+    private static void merge(List<String> steps, String tally) {
         String inner = tally.replace("{", "").replace("}", "").trim();
         if (inner.isEmpty()) {
             return;
         }
         for (String entry : inner.split(", ")) {
             int eq = entry.lastIndexOf('=');
-            outcomes.merge(entry.substring(0, eq), Integer.parseInt(entry.substring(eq + 1)), Integer::sum);
+            steps.addAll(Collections.nCopies(Integer.parseInt(entry.substring(eq + 1)), entry.substring(0, eq)));
         }
     }
 
     /**
      * One iteration: a segment that this peer provides a service and a channel in, the partner
      * attached to it (a client of the service, a member of a group), traffic, the damage, more
-     * traffic from both, the partner's detach, this peer's close. In one iteration of 8 the partner
+     * traffic from both, the partner's detach, this peer's close. In one iteration of 6 the partner
      * is killed with SIGKILL early in the traffic instead (a new one starts for the next iteration),
      * so that its recovery runs over the damage too.
      */
@@ -155,15 +97,13 @@ public final class LiveSegmentFuzzChild {
         private final SegmentOptions options;
         private final SplittableRandom random;
         private final List<String> steps;
-        private final Map<String, Integer> outcomes;
         private final Layout layout;
         private Segment segment;
 
-        Run(SegmentOptions options, SplittableRandom random, List<String> steps, Map<String, Integer> outcomes) {
+        Run(SegmentOptions options, SplittableRandom random, List<String> steps) {
             this.options = options;
             this.random = random;
             this.steps = steps;
-            this.outcomes = outcomes;
             this.layout = Layout.of(options);
         }
 
@@ -188,7 +128,7 @@ public final class LiveSegmentFuzzChild {
                     damage();
                 }
                 long until = System.nanoTime() + EXERCISE_NANOS;
-                long killAt = random.nextInt(8) == 0 ? until - EXERCISE_NANOS + random.nextLong(EXERCISE_NANOS / 3)
+                long killAt = random.nextInt(6) == 0 ? until - EXERCISE_NANOS + random.nextLong(EXERCISE_NANOS / 3)
                         : Long.MAX_VALUE;
                 while (System.nanoTime() - until < 0) {
                     if (!killed && killAt != Long.MAX_VALUE && System.nanoTime() - killAt >= 0) {
@@ -207,7 +147,7 @@ public final class LiveSegmentFuzzChild {
                     partner = startPartner();
                 } else if (attached) {
                     partner.send("DETACH");
-                    merge(outcomes, partner.awaitLine("DETACHED", PARTNER_PATIENCE));
+                    merge(steps, partner.awaitLine("DETACHED", PARTNER_PATIENCE));
                 }
                 user.close();
             }
@@ -227,7 +167,7 @@ public final class LiveSegmentFuzzChild {
                 }
                 long old = memory.get(ValueLayout.JAVA_LONG, at);
                 long value = value(old);
-                if (trace) {
+                if (Fuzzer.replaying()) {
                     say("DAMAGE at " + at + ": 0x" + Long.toHexString(old) + " -> 0x" + Long.toHexString(value));
                 }
                 memory.set(ValueLayout.JAVA_LONG, at, value);

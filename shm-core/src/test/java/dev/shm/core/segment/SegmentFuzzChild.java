@@ -122,15 +122,7 @@ public final class SegmentFuzzChild {
 
     /** Attaches as a peer and uses every part; then inspects the file as the CLI does. */
     private static String attachAndUse(SegmentOptions options) {
-        try (SegmentInspector inspector = SegmentInspector.open(options.path())) {
-            inspector.peers();
-            inspector.directory();
-            inspector.lanes();
-            inspector.slotPool();
-            inspector.leases();
-            inspector.isStale();
-            inspector.counters().forEach((id, type, owner, label, value) -> { });
-        }
+        SegmentUser.inspect(options.path());
         try (Segment segment = Segment.open(options, "fuzzer")) {
             segment.recoverDeadPeers();
             segment.peers();

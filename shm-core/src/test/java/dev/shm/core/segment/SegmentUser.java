@@ -11,6 +11,7 @@ import dev.shm.core.ring.ChannelOptions;
 import dev.shm.core.ring.Subscription;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -153,17 +154,7 @@ final class SegmentUser {
                 segment.counters().forEach((id, type, owner, label, value) -> { });
             });
             case 15 -> step("recover", segment::recoverDeadPeers);
-            case 16 -> step("inspect", () -> {
-                try (SegmentInspector inspector = SegmentInspector.open(segment.path())) {
-                    inspector.peers();
-                    inspector.directory();
-                    inspector.lanes();
-                    inspector.slotPool();
-                    inspector.leases();
-                    inspector.isStale();
-                    inspector.counters().forEach((id, type, owner, label, value) -> { });
-                }
-            });
+            case 16 -> step("inspect", () -> inspect(segment.path()));
             case 17 -> step("reserve", () -> {
                 int id = segment.reservePeer();
                 segment.releaseReservedPeer(id);
@@ -176,6 +167,19 @@ final class SegmentUser {
                     segment.lanes().lanesOf(service);
                 }
             });
+        }
+    }
+
+    /** Reads every part of a segment file as the CLI's {@code stat} does. */
+    static void inspect(Path path) {
+        try (SegmentInspector inspector = SegmentInspector.open(path)) {
+            inspector.peers();
+            inspector.directory();
+            inspector.lanes();
+            inspector.slotPool();
+            inspector.leases();
+            inspector.isStale();
+            inspector.counters().forEach((id, type, owner, label, value) -> { });
         }
     }
 
