@@ -23,18 +23,19 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * Writes random and plausible words over a live segment (its header, peer table, counters,
- * directory, lane table and lane buffers, lease table, pool classes and slot words) while this peer
- * and a partner process ({@link LiveSegmentPartnerChild}) use it, then both go on using every part
- * of it for longer than the liveness timeout ({@link SegmentUser}: pool allocations and frees, lane
- * frames of all three kinds between them, read and decoded, memfd leases, channel declarations and
- * traffic, peer reservations, recovery rounds, the inspector that the CLI uses); the partner
- * detaches, then this peer. A damaged entry that says a peer is attached is one whose process holds no lock, so
+ * directory, lane table and lane buffers, lease table, pool classes and slot words, and the ring of
+ * the channel that both processes use) while this peer and a partner process
+ * ({@link LiveSegmentPartnerChild}) use it, then both go on using every part of it for longer than
+ * the liveness timeout ({@link SegmentUser}: pool allocations and frees, lane frames of all three
+ * kinds between them, read and decoded, memfd leases, channel declarations and traffic, peer
+ * reservations, recovery rounds, the inspector that the CLI uses); the partner detaches, then this
+ * peer. A damaged entry that says a peer is attached is one whose process holds no lock, so
  * recovery runs over damaged state too. Runs in a child JVM with a small heap, so that a crash, a
  * hang (a watchdog halts an iteration that runs too long, after printing every thread's stack) or a
  * huge allocation fails the test instead of the build. Every step must succeed or fail with an
  * {@link ShmException}; so must the segment's monitor. Prints {@code FUZZED <iterations> <outcomes>}.
- * Arguments: directory, seed, iterations, life in seconds, and optionally an iteration seed to run
- * alone (from a failure's message), which prints each edit.
+ * Arguments as {@link Fuzzer} gives them: directory, seed, iterations, life in seconds, and
+ * optionally an iteration seed to run alone (from a failure's message), which prints each edit.
  */
 public final class LiveSegmentFuzzChild {
 
@@ -175,7 +176,7 @@ public final class LiveSegmentFuzzChild {
         }
 
         private long target(MemorySegment memory) {
-            int part = random.nextInt(13);
+            int part = random.nextInt(15);
             return switch (part) {
                 case 0 -> random.nextBoolean() ? random.nextInt(0, 256)
                         : pick(SegmentDescriptor.CURRENT_SIZE_OFFSET, SegmentDescriptor.HOST_GOODBYE_OFFSET,
@@ -204,8 +205,23 @@ public final class LiveSegmentFuzzChild {
                                 SlotPoolDescriptor.HEAD_OFFSET, SlotPoolDescriptor.HEAD_OFFSET,
                                 SlotPoolDescriptor.RECLAIMED_OFFSET, SlotPoolDescriptor.EXTENTS_OFFSET,
                                 SlotPoolDescriptor.EXTENTS_OFFSET + 8);
+                case 13, 14 -> ringWord(memory);
                 default -> slotWord(memory);
             };
+        }
+
+        /** A word of the channel's ring (both processes use it: one group's member, or two groups), or -1. */
+        private long ringWord(MemorySegment memory) {
+            for (int i = 0; i < 3; i++) {
+                long entry = layout.directoryOffset() + (long) i * DirectoryDescriptor.LENGTH;
+                if (memory.get(ValueLayout.JAVA_INT, entry + DirectoryDescriptor.TYPE_OFFSET) == DirectoryDescriptor.CHANNEL) {
+                    long offset = memory.get(ValueLayout.JAVA_LONG, entry + DirectoryDescriptor.STRUCTURE_OFFSET_OFFSET);
+                    long length = memory.get(ValueLayout.JAVA_LONG, entry + DirectoryDescriptor.STRUCTURE_LENGTH_OFFSET);
+                    return offset < layout.extentsOffset() || length < 8 || length > (1 << 24) ? -1
+                            : offset + 8 * random.nextLong(length / 8);
+                }
+            }
+            return -1;
         }
 
         private long classEntry(int c) {
