@@ -22,7 +22,7 @@ class RingFuzzTest {
 
     @Test
     void randomDamageToALiveRingNeverCrashesHangsOrAllocatesHugely() {
-        Fuzzer.Plan plan = Fuzzer.plan(shm.directory("ring-fuzz"), 150, 1.0);
+        Fuzzer.Plan plan = Fuzzer.plan(shm.directory("ring-fuzz"), 150);
         try (ChildJvm fuzzer = ChildJvm.builder(RingFuzzChild.class)
                 .jvmArgs("-Xmx96m", "-XX:+ExitOnOutOfMemoryError")
                 .args(plan.args())

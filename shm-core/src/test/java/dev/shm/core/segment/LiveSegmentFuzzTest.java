@@ -25,7 +25,7 @@ class LiveSegmentFuzzTest {
 
     @Test
     void randomDamageToALiveSegmentNeverCrashesHangsOrAllocatesHugely() {
-        Fuzzer.Plan plan = Fuzzer.plan(shm.directory("segment-fuzz"), 80, 1.0);
+        Fuzzer.Plan plan = Fuzzer.plan(shm.directory("segment-fuzz"), 80);
         try (ChildJvm fuzzer = ChildJvm.builder(LiveSegmentFuzzChild.class)
                 .jvmArgs("-Xmx96m", "-XX:+ExitOnOutOfMemoryError", "-Dshm.lockPatienceMillis=2000")
                 .args(plan.args())

@@ -267,7 +267,11 @@ final class SegmentUser {
             }
             rc = lane.offerMemfd(leased.lease().index(), leased.lease().generation(), 0, length);
             if (rc == Lane.OK) {
+                // A gateway's writer closes its last memfd at its next write: a reader may find it gone.
                 written.add(leased.buffer());
+                if (written.size() > 8) {
+                    written.removeFirst().close();
+                }
             } else {
                 segment.leases().release(leased.lease());
                 leased.buffer().close();

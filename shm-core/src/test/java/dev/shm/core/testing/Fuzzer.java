@@ -59,17 +59,16 @@ public final class Fuzzer {
      *
      * @param directory the child's directory
      * @param iterations the iterations unless {@code shm.fuzz.iterations} says otherwise
-     * @param secondsEach a bound on one iteration's seconds, for the child's life
      * @return the plan
      */
-    public static Plan plan(Path directory, int iterations, double secondsEach) {
+    public static Plan plan(Path directory, int iterations) {
         long seed = Long.getLong("shm.fuzz.seed", System.nanoTime());
         int count = Integer.getInteger("shm.fuzz.iterations", iterations);
         String only = System.getProperty("shm.fuzz.iteration");
         if (only != null) {
             count = 1;
         }
-        long life = 30 + (long) Math.ceil(count * secondsEach);
+        long life = 30 + count; // seconds: an iteration takes well under one
         String[] args = {directory.toString(), String.valueOf(seed), String.valueOf(count), String.valueOf(life)};
         if (only != null) {
             args = Arrays.copyOf(args, 5);
