@@ -667,7 +667,8 @@ public final class Subscription implements AutoCloseable {
                     + length + " bytes");
         }
         if (!ring.pool.isCurrent(ref)) {
-            return lost(); // freed under an optional group, or its sender died before publishing
+            // freed under an optional group, or its sender died before publishing
+            return lost(n, "names pool slot 0x" + Long.toHexString(ref) + ", no longer current");
         }
         // The extent's read-only view and an offset: no slice per message.
         MemorySegment extent = ring.pool.readOnlyExtent(ref);
@@ -699,7 +700,8 @@ public final class Subscription implements AutoCloseable {
         }
         LeaseTable.Lease lease = ring.segment.leases().lookup(index, generation);
         if (lease == null) {
-            return lost(); // its sender died, or closed it before this group read it
+            // its sender died, or closed it before this group read it
+            return lost(n, "names memfd lease " + index + " of generation " + generation + ", no longer held");
         }
         if (length > lease.size()) {
             return corrupt(n, "names " + length + " bytes of a memfd of " + lease.size());
@@ -713,7 +715,8 @@ public final class Subscription implements AutoCloseable {
                     + "' stays in the ring, unread, and the next poll tries it again: " + e.getMessage(), e.getCause());
         }
         if (buffer == null) {
-            return lost(); // its sender died, or ended the lease while this group opened it
+            // its sender died, or ended the lease while this group opened it
+            return lost(n, "names memfd lease " + index + " whose memfd could not be opened");
         }
         try (buffer) {
             message.set(buffer.readOnlySlice(0, length), 0, length, n, redelivered, MEMFD_REF);
@@ -728,6 +731,18 @@ public final class Subscription implements AutoCloseable {
             copyView = copy.asReadOnly();
         }
         return copy;
+    }
+
+    /**
+     * Counts a message the group lost as {@link #lost()} does; a required group's loss is also logged
+     * with the reason, since it happens only when the message's sender died (or on damage).
+     */
+    private boolean lost(long n, String why) {
+        if (required) {
+            Ring.LOG.log(System.Logger.Level.WARNING, "channel '" + ring.name + "', required group '" + group()
+                    + "': message " + n + " " + why + "; counted lost");
+        }
+        return lost();
     }
 
     /** Counts a message the group lost; false, for a delivery to return. */
