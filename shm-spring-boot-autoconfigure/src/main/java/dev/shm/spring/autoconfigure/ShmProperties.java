@@ -310,7 +310,7 @@ public class ShmProperties {
         /** What a send does when the slowest required group is a whole ring behind, or the slot it needs is still held by the previous lap. */
         private BackpressureMode backpressure = BackpressureMode.BLOCK;
 
-        /** Longest a send waits for room (a ring slot, and a pool slot for a large message) with the block backpressure. */
+        /** Longest a send waits for room (a ring slot, and a pool slot for a large message) with the block backpressure; also how long closing the channel keeps the memfd buffers of messages above the largest slot class for the required groups that have not read them yet (later, those groups count them lost). */
         private Duration sendTimeout = ChannelOptions.DEFAULT_SEND_TIMEOUT;
 
         /** How the consumer waits for messages and a blocked producer for room. */
