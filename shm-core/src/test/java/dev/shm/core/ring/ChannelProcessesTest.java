@@ -307,7 +307,7 @@ class ChannelProcessesTest {
     @Test
     void closingASenderKeepsItsMemfdPayloadsForTheRequiredGroupsUpToTheSendTimeout() throws Exception {
         Path directory = shm.directory("bus");
-        long timeoutMillis = 1_000;
+        long timeoutMillis = 2_000; // well beyond the 300 ms below, on a busy machine too
         try (Segment parent = Segment.open(segmentOptions(directory), "test");
              Channel channel = Channel.declare(parent, ChannelChild.CHANNEL, CHANNEL_OPTIONS);
              Subscription billing = channel.subscribe("billing", true);
