@@ -115,9 +115,10 @@ public final class ChannelChild {
                 }
             }
             say("SENT " + count);
-            // The last message is a memfd payload (index 69,999 of 70,000): it lives in this process, and
-            // close lets go of it if a group has not read it within the send timeout (200 ms here),
-            // which a consumer JVM behind by more than that on a busy machine would count lost.
+            // Every 5,000th message is a memfd payload, the last of the three-producer test's 70,000 too:
+            // it lives in this process, and close lets go of it if a group has not read it within the
+            // send timeout (200 ms here), which a consumer JVM behind by more than that on a busy
+            // machine would count lost.
             awaitGroupsDone(channel);
         }
         say("DONE");
