@@ -668,7 +668,8 @@ public final class Subscription implements AutoCloseable {
         }
         if (!ring.pool.isCurrent(ref)) {
             // freed under an optional group, or its sender died before publishing
-            return lost(n, "names pool slot 0x" + Long.toHexString(ref) + ", no longer current");
+            return required ? lostLogged(n, "names pool slot 0x" + Long.toHexString(ref) + ", no longer current")
+                    : lost();
         }
         // The extent's read-only view and an offset: no slice per message.
         MemorySegment extent = ring.pool.readOnlyExtent(ref);
@@ -701,7 +702,9 @@ public final class Subscription implements AutoCloseable {
         LeaseTable.Lease lease = ring.segment.leases().lookup(index, generation);
         if (lease == null) {
             // its sender died, or closed it before this group read it
-            return lost(n, "names memfd lease " + index + " of generation " + generation + ", no longer held");
+            return required
+                    ? lostLogged(n, "names memfd lease " + index + " of generation " + generation + ", no longer held")
+                    : lost();
         }
         if (length > lease.size()) {
             return corrupt(n, "names " + length + " bytes of a memfd of " + lease.size());
@@ -716,7 +719,7 @@ public final class Subscription implements AutoCloseable {
         }
         if (buffer == null) {
             // its sender died, or ended the lease while this group opened it
-            return lost(n, "names memfd lease " + index + " whose memfd could not be opened");
+            return required ? lostLogged(n, "names memfd lease " + index + " whose memfd could not be opened") : lost();
         }
         try (buffer) {
             message.set(buffer.readOnlySlice(0, length), 0, length, n, redelivered, MEMFD_REF);
@@ -734,14 +737,14 @@ public final class Subscription implements AutoCloseable {
     }
 
     /**
-     * Counts a message the group lost as {@link #lost()} does; a required group's loss is also logged
-     * with the reason, since it happens only when the message's sender died (or on damage).
+     * Counts a message a required group lost as {@link #lost()} does, and logs it with the reason:
+     * it happens only when the message's sender died or let go of its memfd (or on damage). The
+     * callers build the reason only for a required group: an optional one loses messages to
+     * overrun, as often as it is lapped, and allocates nothing for them.
      */
-    private boolean lost(long n, String why) {
-        if (required) {
-            Ring.LOG.log(System.Logger.Level.WARNING, "channel '" + ring.name + "', required group '" + group()
-                    + "': message " + n + " " + why + "; counted lost");
-        }
+    private boolean lostLogged(long n, String why) {
+        Ring.LOG.log(System.Logger.Level.WARNING, "channel '" + ring.name + "', required group '" + group()
+                + "': message " + n + " " + why + "; counted lost");
         return lost();
     }
 

@@ -2,10 +2,8 @@ package dev.shm.core.segment;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.shm.core.testing.ChildJvm;
 import dev.shm.core.testing.Fuzzer;
 import dev.shm.core.testing.ShmDirectory;
-import java.time.Duration;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
@@ -26,19 +24,12 @@ class LiveSegmentFuzzTest {
     @Test
     void randomDamageToALiveSegmentNeverCrashesHangsOrAllocatesHugely() {
         Fuzzer.Plan plan = Fuzzer.plan(shm.directory("segment-fuzz"), 80);
-        try (ChildJvm fuzzer = ChildJvm.builder(LiveSegmentFuzzChild.class)
-                .jvmArgs("-Xmx96m", "-XX:+ExitOnOutOfMemoryError", "-Dshm.lockPatienceMillis=2000")
-                .args(plan.args())
-                .start()) {
-            String result = fuzzer.awaitLine("FUZZED", Duration.ofSeconds(plan.lifeSeconds() + 10));
-            System.out.println("live segment fuzz (seed " + plan.seed() + "): " + result);
-            assertThat(fuzzer.awaitExit(Duration.ofSeconds(10))).as(fuzzer.output()).isZero();
-            assertThat(result).as("seed " + plan.seed()).startsWith(plan.iterations() + " ");
-            assertThat(result).as("damaged segments are still used").contains("allocate=", "offer=", "read=",
-                    "partner.offer=", "partner.read=");
-            if (plan.iterations() >= 40) { // one in six kills its partner: not a replay of one iteration
-                assertThat(result).as("partners are killed mid-use").contains("kill=");
-            }
+        String tally = plan.runChild(LiveSegmentFuzzChild.class, "-Dshm.lockPatienceMillis=2000");
+        System.out.println("live segment fuzz (seed " + plan.seed() + "): " + tally);
+        assertThat(tally).as("damaged segments are still used").contains("allocate=", "offer=", "read=",
+                "partner.offer=", "partner.read=");
+        if (plan.iterations() >= 40) { // one in six kills its partner: not a replay of one iteration
+            assertThat(tally).as("partners are killed mid-use").contains("kill=");
         }
     }
 }

@@ -14,9 +14,9 @@ import java.util.TreeMap;
 /**
  * What the damage fuzzers share (RingFuzzTest, LiveSegmentFuzzTest): on the test's side, the child's
  * arguments from the system properties ({@code shm.fuzz.seed}, {@code shm.fuzz.iterations},
- * {@code shm.fuzz.iteration}); in the child, the loop of iterations, each with a seed of its own and
- * a tally of its steps, under a watch that halts the child (after printing every thread's stack)
- * when one iteration runs too long. A failing iteration prints {@code FAILED} with the seeds that
+ * {@code shm.fuzz.iteration}) and the child's run with its checks ({@link Plan#runChild}); in the
+ * child, the loop of iterations, each with a seed of its own and a tally of its steps, under a watch
+ * that halts the child (after printing every thread's stack) when one iteration runs too long. A failing iteration prints {@code FAILED} with the seeds that
  * replay it, and halts the child.
  */
 public final class Fuzzer {
@@ -45,6 +45,30 @@ public final class Fuzzer {
      * @param args the child's arguments
      */
     public record Plan(long seed, int iterations, long lifeSeconds, String[] args) {
+
+        /**
+         * Runs the fuzzer child {@code main} with these arguments in a JVM with a small heap (96 MB,
+         * exiting on {@code OutOfMemoryError}: a huge allocation fails the run), and waits, up to its
+         * life, for its {@code FUZZED} line.
+         *
+         * @param main the child's main class
+         * @param jvmArgs more JVM arguments
+         * @return the tally of the child's steps, {@code {name=count, ...}}
+         * @throws AssertionError when the child fails, hangs, exits other than 0 or runs fewer
+         *     iterations, with the seed and the child's output
+         */
+        public String runChild(Class<?> main, String... jvmArgs) {
+            try (ChildJvm child = ChildJvm.builder(main).jvmArgs("-Xmx96m", "-XX:+ExitOnOutOfMemoryError")
+                    .jvmArgs(jvmArgs).args(args).start()) {
+                String result = child.awaitLine("FUZZED", Duration.ofSeconds(lifeSeconds + 10));
+                int exit = child.awaitExit(Duration.ofSeconds(10));
+                if (exit != 0 || !result.startsWith(iterations + " ")) {
+                    throw new AssertionError("seed " + seed + ": exit " + exit + " after " + result + "\n"
+                            + child.output());
+                }
+                return result.substring(result.indexOf(' ') + 1);
+            }
+        }
     }
 
     private static volatile long iterationStarted;
